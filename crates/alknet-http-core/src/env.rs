@@ -1,0 +1,306 @@
+//! Composition (call-protocol §8.4–§8.5): the [`OperationEnv`] trait handlers compose through,
+//! and [`PeerCompositeEnv`], which routes composed calls across the layers
+//! session → peers (in insertion order) → base.
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{AbortPolicy, OperationContext};
+use crate::envelope::ResponseEnvelope;
+use crate::error::CallError;
+use crate::registry::{
+    CallSeed, DeadlineRule, OperationLayer, OperationRegistry, RegisteredOperation, invoke_once,
+};
+
+/// Which peer a composed call is routed to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerRef {
+    /// The first layer that has the operation: session, then peers in order, then base.
+    Any,
+    /// Only this peer's connection overlay; no fallthrough.
+    Specific(String),
+}
+
+/// The environment handlers compose through. Never concrete in handler code.
+///
+/// Every implementation checks reachability against the parent's scoped env (`NOT_FOUND`
+/// otherwise), builds the child context (call-protocol §8.3) and dispatches with every check
+/// (`Internal` operations are reachable).
+pub trait OperationEnv: Send + Sync + fmt::Debug {
+    /// Composes `"{namespace}/{op}"` with the parent's abort policy.
+    fn invoke(
+        &self,
+        namespace: &str,
+        op: &str,
+        input: Value,
+        parent: &OperationContext,
+    ) -> BoxFuture<'static, ResponseEnvelope> {
+        self.invoke_with_policy(namespace, op, input, parent, parent.abort_policy())
+    }
+
+    /// Composes `"{namespace}/{op}"` with an explicit policy for the child.
+    fn invoke_with_policy(
+        &self,
+        namespace: &str,
+        op: &str,
+        input: Value,
+        parent: &OperationContext,
+        policy: AbortPolicy,
+    ) -> BoxFuture<'static, ResponseEnvelope>;
+
+    /// Whether some layer has `name`.
+    fn contains(&self, name: &str) -> bool {
+        let _ = name;
+        true
+    }
+
+    /// Composes a call routed by `peer` (the default ignores the peer).
+    fn invoke_peer(
+        &self,
+        peer: &PeerRef,
+        namespace: &str,
+        op: &str,
+        input: Value,
+        parent: &OperationContext,
+    ) -> BoxFuture<'static, ResponseEnvelope> {
+        let _ = peer;
+        self.invoke(namespace, op, input, parent)
+    }
+
+    /// Whether `peer` routes to `name`.
+    fn peer_contains(&self, peer: &PeerRef, name: &str) -> bool {
+        let _ = peer;
+        self.contains(name)
+    }
+}
+
+/// The connection overlays of a node's peers, by peer id, in insertion order (Layer 2).
+#[derive(Debug, Default)]
+pub struct PeerTable {
+    peers: RwLock<Vec<(String, Arc<dyn OperationLayer>)>>,
+}
+
+impl PeerTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        PeerTable::default()
+    }
+
+    /// Attaches (or replaces, keeping its position) the overlay of `peer_id`.
+    pub fn attach(&self, peer_id: impl Into<String>, overlay: Arc<dyn OperationLayer>) {
+        let peer_id = peer_id.into();
+        let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
+        match peers.iter_mut().find(|(id, _)| *id == peer_id) {
+            Some(entry) => entry.1 = overlay,
+            None => peers.push((peer_id, overlay)),
+        }
+    }
+
+    /// Detaches the overlay of `peer_id` (when its session ends).
+    pub fn detach(&self, peer_id: &str) {
+        self.peers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, _)| id != peer_id);
+    }
+
+    /// The attached peer ids, in order.
+    pub fn peer_ids(&self) -> Vec<String> {
+        self.read().iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<(String, Arc<dyn OperationLayer>)>> {
+        self.peers.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lookup_any(&self, name: &str) -> Option<Arc<RegisteredOperation>> {
+        self.read().iter().find_map(|(_, layer)| layer.lookup(name))
+    }
+
+    fn lookup_peer(&self, peer_id: &str, name: &str) -> Option<Arc<RegisteredOperation>> {
+        self.read()
+            .iter()
+            .find(|(id, _)| id == peer_id)
+            .and_then(|(_, layer)| layer.lookup(name))
+    }
+}
+
+/// The root env of an incoming call: base layer, optional session layer, and the peers'
+/// connection overlays. Children share it.
+///
+/// ```
+/// use alknet_http_core::{OperationRegistry, env::PeerCompositeEnv, OperationEnv};
+/// let registry = OperationRegistry::builder().build().unwrap();
+/// let env = PeerCompositeEnv::new(registry);
+/// assert!(env.contains("services/list"));
+/// assert!(!env.contains("nope/missing"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PeerCompositeEnv {
+    base: OperationRegistry,
+    session: Option<Arc<dyn OperationLayer>>,
+    peers: Arc<PeerTable>,
+}
+
+impl PeerCompositeEnv {
+    /// A flat env over the base layer only.
+    pub fn new(base: OperationRegistry) -> Self {
+        PeerCompositeEnv {
+            base,
+            session: None,
+            peers: Arc::new(PeerTable::new()),
+        }
+    }
+
+    /// Adds the session layer (Layer 1).
+    #[must_use]
+    pub fn with_session(mut self, session: Arc<dyn OperationLayer>) -> Self {
+        self.session = Some(session);
+        self
+    }
+
+    /// Uses a shared peer table (Layer 2).
+    #[must_use]
+    pub fn with_peers(mut self, peers: Arc<PeerTable>) -> Self {
+        self.peers = peers;
+        self
+    }
+
+    /// The peer table.
+    pub fn peers(&self) -> &Arc<PeerTable> {
+        &self.peers
+    }
+
+    fn resolve(&self, peer: &PeerRef, name: &str) -> Option<Arc<RegisteredOperation>> {
+        match peer {
+            PeerRef::Any => self
+                .session
+                .as_ref()
+                .and_then(|s| s.lookup(name))
+                .or_else(|| self.peers.lookup_any(name))
+                .or_else(|| self.base.lookup(name)),
+            PeerRef::Specific(peer_id) => self.peers.lookup_peer(peer_id, name),
+        }
+    }
+
+    fn compose(
+        &self,
+        peer: &PeerRef,
+        name: String,
+        input: Value,
+        parent: &OperationContext,
+        policy: AbortPolicy,
+    ) -> BoxFuture<'static, ResponseEnvelope> {
+        let request_id = parent.next_child_id();
+        let fail = |e: CallError| {
+            futures::future::ready(ResponseEnvelope::error(request_id.clone(), e)).boxed()
+        };
+        if !parent.may_start_children() {
+            return fail(CallError::internal("call aborted"));
+        }
+        let reachable = parent
+            .scoped_env()
+            .is_some_and(|env| env.allows(peer, &name));
+        if !reachable {
+            return fail(CallError::not_found(&name));
+        }
+        let target = self.resolve(peer, &name);
+        let (abort, ancestor_abort) = match policy {
+            AbortPolicy::AbortDependents => {
+                (parent.abort.child_token(), parent.ancestor_abort.clone())
+            }
+            AbortPolicy::ContinueRunning => (CancellationToken::new(), Some(parent.abort.clone())),
+        };
+        let seed = CallSeed {
+            request_id: request_id.clone(),
+            parent_request_id: Some(parent.request_id().to_owned()),
+            identity: parent.handler_identity().cloned(),
+            forwarded_for: None,
+            env: parent.env().clone(),
+            abort_policy: policy,
+            deadline: DeadlineRule::Inherit(parent.deadline()),
+            ownership: parent.ownership().cloned(),
+            internal: true,
+            abort,
+            ancestor_abort: ancestor_abort.clone(),
+            last_event_id: None,
+        };
+        match policy {
+            AbortPolicy::AbortDependents => invoke_once(target, &name, input, seed),
+            AbortPolicy::ContinueRunning => {
+                // Detached, so that it survives its ancestor's future being dropped once started.
+                let barrier = ancestor_abort.unwrap_or_default();
+                let call = invoke_once(target, &name, input, seed);
+                let task = tokio::spawn(async move {
+                    if barrier.is_cancelled() {
+                        return ResponseEnvelope::error(
+                            request_id,
+                            CallError::internal("call aborted"),
+                        );
+                    }
+                    call.await
+                });
+                async move {
+                    task.await.unwrap_or_else(|e| {
+                        ResponseEnvelope::error(
+                            "",
+                            CallError::internal(format!("composed call failed: {e}")),
+                        )
+                    })
+                }
+                .boxed()
+            }
+        }
+    }
+}
+
+impl OperationEnv for PeerCompositeEnv {
+    fn invoke_with_policy(
+        &self,
+        namespace: &str,
+        op: &str,
+        input: Value,
+        parent: &OperationContext,
+        policy: AbortPolicy,
+    ) -> BoxFuture<'static, ResponseEnvelope> {
+        self.compose(
+            &PeerRef::Any,
+            format!("{namespace}/{op}"),
+            input,
+            parent,
+            policy,
+        )
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.resolve(&PeerRef::Any, crate::envelope::strip_slash(name))
+            .is_some()
+    }
+
+    fn invoke_peer(
+        &self,
+        peer: &PeerRef,
+        namespace: &str,
+        op: &str,
+        input: Value,
+        parent: &OperationContext,
+    ) -> BoxFuture<'static, ResponseEnvelope> {
+        self.compose(
+            peer,
+            format!("{namespace}/{op}"),
+            input,
+            parent,
+            parent.abort_policy(),
+        )
+    }
+
+    fn peer_contains(&self, peer: &PeerRef, name: &str) -> bool {
+        self.resolve(peer, crate::envelope::strip_slash(name))
+            .is_some()
+    }
+}

@@ -1,0 +1,92 @@
+//! # alknet-http-core
+//!
+//! The call-protocol core of alknet-http. Define an operation once — name, type, JSON Schemas,
+//! access control, handler — register it, and every surface (HTTP gateway, SSE, WebSocket, MCP,
+//! QUIC) dispatches it with the same identity rules, errors and cancellation. This crate opens
+//! no sockets: the registry, access control, composition and errors run and test in memory.
+//!
+//! ## Module map
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`envelope`] | [`EventEnvelope`], event type names, payloads, [`ResponseEnvelope`] |
+//! | [`frame`] | length-prefixed codec for byte streams, per-message codec, size limits |
+//! | [`error`] | [`CallError`], [`ErrorCode`], HTTP status mapping both ways |
+//! | [`identity`] | [`Identity`], [`AuthToken`], [`IdentityProvider`], [`StaticTokenProvider`], token minting |
+//! | [`spec`] | [`OperationSpec`], [`OperationType`], [`Visibility`], [`ErrorDefinition`], [`Provenance`] |
+//! | [`access`] | [`AccessControl`] and its check, ownership providers and stores |
+//! | [`registry`] | registrations, handler kinds, the builder, layers, dispatch, discovery ops |
+//! | [`context`] | [`OperationContext`], [`AbortPolicy`], [`Capabilities`], authorities, scoped envs |
+//! | [`env`] | [`OperationEnv`] and [`PeerCompositeEnv`]: composed calls across layers |
+//! | [`dispatch`] | [`GatewayDispatch`], the spine every HTTP-shaped surface uses |
+//! | [`adapter`] | [`OperationAdapter`] and [`AdapterError`] |
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | *(none yet)* | | the session engine, QUIC transport and outbound HTTP client arrive behind `quic` and `http-client` |
+//!
+//! ## Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use alknet_http_core::*;
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let registry = OperationRegistry::builder()
+//!     .with_leaf(
+//!         OperationSpec::query("math/double")
+//!             .with_input_schema(json!({"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}))
+//!             .with_access_control(AccessControl::scopes(["math"])),
+//!         HandlerKind::once(|input, _ctx| async move { Ok(json!(input["n"].as_i64().unwrap_or(0) * 2)) }),
+//!         Capabilities::new(),
+//!     )
+//!     .build()
+//!     .unwrap();
+//! let dispatch = GatewayDispatch::new(registry, Arc::new(identity::AnonymousOnly));
+//! let alice = Identity::new("alice").with_scopes(["math"]);
+//!
+//! let ok = dispatch.invoke(Some(alice.clone()), "/math/double", json!({"n": 21})).await;
+//! assert_eq!(ok.result.unwrap(), json!(42));
+//!
+//! let denied = dispatch.invoke(None, "math/double", json!({"n": 1})).await;
+//! assert_eq!(denied.result.unwrap_err().code, "FORBIDDEN");
+//!
+//! let invalid = dispatch.invoke(Some(alice), "math/double", json!({"n": "x"})).await;
+//! assert_eq!(invalid.result.unwrap_err().code, "INVALID_INPUT");
+//! # });
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod access;
+pub mod adapter;
+pub mod context;
+pub mod dispatch;
+pub mod env;
+pub mod envelope;
+pub mod error;
+pub mod frame;
+pub mod identity;
+pub mod registry;
+pub mod spec;
+
+pub use access::{
+    AccessControl, AccessDecision, InMemoryOwnership, OwnershipProvider, OwnershipStore,
+};
+pub use adapter::{AdapterError, OperationAdapter};
+pub use context::{
+    AbortPolicy, Capabilities, CompositionAuthority, OperationContext, ScopedPeerEnv,
+};
+pub use dispatch::{CallOptions, GatewayDispatch};
+pub use env::{OperationEnv, PeerCompositeEnv, PeerRef};
+pub use envelope::{CallRequested, Event, EventEnvelope, ResponseEnvelope};
+pub use error::{CallError, ErrorCode};
+pub use identity::{AuthToken, Identity, IdentityProvider, StaticTokenProvider};
+pub use registry::{
+    Handler, HandlerKind, HandlerRegistration, HandlerResult, OperationLayer, OperationOverlay,
+    OperationRegistry, RegistryBuilder, RegistryError, ResponseStream, RootCall, StreamingHandler,
+};
+pub use spec::{ErrorDefinition, OperationSpec, OperationType, Provenance, Visibility};
