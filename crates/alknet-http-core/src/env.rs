@@ -201,7 +201,7 @@ impl PeerCompositeEnv {
             futures::future::ready(ResponseEnvelope::error(request_id.clone(), e)).boxed()
         };
         if !parent.may_start_children() {
-            return fail(CallError::internal("call aborted"));
+            return fail(crate::registry::aborted_error());
         }
         let reachable = parent
             .scoped_env()
@@ -240,7 +240,7 @@ impl PeerCompositeEnv {
                     if barrier.is_cancelled() {
                         return ResponseEnvelope::error(
                             request_id,
-                            CallError::internal("call aborted"),
+                            crate::registry::aborted_error(),
                         );
                     }
                     call.await

@@ -963,6 +963,11 @@ fn panic_error() -> CallError {
     CallError::internal("handler panicked")
 }
 
+/// What an aborted call resolves to locally (no frame is ever sent for it).
+pub(crate) fn aborted_error() -> CallError {
+    CallError::internal("call aborted")
+}
+
 /// Dispatches a request/response call to `op` (already looked up in some layer).
 pub(crate) fn invoke_once(
     op: Option<Arc<RegisteredOperation>>,
@@ -985,6 +990,7 @@ pub(crate) fn invoke_once(
     let handler = handler.clone();
     let ctx = seed.into_context(&op);
     let deadline = ctx.deadline;
+    let abort = ctx.abort.clone();
     let mut guard = AbortOnDrop(Some(ctx.abort.clone()));
     async move {
         let started = std::panic::catch_unwind(AssertUnwindSafe(|| handler(input, ctx)));
@@ -992,9 +998,16 @@ pub(crate) fn invoke_once(
             Err(_) => Err(panic_error()),
             Ok(future) => {
                 let future = AssertUnwindSafe(future).catch_unwind();
-                let outcome = match deadline {
-                    Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
-                    None => Some(future.await),
+                let future = async {
+                    match deadline {
+                        Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
+                        None => Some(future.await),
+                    }
+                };
+                let outcome = tokio::select! {
+                    biased;
+                    () = abort.cancelled() => return ResponseEnvelope::error(request_id, aborted_error()),
+                    outcome = future => outcome,
                 };
                 match outcome {
                     None => {
@@ -1044,8 +1057,13 @@ pub(crate) fn invoke_stream(
     };
     let ctx = seed.into_context(&op);
     let guard = AbortOnDrop(Some(ctx.abort.clone()));
+    let abort = ctx.abort.clone();
     let inner = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(input, ctx))) {
-        Ok(inner) => AssertUnwindSafe(inner).catch_unwind().boxed(),
+        // An aborted subscription just stops: no further items, no terminal item.
+        Ok(inner) => AssertUnwindSafe(inner)
+            .catch_unwind()
+            .take_until(abort.cancelled_owned())
+            .boxed(),
         Err(_) => return one(panic_error()),
     };
     struct State {

@@ -1,0 +1,13 @@
+//! Integration tests of alknet-http-core, one module per area of the spec's test checklist.
+//! No sockets, no sleeps: paused tokio time where time matters.
+
+mod access;
+mod composition;
+mod discovery;
+mod errors;
+mod fixtures;
+mod framing;
+mod identity;
+mod registry;
+mod secrets;
+mod spine;
