@@ -117,7 +117,7 @@ impl Decoder for FrameCodec {
             match serde_json::from_slice::<EventEnvelope>(&frame) {
                 Ok(envelope) => return Ok(Some(envelope)),
                 Err(e) => {
-                    tracing::warn!(error = %e, len = frame.len(), "discarding invalid envelope")
+                    tracing::warn!(error = %e, len = frame.len(), "discarding invalid envelope");
                 }
             }
         }

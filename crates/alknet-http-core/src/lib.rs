@@ -17,7 +17,7 @@
 //! | [`access`] | [`AccessControl`] and its check, ownership providers and stores |
 //! | [`registry`] | registrations, handler kinds, the builder, layers, dispatch, discovery ops |
 //! | [`context`] | [`OperationContext`], [`AbortPolicy`], [`Capabilities`], authorities, scoped envs |
-//! | [`env`] | [`OperationEnv`] and [`PeerCompositeEnv`]: composed calls across layers |
+//! | [`env`](mod@env) | [`OperationEnv`] and [`PeerCompositeEnv`]: composed calls across layers |
 //! | [`dispatch`] | [`GatewayDispatch`], the spine every HTTP-shaped surface uses |
 //! | [`adapter`] | [`OperationAdapter`] and [`AdapterError`] |
 //!

@@ -525,32 +525,17 @@ impl RegistryBuilder {
     /// Checks every registration and freezes the base layer.
     pub fn build(self) -> Result<OperationRegistry, RegistryError> {
         let mut ops = BTreeMap::new();
-        let mut insert = |op: RegisteredOperation| {
-            let name = op.spec.name.clone();
-            if ops.contains_key(&name) {
-                return Err(RegistryError::DuplicateName(name));
-            }
-            ops.insert(name, Arc::new(op));
-            Ok(())
-        };
         for registration in self.registrations {
-            insert(RegisteredOperation::compile(registration)?)?;
+            insert_unique(&mut ops, RegisteredOperation::compile(registration)?)?;
         }
         // The discovery operations read the registry they live in, hence the cyclic build.
         let mut result = Ok(());
         let inner = Arc::new_cyclic(|weak: &Weak<RegistryInner>| {
             for registration in discovery_registrations(weak) {
-                let compiled = RegisteredOperation::compile(registration).and_then(|op| {
-                    let name = op.spec.name.clone();
-                    if ops.contains_key(&name) {
-                        Err(RegistryError::DuplicateName(name))
-                    } else {
-                        ops.insert(name, Arc::new(op));
-                        Ok(())
-                    }
-                });
-                if let Err(e) = compiled {
-                    result = Err(e);
+                let added = RegisteredOperation::compile(registration)
+                    .and_then(|op| insert_unique(&mut ops, op));
+                if result.is_ok() {
+                    result = added;
                 }
             }
             RegistryInner {
@@ -558,6 +543,21 @@ impl RegistryBuilder {
             }
         });
         result.map(|()| OperationRegistry { inner })
+    }
+}
+
+fn insert_unique(
+    ops: &mut BTreeMap<String, Arc<RegisteredOperation>>,
+    op: RegisteredOperation,
+) -> Result<(), RegistryError> {
+    match ops.entry(op.spec.name.clone()) {
+        std::collections::btree_map::Entry::Occupied(taken) => {
+            Err(RegistryError::DuplicateName(taken.key().clone()))
+        }
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(Arc::new(op));
+            Ok(())
+        }
     }
 }
 
@@ -726,12 +726,7 @@ impl OperationOverlay {
         registration: HandlerRegistration,
     ) -> Result<(), RegistryError> {
         let op = RegisteredOperation::compile(registration)?;
-        let mut ops = self.ops.write().unwrap_or_else(|e| e.into_inner());
-        if ops.contains_key(&op.spec.name) {
-            return Err(RegistryError::DuplicateName(op.spec.name.clone()));
-        }
-        ops.insert(op.spec.name.clone(), Arc::new(op));
-        Ok(())
+        insert_unique(&mut self.ops.write().unwrap_or_else(|e| e.into_inner()), op)
     }
 
     /// Adds all registrations, or none if any is refused.

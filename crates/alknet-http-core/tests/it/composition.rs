@@ -333,38 +333,33 @@ async fn routing_is_session_then_peers_then_base_and_specific_never_falls_throug
     );
 }
 
+type Slot<T> = Arc<std::sync::Mutex<Option<T>>>;
+type CallResult = Result<Value, alknet_http_core::CallError>;
+
 /// Registers `app/root` composing `app/waiter` (with `policy`), where `app/waiter` announces its
 /// start, then waits for `release` and tries to compose `app/grandchild`.
 struct AbortFixture {
     registry: OperationRegistry,
-    started: Arc<std::sync::Mutex<Option<oneshot::Sender<alknet_http_core::OperationContext>>>>,
-    release: Arc<std::sync::Mutex<Option<oneshot::Receiver<()>>>>,
     waiter_dropped: Arc<AtomicBool>,
-    grandchild:
-        Arc<std::sync::Mutex<Option<oneshot::Sender<Result<Value, alknet_http_core::CallError>>>>>,
 }
 
-fn abort_fixture(
-    policy: AbortPolicy,
-) -> (
-    AbortFixture,
-    oneshot::Receiver<alknet_http_core::OperationContext>,
-    oneshot::Sender<()>,
-    oneshot::Receiver<Result<Value, alknet_http_core::CallError>>,
-) {
+/// The test's ends of the fixture's channels.
+struct AbortHandles {
+    started: oneshot::Receiver<alknet_http_core::OperationContext>,
+    release: oneshot::Sender<()>,
+    grandchild: oneshot::Receiver<CallResult>,
+}
+
+fn abort_fixture(policy: AbortPolicy) -> (AbortFixture, AbortHandles) {
     let (started_tx, started_rx) = oneshot::channel();
     let (release_tx, release_rx) = oneshot::channel();
     let (grand_tx, grand_rx) = oneshot::channel();
-    let started = Arc::new(std::sync::Mutex::new(Some(started_tx)));
-    let release = Arc::new(std::sync::Mutex::new(Some(release_rx)));
-    let grandchild = Arc::new(std::sync::Mutex::new(Some(grand_tx)));
+    let started: Slot<_> = Arc::new(std::sync::Mutex::new(Some(started_tx)));
+    let release: Slot<_> = Arc::new(std::sync::Mutex::new(Some(release_rx)));
+    let grandchild: Slot<oneshot::Sender<CallResult>> =
+        Arc::new(std::sync::Mutex::new(Some(grand_tx)));
     let waiter_dropped = Arc::new(AtomicBool::new(false));
-    let (s, r, g, d) = (
-        started.clone(),
-        release.clone(),
-        grandchild.clone(),
-        waiter_dropped.clone(),
-    );
+    let (s, r, g, d) = (started, release, grandchild, waiter_dropped.clone());
     let waiter = HandlerKind::once(move |_, ctx| {
         let started = s.lock().unwrap().take();
         let release = r.lock().unwrap().take();
@@ -414,20 +409,19 @@ fn abort_fixture(
     (
         AbortFixture {
             registry,
-            started,
-            release,
             waiter_dropped,
-            grandchild,
         },
-        started_rx,
-        release_tx,
-        grand_rx,
+        AbortHandles {
+            started: started_rx,
+            release: release_tx,
+            grandchild: grand_rx,
+        },
     )
 }
 
 #[tokio::test]
 async fn abort_dependents_cascades_to_descendants() {
-    let (f, started, _release, _grand) = abort_fixture(AbortPolicy::AbortDependents);
+    let (f, h) = abort_fixture(AbortPolicy::AbortDependents);
     let token = tokio_util::sync::CancellationToken::new();
     let options = CallOptions {
         abort: Some(token.clone()),
@@ -439,7 +433,7 @@ async fn abort_dependents_cascades_to_descendants() {
         json!({}),
         options,
     ));
-    let child_ctx = started.await.unwrap();
+    let child_ctx = h.started.await.unwrap();
     assert!(!child_ctx.is_aborted());
     // The transport aborts the root (call.aborted / disconnect).
     root.abort();
@@ -450,12 +444,11 @@ async fn abort_dependents_cascades_to_descendants() {
     );
     assert!(child_ctx.is_aborted(), "descendant abort signal fired");
     assert!(token.is_cancelled());
-    let _ = (&f.started, &f.release, &f.grandchild);
 }
 
 #[tokio::test]
 async fn continue_running_survives_but_starts_no_new_children() {
-    let (f, started, release, grand) = abort_fixture(AbortPolicy::ContinueRunning);
+    let (f, h) = abort_fixture(AbortPolicy::ContinueRunning);
     let token = tokio_util::sync::CancellationToken::new();
     let options = CallOptions {
         abort: Some(token.clone()),
@@ -467,7 +460,7 @@ async fn continue_running_survives_but_starts_no_new_children() {
         json!({}),
         options,
     ));
-    let child_ctx = started.await.unwrap();
+    let child_ctx = h.started.await.unwrap();
     assert_eq!(child_ctx.abort_policy(), AbortPolicy::ContinueRunning);
     root.abort();
     let _ = root.await;
@@ -477,8 +470,8 @@ async fn continue_running_survives_but_starts_no_new_children() {
         "started descendant keeps running"
     );
     assert!(!child_ctx.is_aborted());
-    release.send(()).unwrap();
-    let grandchild = grand.await.unwrap();
+    h.release.send(()).unwrap();
+    let grandchild = h.grandchild.await.unwrap();
     assert_eq!(
         grandchild.unwrap_err().message,
         "call aborted",
@@ -540,7 +533,7 @@ async fn continue_running_child_not_yet_started_is_aborted() {
 
 #[tokio::test]
 async fn cancelling_the_root_signal_aborts_the_tree_without_dropping_it() {
-    let (f, started, _release, _grand) = abort_fixture(AbortPolicy::AbortDependents);
+    let (f, h) = abort_fixture(AbortPolicy::AbortDependents);
     let token = tokio_util::sync::CancellationToken::new();
     let options = CallOptions {
         abort: Some(token.clone()),
@@ -552,7 +545,7 @@ async fn cancelling_the_root_signal_aborts_the_tree_without_dropping_it() {
         json!({}),
         options,
     ));
-    let child_ctx = started.await.unwrap();
+    let child_ctx = h.started.await.unwrap();
     token.cancel();
     let reply = root.await.unwrap();
     assert_eq!(reply.result.unwrap_err().message, "call aborted");

@@ -240,12 +240,7 @@ proptest! {
         let mut buf = BytesMut::new();
         for chunk in chunks {
             buf.extend_from_slice(&chunk);
-            loop {
-                match codec.decode(&mut buf) {
-                    Ok(Some(_)) => continue,
-                    Ok(None) | Err(_) => break,
-                }
-            }
+            while let Ok(Some(_)) = codec.decode(&mut buf) {}
         }
         let _ = codec.decode_eof(&mut buf);
     }

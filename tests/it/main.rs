@@ -1,0 +1,3 @@
+//! Workspace end-to-end tests: one binary, one module per concern.
+
+mod workspace;

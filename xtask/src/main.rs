@@ -1,0 +1,242 @@
+//! `cargo xtask <task>`: the workspace's task runner.
+//!
+//! | task | what it does |
+//! |---|---|
+//! | `ci` | source checks, `cargo fmt --check`, clippy `-D warnings` on all targets and features, `cargo test --workspace --all-features`, the feature matrix (`hack`) and the crypto-provider guard |
+//! | `hack` | `cargo hack check --each-feature` on every member crate (installs cargo-hack when missing) |
+//! | `lint-source` | the source checks alone: no environment reads and no `todo!`/`unimplemented!` in library code |
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// Library crates whose sources must never read the environment.
+const LIBRARY_CRATES_DIR: &str = "crates";
+
+/// Patterns that read configuration or secrets from the process environment.
+const ENV_READS: &[&str] = &[
+    "std::env::var",
+    "env::var(",
+    "env::var_os",
+    "env::vars(",
+    "option_env!",
+    "env!(",
+    "dotenv",
+];
+
+const STUBS: &[&str] = &["todo!(", "unimplemented!("];
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let started = Instant::now();
+    let result = match task.as_str() {
+        "ci" => ci(),
+        "hack" => hack(),
+        "lint-source" => lint_source(),
+        _ => {
+            eprintln!("usage: cargo xtask <ci|hack|lint-source>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => {
+            println!(
+                "xtask {task}: ok in {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("xtask {task}: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(step: &str, cmd: &mut Command) -> Result {
+    println!("==> {step}");
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: cannot start: {e}"))?;
+    println!(
+        "<== {step}: {} in {:.1} s",
+        if status.success() { "ok" } else { "failed" },
+        started.elapsed().as_secs_f64()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+fn ci() -> Result {
+    lint_source()?;
+    run(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "tests",
+        cargo().args(["test", "--workspace", "--all-features"]),
+    )?;
+    run(
+        "docs",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--all-features"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    crypto_guard()?;
+    hack()
+}
+
+/// Every member crate with each of its features on its own.
+fn hack() -> Result {
+    ensure_cargo_hack()?;
+    run(
+        "cargo hack check --each-feature",
+        cargo().args([
+            "hack",
+            "check",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--each-feature",
+            "--no-dev-deps",
+        ]),
+    )
+}
+
+fn ensure_cargo_hack() -> Result {
+    let present = cargo()
+        .args(["hack", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    run(
+        "install cargo-hack",
+        cargo().args(["install", "--locked", "cargo-hack"]),
+    )
+}
+
+/// The stack is ring-only: aws-lc must never enter the dependency graph.
+fn crypto_guard() -> Result {
+    println!("==> crypto guard (no aws-lc)");
+    for krate in ["aws-lc-rs", "aws-lc-sys"] {
+        let out = cargo()
+            .args([
+                "tree",
+                "--workspace",
+                "--all-features",
+                "--edges",
+                "normal,build",
+                "-i",
+                krate,
+            ])
+            .output()
+            .map_err(|e| format!("cargo tree: {e}"))?;
+        if out.status.success() && !out.stdout.is_empty() {
+            return Err(format!(
+                "{krate} is in the dependency graph:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Library code takes configuration and secrets through types only, and ships no stubs.
+fn lint_source() -> Result {
+    println!("==> source checks (no env reads, no stubs in library code)");
+    let mut hits = Vec::new();
+    for file in rust_files(&root().join(LIBRARY_CRATES_DIR)) {
+        let rel = file.strip_prefix(root()).unwrap_or(&file).to_path_buf();
+        let shipped = !rel.components().any(|c| {
+            matches!(
+                c.as_os_str().to_str(),
+                Some("tests" | "benches" | "examples")
+            )
+        });
+        if !shipped {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for pattern in ENV_READS.iter().chain(STUBS) {
+                if code.contains(pattern) {
+                    hits.push(format!(
+                        "{}:{}: `{pattern}`: {}",
+                        rel.display(),
+                        n + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    if hits.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "library code reads the environment or ships a stub:\n{}",
+            hits.join("\n")
+        ))
+    }
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "target" || n == "node_modules")
+            {
+                continue;
+            }
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
