@@ -46,9 +46,35 @@ pub enum FrameError {
         /// The configured maximum.
         max: usize,
     },
-    /// The frame is otherwise unusable (for example a text WebSocket message).
+    /// A text message arrived on a message transport that carries binary envelopes only.
+    #[error("text messages are not accepted: envelopes travel as binary messages")]
+    TextMessage,
+    /// The frame is otherwise unusable.
     #[error("invalid frame: {0}")]
     InvalidFrame(String),
+}
+
+impl FrameError {
+    /// The WebSocket close code a message transport closes with for this error
+    /// (architecture §6): text → 1003, undecodable → 1007, oversize → 1009.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            FrameError::TextMessage => 1003,
+            FrameError::Json(_) => 1007,
+            FrameError::TooLarge { .. } => 1009,
+            FrameError::InvalidFrame(_) => 1002,
+            FrameError::Io(_) | FrameError::ConnectionClosed => 1011,
+        }
+    }
+}
+
+/// One message as a message transport delivers it.
+#[derive(Debug, Clone, Copy)]
+pub enum TransportMessage<'a> {
+    /// A binary message: one envelope.
+    Binary(&'a [u8]),
+    /// A text message: refused.
+    Text(&'a str),
 }
 
 /// Length-prefixed envelope codec for byte streams (a [`Decoder`] and [`Encoder`]).
@@ -208,6 +234,18 @@ impl MessageCodec {
             });
         }
         Ok(bytes)
+    }
+
+    /// Parses one message as delivered by a transport: text messages are refused with
+    /// [`FrameError::TextMessage`].
+    pub fn decode_message(
+        &self,
+        message: TransportMessage<'_>,
+    ) -> Result<EventEnvelope, FrameError> {
+        match message {
+            TransportMessage::Binary(bytes) => self.decode(bytes),
+            TransportMessage::Text(_) => Err(FrameError::TextMessage),
+        }
     }
 
     /// Parses one message: [`FrameError::TooLarge`] over the limit, [`FrameError::Json`] when

@@ -297,3 +297,28 @@ fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+#[test]
+fn text_messages_close_1003_and_other_failures_have_their_codes() {
+    use alknet_http_core::frame::TransportMessage;
+    let codec = MessageCodec::new(64);
+    let valid = serde_json::to_string(&EventEnvelope::completed("s1")).unwrap();
+    let text = codec
+        .decode_message(TransportMessage::Text(&valid))
+        .unwrap_err();
+    assert!(matches!(text, FrameError::TextMessage));
+    assert_eq!(text.close_code(), 1003);
+    assert!(
+        codec
+            .decode_message(TransportMessage::Binary(valid.as_bytes()))
+            .is_ok()
+    );
+    let garbage = codec
+        .decode_message(TransportMessage::Binary(b"\xff\xfe"))
+        .unwrap_err();
+    assert_eq!(garbage.close_code(), 1007);
+    let big = codec
+        .decode_message(TransportMessage::Binary(&[b' '; 65]))
+        .unwrap_err();
+    assert_eq!(big.close_code(), 1009);
+}
