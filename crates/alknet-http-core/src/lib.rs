@@ -71,6 +71,7 @@ pub mod error;
 pub mod frame;
 pub mod identity;
 pub mod registry;
+pub mod session;
 pub mod spec;
 
 pub use access::{

@@ -848,7 +848,9 @@ impl RootCall {
             deadline: DeadlineRule::Root(self.timeout),
             ownership: self.ownership,
             internal: false,
-            abort: self.abort,
+            // A child: the transport's cancel cascades in, but a timeout or panic inside the
+            // call does not look like a transport abort.
+            abort: self.abort.child_token(),
             ancestor_abort: None,
             last_event_id: self.last_event_id,
         }

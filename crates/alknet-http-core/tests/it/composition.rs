@@ -443,7 +443,6 @@ async fn abort_dependents_cascades_to_descendants() {
         "descendant future dropped"
     );
     assert!(child_ctx.is_aborted(), "descendant abort signal fired");
-    assert!(token.is_cancelled());
 }
 
 #[tokio::test]
@@ -464,7 +463,6 @@ async fn continue_running_survives_but_starts_no_new_children() {
     assert_eq!(child_ctx.abort_policy(), AbortPolicy::ContinueRunning);
     root.abort();
     let _ = root.await;
-    assert!(token.is_cancelled());
     assert!(
         !f.waiter_dropped.load(Ordering::SeqCst),
         "started descendant keeps running"

@@ -8,6 +8,8 @@ mod errors;
 mod fixtures;
 mod framing;
 mod identity;
+mod pending;
 mod registry;
 mod secrets;
+mod session;
 mod spine;
