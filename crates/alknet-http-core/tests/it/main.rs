@@ -7,6 +7,7 @@ mod discovery;
 mod errors;
 mod fixtures;
 mod framing;
+mod from_call;
 mod identity;
 mod pending;
 mod registry;

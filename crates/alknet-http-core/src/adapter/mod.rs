@@ -39,3 +39,7 @@ pub trait OperationAdapter: Send + Sync + std::fmt::Debug {
     /// Discovers the source's operations and returns one registration each.
     fn import(&self) -> BoxFuture<'_, Result<Vec<HandlerRegistration>, AdapterError>>;
 }
+
+mod from_call;
+
+pub use from_call::{FromCall, FromCallConfig};
