@@ -19,13 +19,15 @@
 //! | [`context`] | [`OperationContext`], [`AbortPolicy`], [`Capabilities`], authorities, scoped envs |
 //! | [`env`](mod@env) | [`OperationEnv`] and [`PeerCompositeEnv`]: composed calls across layers |
 //! | [`dispatch`] | [`GatewayDispatch`], the spine every HTTP-shaped surface uses |
-//! | [`adapter`] | [`OperationAdapter`] and [`AdapterError`] |
+//! | [`session`] | the bidirectional call session over streams and messages, the pending-request map |
+//! | [`adapter`] | [`OperationAdapter`], [`AdapterError`] and `from_call` |
+//! | `quic` | the QUIC transport (feature `quic`) |
 //!
 //! ## Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | *(none yet)* | | the session engine, QUIC transport and outbound HTTP client arrive behind `quic` and `http-client` |
+//! | `quic` | no | [`quic`]: the `alknet/call` ALPN over QUIC (quinn, rustls with ring, rcgen) |
 //!
 //! ## Example
 //!
@@ -70,6 +72,8 @@ pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod identity;
+#[cfg(feature = "quic")]
+pub mod quic;
 pub mod registry;
 pub mod session;
 pub mod spec;

@@ -10,6 +10,8 @@ mod framing;
 mod from_call;
 mod identity;
 mod pending;
+#[cfg(feature = "quic")]
+mod quic;
 mod registry;
 mod secrets;
 mod session;

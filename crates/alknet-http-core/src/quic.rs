@@ -1,0 +1,514 @@
+//! The native call transport: the `alknet/call` ALPN over QUIC (feature `quic`).
+//!
+//! Each side writes its envelopes as length-prefixed frames on one unidirectional stream it
+//! opens, and reads envelopes from every stream the peer opens (unidirectional or
+//! bidirectional), correlating by id only. TLS 1.3 uses rustls with the ring provider.
+//!
+//! ```no_run
+//! use alknet_http_core::quic::{QuicConfig, QuicDialer, QuicServer, ServerIdentity, ServerVerification};
+//! use alknet_http_core::session::SessionOptions;
+//! use alknet_http_core::OperationRegistry;
+//!
+//! # async fn demo() -> Result<(), alknet_http_core::quic::QuicError> {
+//! let registry = OperationRegistry::builder().build().unwrap();
+//! let identity = ServerIdentity::self_signed(["localhost"])?;
+//! let pin = identity.fingerprint_sha256();
+//! let server = QuicServer::bind("127.0.0.1:0".parse().unwrap(), identity, QuicConfig::default())?;
+//! let addr = server.local_addr()?;
+//! let server_registry = registry.clone();
+//! tokio::spawn(server.serve(move |_remote| SessionOptions::new(server_registry.clone()), |_session| {}));
+//!
+//! let dialer = QuicDialer::new(ServerVerification::pinned([pin]), QuicConfig::default())?;
+//! let session = dialer.connect(addr, "localhost", SessionOptions::new(registry)).await?;
+//! let ops = session.call("services/list", serde_json::Value::Null).await;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::{Sink, Stream, StreamExt};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::envelope::EventEnvelope;
+use crate::frame::{FrameCodec, FrameError};
+use crate::session::{Session, SessionOptions};
+
+/// The crates this transport is built on, for callers that need their types.
+pub use {quinn, rcgen, rustls};
+
+/// The ALPN protocol id of the native call transport.
+pub const ALPN: &[u8] = b"alknet/call";
+
+/// Why a QUIC endpoint or connection could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum QuicError {
+    /// A certificate or key file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A PEM document held no usable certificate or key.
+    #[error("invalid PEM: {0}")]
+    Pem(String),
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// Generating a self-signed certificate failed.
+    #[error("certificate generation: {0}")]
+    Certificate(String),
+    /// The endpoint could not bind or connect.
+    #[error("endpoint: {0}")]
+    Endpoint(String),
+    /// The QUIC handshake or connection failed.
+    #[error("connection: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A server's certificate chain and private key.
+pub struct ServerIdentity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl fmt::Debug for ServerIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerIdentity")
+            .field("certificates", &self.chain.len())
+            .field("fingerprint", &self.fingerprint_sha256())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for ServerIdentity {
+    fn clone(&self) -> Self {
+        ServerIdentity {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+impl ServerIdentity {
+    /// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Self, QuicError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| QuicError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        };
+        ServerIdentity::from_pem(&read(cert)?, &read(key)?)
+    }
+
+    /// Parses a PEM certificate chain and a PEM private key.
+    pub fn from_pem(cert: &[u8], key: &[u8]) -> Result<Self, QuicError> {
+        let chain = CertificateDer::pem_slice_iter(cert)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| QuicError::Pem(format!("certificate: {e}")))?;
+        if chain.is_empty() {
+            return Err(QuicError::Pem("no certificate found".into()));
+        }
+        let key = PrivateKeyDer::from_pem_slice(key)
+            .map_err(|e| QuicError::Pem(format!("private key: {e}")))?;
+        Ok(ServerIdentity { chain, key })
+    }
+
+    /// A fresh self-signed certificate for `names` (development and tests).
+    pub fn self_signed<I, S>(names: I) -> Result<Self, QuicError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        let certified = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| QuicError::Certificate(e.to_string()))?;
+        let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+            .map_err(|e| QuicError::Certificate(e.to_string()))?;
+        Ok(ServerIdentity {
+            chain: vec![certified.cert.der().clone()],
+            key,
+        })
+    }
+
+    /// The DER of the end-entity certificate (what a client trusts as a root).
+    pub fn certificate_der(&self) -> &CertificateDer<'static> {
+        &self.chain[0]
+    }
+
+    /// The SHA-256 of the end-entity certificate, lowercase hex (what a client pins).
+    pub fn fingerprint_sha256(&self) -> String {
+        hex::encode(Sha256::digest(self.chain[0].as_ref()))
+    }
+}
+
+/// How a dialer verifies the server's certificate.
+#[derive(Debug, Clone)]
+pub enum ServerVerification {
+    /// Chain to one of these roots, for the dialed name.
+    CaRoots(Vec<CertificateDer<'static>>),
+    /// The end-entity certificate's SHA-256 must be one of these (hex); no name or chain check.
+    PinnedSha256(Vec<String>),
+}
+
+impl ServerVerification {
+    /// Pins certificate fingerprints (lowercase or uppercase hex, colons allowed).
+    pub fn pinned<I, S>(fingerprints: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        ServerVerification::PinnedSha256(
+            fingerprints
+                .into_iter()
+                .map(|f| f.as_ref().replace(':', "").to_ascii_lowercase())
+                .collect(),
+        )
+    }
+}
+
+/// Timeouts and limits of QUIC connections, with documented defaults.
+#[derive(Debug, Clone)]
+pub struct QuicConfig {
+    /// A connection with no traffic for this long is closed. Default 30 s.
+    pub idle_timeout: Duration,
+    /// Keep-alive ping interval (must be below `idle_timeout`). Default 10 s.
+    pub keep_alive: Duration,
+    /// Streams a peer may have open towards us at once. Default 16.
+    pub max_incoming_streams: u32,
+}
+
+impl Default for QuicConfig {
+    fn default() -> Self {
+        QuicConfig {
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(10),
+            max_incoming_streams: 16,
+        }
+    }
+}
+
+impl QuicConfig {
+    fn transport(&self) -> Result<Arc<quinn::TransportConfig>, QuicError> {
+        let mut transport = quinn::TransportConfig::default();
+        let idle = quinn::IdleTimeout::try_from(self.idle_timeout)
+            .map_err(|e| QuicError::Endpoint(format!("idle timeout: {e}")))?;
+        transport
+            .max_idle_timeout(Some(idle))
+            .keep_alive_interval(Some(self.keep_alive))
+            .max_concurrent_bidi_streams(self.max_incoming_streams.into())
+            .max_concurrent_uni_streams(self.max_incoming_streams.into());
+        Ok(Arc::new(transport))
+    }
+}
+
+/// Accepts `alknet/call` connections and runs a session on each.
+#[derive(Debug)]
+pub struct QuicServer {
+    endpoint: quinn::Endpoint,
+}
+
+impl QuicServer {
+    /// Binds a UDP socket at `addr` serving `identity`.
+    pub fn bind(
+        addr: SocketAddr,
+        identity: ServerIdentity,
+        config: QuicConfig,
+    ) -> Result<Self, QuicError> {
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_no_client_auth()
+            .with_single_cert(identity.chain, identity.key)?;
+        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+            .map_err(|e| QuicError::Endpoint(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        server.transport_config(config.transport()?);
+        let endpoint = quinn::Endpoint::server(server, addr)
+            .map_err(|e| QuicError::Endpoint(e.to_string()))?;
+        Ok(QuicServer { endpoint })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr, QuicError> {
+        self.endpoint
+            .local_addr()
+            .map_err(|e| QuicError::Endpoint(e.to_string()))
+    }
+
+    /// Accepts the next connection and runs a session on it with the options `options_for`
+    /// picks for the remote address. `None` once the endpoint is closed.
+    pub async fn accept(
+        &self,
+        options_for: impl FnOnce(SocketAddr) -> SessionOptions,
+    ) -> Option<Result<Session, QuicError>> {
+        let incoming = self.endpoint.accept().await?;
+        Some(
+            async move {
+                let connection = incoming.await?;
+                let options = options_for(connection.remote_address());
+                session_over(connection, options).await
+            }
+            .await,
+        )
+    }
+
+    /// Runs the accept loop until the endpoint is closed: every connection gets a session with
+    /// the options `options_for` picks, handed to `on_session`. Handshakes run concurrently.
+    pub async fn serve<F, G>(self, options_for: F, on_session: G)
+    where
+        F: Fn(SocketAddr) -> SessionOptions + Send + Sync + 'static,
+        G: Fn(Session) + Send + Sync + 'static,
+    {
+        let options_for = Arc::new(options_for);
+        let on_session = Arc::new(on_session);
+        while let Some(incoming) = self.endpoint.accept().await {
+            let (options_for, on_session) = (options_for.clone(), on_session.clone());
+            tokio::spawn(async move {
+                let connection = match incoming.await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "quic handshake failed");
+                        return;
+                    }
+                };
+                let options = options_for(connection.remote_address());
+                match session_over(connection, options).await {
+                    Ok(session) => on_session(session),
+                    Err(e) => tracing::debug!(error = %e, "quic session setup failed"),
+                }
+            });
+        }
+    }
+
+    /// Stops accepting and closes every connection.
+    pub fn close(&self) {
+        self.endpoint.close(0u32.into(), b"server closed");
+    }
+}
+
+/// Dials `alknet/call` connections.
+#[derive(Debug, Clone)]
+pub struct QuicDialer {
+    endpoint: quinn::Endpoint,
+}
+
+impl QuicDialer {
+    /// A dialer on an ephemeral IPv4 port, verifying servers as `verification` says.
+    pub fn new(verification: ServerVerification, config: QuicConfig) -> Result<Self, QuicError> {
+        QuicDialer::bind(([0, 0, 0, 0], 0).into(), verification, config)
+    }
+
+    /// A dialer on a given local address (`[::]:0` to reach IPv6 servers).
+    pub fn bind(
+        local: SocketAddr,
+        verification: ServerVerification,
+        config: QuicConfig,
+    ) -> Result<Self, QuicError> {
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])?;
+        let mut tls = match verification {
+            ServerVerification::CaRoots(roots) => {
+                let mut store = rustls::RootCertStore::empty();
+                for root in roots {
+                    store.add(root)?;
+                }
+                builder.with_root_certificates(store).with_no_client_auth()
+            }
+            ServerVerification::PinnedSha256(pins) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedVerifier {
+                    pins,
+                    provider: provider(),
+                }))
+                .with_no_client_auth(),
+        };
+        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+            .map_err(|e| QuicError::Endpoint(e.to_string()))?;
+        let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+        client.transport_config(config.transport()?);
+        let mut endpoint =
+            quinn::Endpoint::client(local).map_err(|e| QuicError::Endpoint(e.to_string()))?;
+        endpoint.set_default_client_config(client);
+        Ok(QuicDialer { endpoint })
+    }
+
+    /// Connects to `addr` presenting `server_name` and runs a session over the connection.
+    pub async fn connect(
+        &self,
+        addr: SocketAddr,
+        server_name: &str,
+        options: SessionOptions,
+    ) -> Result<Session, QuicError> {
+        let connection = self
+            .endpoint
+            .connect(addr, server_name)
+            .map_err(|e| QuicError::Endpoint(e.to_string()))?
+            .await?;
+        session_over(connection, options).await
+    }
+}
+
+/// Verifies a server by the SHA-256 of its end-entity certificate, and its handshake signature.
+#[derive(Debug)]
+struct PinnedVerifier {
+    pins: Vec<String>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let fingerprint = hex::encode(Sha256::digest(end_entity.as_ref()));
+        if self.pins.contains(&fingerprint) {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Runs a session over an established connection.
+async fn session_over(
+    connection: quinn::Connection,
+    options: SessionOptions,
+) -> Result<Session, QuicError> {
+    let max = options.config.max_frame_size;
+    let send = connection.open_uni().await?;
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(accept_streams(connection.clone(), tx, max));
+    let transport = QuicTransport {
+        incoming: rx,
+        outgoing: FramedWrite::new(send, FrameCodec::new(max)),
+    };
+    let session = Session::spawn(transport, options);
+    let watcher = session.clone();
+    tokio::spawn(async move {
+        watcher.closed().await;
+        connection.close(0u32.into(), b"session closed");
+    });
+    Ok(session)
+}
+
+/// Reads envelopes from every stream the peer opens and merges them into one channel.
+async fn accept_streams(
+    connection: quinn::Connection,
+    tx: mpsc::Sender<Result<EventEnvelope, FrameError>>,
+    max: usize,
+) {
+    loop {
+        let recv = tokio::select! {
+            uni = connection.accept_uni() => uni,
+            bi = connection.accept_bi() => bi.map(|(_, recv)| recv),
+            () = tx.closed() => return,
+        };
+        let Ok(recv) = recv else {
+            // The connection ended: dropping `tx` (once every reader is done) ends the session.
+            return;
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut frames = FramedRead::new(recv, FrameCodec::new(max));
+            while let Some(frame) = frames.next().await {
+                let failed = frame.is_err();
+                if tx.send(frame).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The merged inbound streams and the one outbound stream, as one envelope transport.
+struct QuicTransport {
+    incoming: mpsc::Receiver<Result<EventEnvelope, FrameError>>,
+    outgoing: FramedWrite<quinn::SendStream, FrameCodec>,
+}
+
+impl Stream for QuicTransport {
+    type Item = Result<EventEnvelope, FrameError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.incoming.poll_recv(cx)
+    }
+}
+
+impl Sink<EventEnvelope> for QuicTransport {
+    type Error = FrameError;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        Sink::<EventEnvelope>::poll_ready(Pin::new(&mut self.outgoing), cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: EventEnvelope) -> Result<(), FrameError> {
+        Pin::new(&mut self.outgoing).start_send(item)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        Sink::<EventEnvelope>::poll_flush(Pin::new(&mut self.outgoing), cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        Sink::<EventEnvelope>::poll_close(Pin::new(&mut self.outgoing), cx)
+    }
+}
