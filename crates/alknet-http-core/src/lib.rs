@@ -22,11 +22,13 @@
 //! | [`session`] | the bidirectional call session over streams and messages, the pending-request map |
 //! | [`adapter`] | [`OperationAdapter`], [`AdapterError`] and `from_call` |
 //! | `quic` | the QUIC transport (feature `quic`) |
+//! | `client` | the shared outbound HTTP client (feature `http-client`) |
 //!
 //! ## Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `http-client` | no | `client`: the shared outbound HTTP client (reqwest, rustls with ring) |
 //! | `quic` | no | [`quic`]: the `alknet/call` ALPN over QUIC (quinn, rustls with ring, rcgen) |
 //!
 //! ## Example
@@ -65,6 +67,8 @@
 
 pub mod access;
 pub mod adapter;
+#[cfg(feature = "http-client")]
+pub mod client;
 pub mod context;
 pub mod dispatch;
 pub mod env;

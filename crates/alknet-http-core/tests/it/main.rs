@@ -2,6 +2,8 @@
 //! No sockets, no sleeps: paused tokio time where time matters.
 
 mod access;
+#[cfg(feature = "http-client")]
+mod client;
 mod composition;
 mod discovery;
 mod errors;

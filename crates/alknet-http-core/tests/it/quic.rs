@@ -307,7 +307,7 @@ async fn envelopes_are_accepted_on_any_stream() {
         frames.into_inner().finish().unwrap();
     }
     let mut reader = within(&mut replies).await;
-    let mut got = vec![
+    let mut got = [
         within(reader.next()).await.unwrap().unwrap(),
         within(reader.next()).await.unwrap().unwrap(),
     ];

@@ -1,0 +1,467 @@
+//! The shared outbound HTTP client (feature `http-client`, http-surfaces §10).
+//!
+//! One [`SharedHttpClient`] per process, handed to importers: pooled connections, timeouts,
+//! rustls with the ring provider, the system trust store unless a CA bundle is configured, no
+//! proxy taken from the environment, and credentials added per request only.
+//!
+//! Retries are method-aware: idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) are
+//! retried with exponential backoff and jitter on connect errors, timeouts and 429/502/503/504;
+//! any other method only when the connection could not be made (no byte was sent). A 429 or 503
+//! with `Retry-After` (delta-seconds or HTTP-date) delays the next request to that URL, capped.
+//!
+//! ```no_run
+//! use alknet_http_core::client::{HttpClientConfig, SharedHttpClient};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let http = SharedHttpClient::new(HttpClientConfig::default())?;
+//! let request = http.client().get("https://api.example.com/pets").bearer_auth("per-request").build()?;
+//! let response = http.send(request).await?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use tokio::time::Instant;
+
+use crate::error::CallError;
+
+/// The HTTP client crate, for callers that build requests.
+pub use reqwest;
+
+/// How failed requests are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt. Default 2.
+    pub max_retries: u32,
+    /// Backoff before the first retry; doubles each time. Default 100 ms.
+    pub initial_backoff: Duration,
+    /// Largest backoff. Default 2 s.
+    pub max_backoff: Duration,
+    /// Largest delay a `Retry-After` may impose. Default 30 s.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 2,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Configuration of the shared client, each field with a documented default.
+#[derive(Clone)]
+pub struct HttpClientConfig {
+    /// Idle pooled connections kept per host. Default 32.
+    pub pool_max_idle_per_host: usize,
+    /// How long an idle pooled connection is kept. Default 90 s.
+    pub pool_idle_timeout: Duration,
+    /// Timeout of establishing a connection. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Timeout of a whole request (headers and body). Default 30 s.
+    pub request_timeout: Duration,
+    /// Retry rules.
+    pub retry_policy: RetryPolicy,
+    /// PEM CA certificates to trust instead of the system trust store.
+    pub ca_bundle: Option<Vec<u8>>,
+    /// PEM certificate chain and private key presented to servers that ask for one.
+    pub client_cert: Option<Vec<u8>>,
+    /// URLs whose `Retry-After` deadline is remembered at most. Default 1024.
+    pub max_tracked_urls: usize,
+    /// The `User-Agent` header. Default `alknet-http/<version>`.
+    pub user_agent: String,
+}
+
+impl fmt::Debug for HttpClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClientConfig")
+            .field("pool_max_idle_per_host", &self.pool_max_idle_per_host)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry_policy", &self.retry_policy)
+            .field("ca_bundle", &self.ca_bundle.as_ref().map(Vec::len))
+            .field(
+                "client_cert",
+                &self.client_cert.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for HttpClientConfig {
+    fn default() -> Self {
+        HttpClientConfig {
+            pool_max_idle_per_host: 32,
+            pool_idle_timeout: Duration::from_secs(90),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            retry_policy: RetryPolicy::default(),
+            ca_bundle: None,
+            client_cert: None,
+            max_tracked_urls: 1024,
+            user_agent: concat!("alknet-http/", "0.1").to_owned(),
+        }
+    }
+}
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpClientError {
+    /// The CA bundle or client certificate is not valid PEM.
+    #[error("invalid certificate configuration: {0}")]
+    Certificate(String),
+    /// reqwest refused the configuration.
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+}
+
+/// The process-wide outbound client: cheap to share, swappable with [`SharedHttpClient::reload`].
+pub struct SharedHttpClient {
+    client: ArcSwap<reqwest::Client>,
+    policy: ArcSwap<RetryPolicy>,
+    retry_after: Mutex<RetryAfterMap>,
+}
+
+impl fmt::Debug for SharedHttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedHttpClient")
+            .field("policy", &self.policy.load())
+            .finish_non_exhaustive()
+    }
+}
+
+fn build(config: &HttpClientConfig) -> Result<reqwest::Client, HttpClientError> {
+    // reqwest is built without a default crypto provider: install ring once, before any client.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(config.pool_max_idle_per_host)
+        .pool_idle_timeout(config.pool_idle_timeout)
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.request_timeout)
+        .user_agent(config.user_agent.clone());
+    if let Some(pem) = &config.ca_bundle {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| HttpClientError::Certificate(format!("CA bundle: {e}")))?;
+        if certs.is_empty() {
+            return Err(HttpClientError::Certificate(
+                "CA bundle holds no certificate".into(),
+            ));
+        }
+        builder = builder.tls_certs_only(certs);
+    }
+    if let Some(pem) = &config.client_cert {
+        let identity = reqwest::Identity::from_pem(pem)
+            .map_err(|e| HttpClientError::Certificate(format!("client certificate: {e}")))?;
+        builder = builder.identity(identity);
+    }
+    Ok(builder.build()?)
+}
+
+impl SharedHttpClient {
+    /// Builds the client.
+    pub fn new(config: HttpClientConfig) -> Result<Self, HttpClientError> {
+        Ok(SharedHttpClient {
+            client: ArcSwap::from_pointee(build(&config)?),
+            policy: ArcSwap::from_pointee(config.retry_policy.clone()),
+            retry_after: Mutex::new(RetryAfterMap::new(config.max_tracked_urls)),
+        })
+    }
+
+    /// The current client, for building requests (add credentials per request).
+    pub fn client(&self) -> Arc<reqwest::Client> {
+        self.client.load_full()
+    }
+
+    /// Rebuilds the client from `config` and swaps it in; the old pool is dropped once the
+    /// requests using it finish.
+    pub fn reload(&self, config: HttpClientConfig) -> Result<(), HttpClientError> {
+        let client = build(&config)?;
+        self.client.store(Arc::new(client));
+        self.policy.store(Arc::new(config.retry_policy));
+        self.lock_map().resize(config.max_tracked_urls);
+        Ok(())
+    }
+
+    /// How many URLs currently have a `Retry-After` deadline.
+    pub fn tracked_urls(&self) -> usize {
+        self.lock_map().len()
+    }
+
+    fn lock_map(&self) -> std::sync::MutexGuard<'_, RetryAfterMap> {
+        self.retry_after.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends a request with the retry and `Retry-After` rules. A request whose body cannot be
+    /// cloned (a stream) is sent once.
+    pub async fn send(
+        &self,
+        request: reqwest::Request,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let client = self.client();
+        let policy = self.policy.load_full();
+        let key = url_key(request.url());
+        let idempotent = is_idempotent(request.method());
+        let mut current = request;
+        let mut attempt: u32 = 0;
+        loop {
+            let wait_until = self.lock_map().deadline(&key, Instant::now());
+            if let Some(until) = wait_until {
+                tokio::time::sleep_until(until).await;
+            }
+            let next = if attempt < policy.max_retries {
+                current.try_clone()
+            } else {
+                None
+            };
+            let outcome = client.execute(current).await;
+            let retry = match &outcome {
+                Ok(response) => {
+                    let status = response.status();
+                    if let Some(delay) = retry_after(response.headers(), status) {
+                        let delay = jitter(delay.min(policy.max_retry_after), 10);
+                        self.lock_map().record(key.clone(), Instant::now() + delay);
+                    }
+                    retryable_status(idempotent, status)
+                }
+                Err(error) => retryable_error(idempotent, error),
+            };
+            current = match next {
+                Some(next) if retry => next,
+                _ => return outcome,
+            };
+            attempt += 1;
+            let backoff = policy
+                .initial_backoff
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(policy.max_backoff);
+            tokio::time::sleep(jitter(backoff, 50)).await;
+        }
+    }
+}
+
+/// Whether a method may be repeated without changing the outcome (RFC 9110 §9.2.2).
+pub fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// Whether a response status is worth retrying for this kind of method.
+pub fn retryable_status(idempotent: bool, status: StatusCode) -> bool {
+    idempotent
+        && matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT
+        )
+}
+
+fn retryable_error(idempotent: bool, error: &reqwest::Error) -> bool {
+    // A refused or failed connect sent no byte: safe for every method.
+    error.is_connect() || (idempotent && error.is_timeout())
+}
+
+/// The `Retry-After` delay of a 429 or 503 response: delta-seconds or an HTTP-date.
+pub fn retry_after(headers: &HeaderMap, status: StatusCode) -> Option<Duration> {
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    parse_retry_after(headers.get(RETRY_AFTER)?.to_str().ok()?, SystemTime::now())
+}
+
+/// Parses a `Retry-After` value relative to `now`.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Adds up to `percent`% random extra to `delay`.
+fn jitter(delay: Duration, percent: u32) -> Duration {
+    let mut byte = [0u8; 2];
+    if getrandom::fill(&mut byte).is_err() {
+        return delay;
+    }
+    let fraction = f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX);
+    delay + delay.mul_f64(fraction * f64::from(percent) / 100.0)
+}
+
+/// The key `Retry-After` deadlines are kept under: scheme, host, port and path.
+fn url_key(url: &reqwest::Url) -> String {
+    format!(
+        "{}://{}:{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or_default(),
+        url.path()
+    )
+}
+
+/// Per-URL `Retry-After` deadlines, bounded: expired entries go first, then the soonest.
+#[derive(Debug)]
+struct RetryAfterMap {
+    deadlines: HashMap<String, Instant>,
+    max: usize,
+}
+
+impl RetryAfterMap {
+    fn new(max: usize) -> Self {
+        RetryAfterMap {
+            deadlines: HashMap::new(),
+            max: max.max(1),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    fn resize(&mut self, max: usize) {
+        self.max = max.max(1);
+        while self.deadlines.len() > self.max {
+            self.evict_one(Instant::now());
+        }
+    }
+
+    fn deadline(&mut self, key: &str, now: Instant) -> Option<Instant> {
+        match self.deadlines.get(key) {
+            Some(until) if *until > now => Some(*until),
+            Some(_) => {
+                self.deadlines.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn record(&mut self, key: String, until: Instant) {
+        if !self.deadlines.contains_key(&key) && self.deadlines.len() >= self.max {
+            self.evict_one(Instant::now());
+        }
+        self.deadlines.insert(key, until);
+    }
+
+    fn evict_one(&mut self, now: Instant) {
+        self.deadlines.retain(|_, until| *until > now);
+        if self.deadlines.len() >= self.max
+            && let Some(soonest) = self
+                .deadlines
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(k, _)| k.clone())
+        {
+            self.deadlines.remove(&soonest);
+        }
+    }
+}
+
+/// The CallError for a failed outbound request (http-surfaces §5): a client timeout is
+/// `TIMEOUT`, anything else `INTERNAL`. Never includes request headers (credentials).
+pub fn call_error_from_reqwest(error: &reqwest::Error) -> CallError {
+    let what = if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "reading the response failed"
+    } else {
+        "request failed"
+    };
+    let url = error
+        .url()
+        .map(|u| {
+            format!(
+                "{}://{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or_default(),
+                u.path()
+            )
+        })
+        .unwrap_or_default();
+    if error.is_timeout() {
+        CallError::timeout(format!("upstream timed out: {url}"))
+    } else {
+        CallError::internal(format!("upstream {what}: {url}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_both_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(120));
+        assert_eq!(
+            parse_retry_after(&date, now),
+            Some(Duration::from_secs(120))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(5));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn retry_decisions_are_method_aware() {
+        assert!(retryable_status(true, StatusCode::SERVICE_UNAVAILABLE));
+        assert!(retryable_status(true, StatusCode::TOO_MANY_REQUESTS));
+        assert!(!retryable_status(false, StatusCode::SERVICE_UNAVAILABLE));
+        assert!(!retryable_status(true, StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(!retryable_status(true, StatusCode::NOT_FOUND));
+        for m in [
+            Method::GET,
+            Method::HEAD,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ] {
+            assert!(is_idempotent(&m), "{m}");
+        }
+        assert!(!is_idempotent(&Method::POST) && !is_idempotent(&Method::PATCH));
+    }
+
+    #[test]
+    fn the_retry_after_map_is_bounded() {
+        let now = Instant::now();
+        let mut map = RetryAfterMap::new(3);
+        for (i, secs) in [(0, 30), (1, 10), (2, 20)] {
+            map.record(format!("u{i}"), now + Duration::from_secs(secs));
+        }
+        map.record("u3".into(), now + Duration::from_secs(40));
+        assert_eq!(map.len(), 3);
+        assert!(
+            map.deadline("u1", now).is_none(),
+            "the soonest deadline was evicted"
+        );
+        assert!(map.deadline("u3", now).is_some());
+        // Expired entries are dropped when read.
+        assert!(map.deadline("u0", now + Duration::from_secs(31)).is_none());
+        assert_eq!(map.len(), 2);
+        map.resize(1);
+        assert_eq!(map.len(), 1);
+    }
+
+    #[test]
+    fn url_keys_ignore_queries() {
+        let a = reqwest::Url::parse("https://api.example.com/pets?limit=1").unwrap();
+        let b = reqwest::Url::parse("https://api.example.com:443/pets?limit=2").unwrap();
+        assert_eq!(url_key(&a), url_key(&b));
+    }
+}
