@@ -139,9 +139,15 @@ impl fmt::Debug for SharedHttpClient {
     }
 }
 
-fn build(config: &HttpClientConfig) -> Result<reqwest::Client, HttpClientError> {
-    // reqwest is built without a default crypto provider: install ring once, before any client.
+/// Installs rustls' ring provider as the process default, once. reqwest is built without a
+/// default provider, so this must run before any `reqwest::Client` is built (the shared client
+/// does it itself; call it before building your own).
+pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn build(config: &HttpClientConfig) -> Result<reqwest::Client, HttpClientError> {
+    install_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(config.pool_max_idle_per_host)

@@ -239,3 +239,59 @@ pub fn mint_token() -> SecretString {
 pub fn token_hash(token: &SecretString) -> String {
     hex::encode(Sha256::digest(token.expose_secret().as_bytes()))
 }
+
+/// The caller identity an HTTP surface resolved from `Authorization: Bearer`, stored in request
+/// extensions by the server's bearer layer. `None` = anonymous (or an unresolvable token).
+///
+/// With feature `axum` it is an extractor; a request that never passed the bearer layer yields
+/// `None` (fail closed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolvedIdentity(pub Option<Identity>);
+
+impl ResolvedIdentity {
+    /// The identity, if any.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.0.as_ref()
+    }
+
+    /// Takes the identity.
+    pub fn into_inner(self) -> Option<Identity> {
+        self.0
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum_core::extract::FromRequestParts<S> for ResolvedIdentity {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ResolvedIdentity>()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+/// Extracts the token of an `Authorization: Bearer <token>` header value; `None` for any
+/// other scheme (`Basic`, …), a missing token or a malformed value.
+///
+/// ```
+/// use alknet_http_core::identity::bearer_token;
+/// assert_eq!(bearer_token("Bearer alk_abc"), Some("alk_abc"));
+/// assert_eq!(bearer_token("bearer   alk_abc "), Some("alk_abc"));
+/// assert_eq!(bearer_token("Basic dXNlcjpwYXNz"), None);
+/// assert_eq!(bearer_token("Bearer"), None);
+/// assert_eq!(bearer_token("Bearer a b"), None);
+/// ```
+pub fn bearer_token(header_value: &str) -> Option<&str> {
+    let (scheme, rest) = header_value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim();
+    (!token.is_empty() && !token.contains(char::is_whitespace)).then_some(token)
+}

@@ -29,6 +29,8 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `http-client` | no | `client`: the shared outbound HTTP client (reqwest, rustls with ring) |
+//! | `axum` | no | the [`ResolvedIdentity`](identity::ResolvedIdentity) extractor for axum handlers |
+//! | `tls` | no | `tls`: server certificates (PEM or self-signed) and rustls configurations (ring) |
 //! | `quic` | no | [`quic`]: the `alknet/call` ALPN over QUIC (quinn, rustls with ring, rcgen) |
 //!
 //! ## Example
@@ -81,6 +83,8 @@ pub mod quic;
 pub mod registry;
 pub mod session;
 pub mod spec;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use access::{
     AccessControl, AccessDecision, InMemoryOwnership, OwnershipProvider, OwnershipStore,

@@ -24,17 +24,14 @@
 //! # Ok(()) }
 //! ```
 
-use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{Sink, Stream, StreamExt};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -42,6 +39,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use crate::envelope::EventEnvelope;
 use crate::frame::{FrameCodec, FrameError};
 use crate::session::{Session, SessionOptions};
+pub use crate::tls::{ServerIdentity, TlsError};
 
 /// The crates this transport is built on, for callers that need their types.
 pub use {quinn, rcgen, rustls};
@@ -52,24 +50,9 @@ pub const ALPN: &[u8] = b"alknet/call";
 /// Why a QUIC endpoint or connection could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum QuicError {
-    /// A certificate or key file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A PEM document held no usable certificate or key.
-    #[error("invalid PEM: {0}")]
-    Pem(String),
-    /// rustls refused the configuration.
-    #[error("TLS configuration: {0}")]
-    Tls(#[from] rustls::Error),
-    /// Generating a self-signed certificate failed.
-    #[error("certificate generation: {0}")]
-    Certificate(String),
+    /// The certificate, key or TLS configuration is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The endpoint could not bind or connect.
     #[error("endpoint: {0}")]
     Endpoint(String),
@@ -78,86 +61,7 @@ pub enum QuicError {
     Connection(#[from] quinn::ConnectionError),
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A server's certificate chain and private key.
-pub struct ServerIdentity {
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-}
-
-impl fmt::Debug for ServerIdentity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerIdentity")
-            .field("certificates", &self.chain.len())
-            .field("fingerprint", &self.fingerprint_sha256())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Clone for ServerIdentity {
-    fn clone(&self) -> Self {
-        ServerIdentity {
-            chain: self.chain.clone(),
-            key: self.key.clone_key(),
-        }
-    }
-}
-
-impl ServerIdentity {
-    /// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
-    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Self, QuicError> {
-        let read = |path: &Path| {
-            std::fs::read(path).map_err(|source| QuicError::Io {
-                path: path.display().to_string(),
-                source,
-            })
-        };
-        ServerIdentity::from_pem(&read(cert)?, &read(key)?)
-    }
-
-    /// Parses a PEM certificate chain and a PEM private key.
-    pub fn from_pem(cert: &[u8], key: &[u8]) -> Result<Self, QuicError> {
-        let chain = CertificateDer::pem_slice_iter(cert)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| QuicError::Pem(format!("certificate: {e}")))?;
-        if chain.is_empty() {
-            return Err(QuicError::Pem("no certificate found".into()));
-        }
-        let key = PrivateKeyDer::from_pem_slice(key)
-            .map_err(|e| QuicError::Pem(format!("private key: {e}")))?;
-        Ok(ServerIdentity { chain, key })
-    }
-
-    /// A fresh self-signed certificate for `names` (development and tests).
-    pub fn self_signed<I, S>(names: I) -> Result<Self, QuicError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        let certified = rcgen::generate_simple_self_signed(names)
-            .map_err(|e| QuicError::Certificate(e.to_string()))?;
-        let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der())
-            .map_err(|e| QuicError::Certificate(e.to_string()))?;
-        Ok(ServerIdentity {
-            chain: vec![certified.cert.der().clone()],
-            key,
-        })
-    }
-
-    /// The DER of the end-entity certificate (what a client trusts as a root).
-    pub fn certificate_der(&self) -> &CertificateDer<'static> {
-        &self.chain[0]
-    }
-
-    /// The SHA-256 of the end-entity certificate, lowercase hex (what a client pins).
-    pub fn fingerprint_sha256(&self) -> String {
-        hex::encode(Sha256::digest(self.chain[0].as_ref()))
-    }
-}
+use crate::tls::provider;
 
 /// How a dialer verifies the server's certificate.
 #[derive(Debug, Clone)]
@@ -232,11 +136,7 @@ impl QuicServer {
         identity: ServerIdentity,
         config: QuicConfig,
     ) -> Result<Self, QuicError> {
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_no_client_auth()
-            .with_single_cert(identity.chain, identity.key)?;
-        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let tls = identity.server_config(&[ALPN], true)?;
         let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
             .map_err(|e| QuicError::Endpoint(e.to_string()))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -323,12 +223,13 @@ impl QuicDialer {
         config: QuicConfig,
     ) -> Result<Self, QuicError> {
         let builder = rustls::ClientConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])?;
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(TlsError::from)?;
         let mut tls = match verification {
             ServerVerification::CaRoots(roots) => {
                 let mut store = rustls::RootCertStore::empty();
                 for root in roots {
-                    store.add(root)?;
+                    store.add(root).map_err(TlsError::from)?;
                 }
                 builder.with_root_certificates(store).with_no_client_auth()
             }

@@ -386,11 +386,11 @@ fn pem_identities_load_and_bad_pem_is_typed() {
     );
     assert!(matches!(
         ServerIdentity::from_pem(b"nothing here", b""),
-        Err(QuicError::Pem(_))
+        Err(alknet_http_core::tls::TlsError::Pem(_))
     ));
     assert!(matches!(
         ServerIdentity::from_pem_files(&dir.join("missing.pem"), &key),
-        Err(QuicError::Io { .. })
+        Err(alknet_http_core::tls::TlsError::Io { .. })
     ));
     std::fs::remove_dir_all(dir).unwrap();
 }

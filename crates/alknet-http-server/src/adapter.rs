@@ -1,0 +1,242 @@
+//! [`HttpAdapter`]: assembles surfaces, custom routes, `/healthz` and the decoy into one
+//! immutable router with the bearer layer and limits, and hands out an [`HttpServer`].
+
+use std::sync::Arc;
+
+use alknet_http_core::{GatewayDispatch, IdentityProvider, OperationRegistry};
+use axum::Router;
+use axum::routing::{MethodRouter, get};
+use http::{HeaderValue, header};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{BearerState, bearer_layer};
+use crate::config::{DecoyConfig, ServerLimits, Stealth};
+use crate::decoy::decoy_router;
+use crate::serve::HttpServer;
+
+/// The path of the health check.
+pub const HEALTHZ: &str = "/healthz";
+
+/// A router fragment a surface crate mounts, with the paths it reserves.
+///
+/// Reserved paths take precedence over custom routes, which take precedence over the decoy.
+#[derive(Debug)]
+pub struct Surface {
+    name: String,
+    paths: Vec<String>,
+    router: Router,
+}
+
+impl Surface {
+    /// A surface named `name` (for logs) serving `router` at `paths`.
+    pub fn new<I, S>(name: impl Into<String>, paths: I, router: Router) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Surface {
+            name: name.into(),
+            paths: paths.into_iter().map(Into::into).collect(),
+            router,
+        }
+    }
+
+    /// The surface's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The paths it reserves.
+    pub fn paths(&self) -> &[String] {
+        &self.paths
+    }
+}
+
+/// A custom route that a reserved path shadows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteCollision {
+    /// The custom route's path.
+    pub path: String,
+    /// Who reserves it (`server` for `/healthz`, else the surface's name).
+    pub reserved_by: String,
+}
+
+/// Builds the HTTP server of a node.
+///
+/// ```
+/// use std::sync::Arc;
+/// use alknet_http_core::{identity::AnonymousOnly, OperationRegistry};
+/// use alknet_http_server::{DecoyConfig, HttpAdapter};
+/// use axum::routing::get;
+///
+/// let registry = OperationRegistry::builder().build().unwrap();
+/// let server = HttpAdapter::new(Arc::new(AnonymousOnly), registry)
+///     .with_decoy(DecoyConfig::Redirect { to: "https://example.com/".into() })
+///     .with_route("/v1/status", get(|| async { "fine" }))
+///     .build();
+/// assert!(server.collisions().is_empty());
+/// ```
+pub struct HttpAdapter {
+    identity_provider: Arc<dyn IdentityProvider>,
+    registry: OperationRegistry,
+    surfaces: Vec<Surface>,
+    routes: Vec<(String, MethodRouter)>,
+    extra: Option<Router>,
+    decoy: DecoyConfig,
+    stealth: Stealth,
+    limits: ServerLimits,
+}
+
+impl std::fmt::Debug for HttpAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpAdapter")
+            .field(
+                "surfaces",
+                &self.surfaces.iter().map(Surface::name).collect::<Vec<_>>(),
+            )
+            .field(
+                "routes",
+                &self.routes.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            )
+            .field("decoy", &self.decoy)
+            .field("stealth", &self.stealth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpAdapter {
+    /// An adapter serving nothing but `/healthz` and the default decoy until surfaces are added.
+    pub fn new(identity_provider: Arc<dyn IdentityProvider>, registry: OperationRegistry) -> Self {
+        HttpAdapter {
+            identity_provider,
+            registry,
+            surfaces: Vec::new(),
+            routes: Vec::new(),
+            extra: None,
+            decoy: DecoyConfig::default(),
+            stealth: Stealth::default(),
+            limits: ServerLimits::default(),
+        }
+    }
+
+    /// The dispatch spine surfaces are built on.
+    pub fn dispatch(&self) -> GatewayDispatch {
+        GatewayDispatch::new(self.registry.clone(), self.identity_provider.clone())
+    }
+
+    /// Mounts a surface fragment.
+    #[must_use]
+    pub fn with_surface(mut self, surface: Surface) -> Self {
+        self.surfaces.push(surface);
+        self
+    }
+
+    /// Sets the decoy.
+    #[must_use]
+    pub fn with_decoy(mut self, decoy: DecoyConfig) -> Self {
+        self.decoy = decoy;
+        self
+    }
+
+    /// Sets the stealth mode.
+    #[must_use]
+    pub fn with_stealth(mut self, stealth: Stealth) -> Self {
+        self.stealth = stealth;
+        self
+    }
+
+    /// Sets the limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Adds a custom route (raw HTTP, behind the bearer layer). A path a surface reserves
+    /// shadows it; [`HttpServer::collisions`] lists such routes and a warning is logged.
+    #[must_use]
+    pub fn with_route(mut self, path: impl Into<String>, route: MethodRouter) -> Self {
+        self.routes.push((path.into(), route));
+        self
+    }
+
+    /// Adds a whole router of custom routes. Its paths cannot be inspected, so collisions with
+    /// reserved paths are not reported: reserved paths shadow it silently.
+    #[must_use]
+    pub fn with_extra_routes(mut self, router: Router) -> Self {
+        self.extra = Some(match self.extra.take() {
+            Some(existing) => existing.merge(router),
+            None => router,
+        });
+        self
+    }
+
+    /// Freezes the router. It is cloned per connection and never changes afterwards.
+    pub fn build(self) -> HttpServer {
+        let mut collisions = Vec::new();
+        for (path, _) in &self.routes {
+            let owner = if path == HEALTHZ {
+                Some("server".to_owned())
+            } else {
+                self.surfaces
+                    .iter()
+                    .find(|s| s.paths.iter().any(|p| p == path))
+                    .map(|s| s.name.clone())
+            };
+            if let Some(reserved_by) = owner {
+                tracing::warn!(%path, %reserved_by, "custom route shadowed by a reserved path");
+                collisions.push(RouteCollision {
+                    path: path.clone(),
+                    reserved_by,
+                });
+            }
+        }
+        let decoy = decoy_router(&self.decoy);
+        let mut custom = self.extra.unwrap_or_default();
+        for (path, route) in self.routes {
+            if !collisions.iter().any(|c| c.path == path) {
+                custom = custom.route(&path, route);
+            }
+        }
+        let custom = custom.fallback_service(decoy.clone());
+        let mut reserved = Router::new();
+        for surface in self.surfaces {
+            reserved = reserved.merge(surface.router);
+        }
+        let state = BearerState {
+            provider: self.identity_provider,
+            stealth: self.stealth,
+            decoy,
+        };
+        let authed = reserved
+            .fallback_service(custom)
+            .layer(axum::middleware::from_fn_with_state(state, bearer_layer));
+        let limits = self.limits;
+        let router = Router::new()
+            .route(HEALTHZ, get(health))
+            .fallback_service(authed)
+            .layer(TimeoutLayer::with_status_code(
+                http::StatusCode::REQUEST_TIMEOUT,
+                limits.request_timeout,
+            ))
+            .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
+                    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+                }),
+            );
+        HttpServer::new(router, limits, collisions)
+    }
+}
+
+async fn health() -> ([(header::HeaderName, HeaderValue); 1], &'static str) {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        "ok",
+    )
+}
