@@ -139,6 +139,10 @@ pub struct OperationSpec {
     /// `$.field` path into the input naming the targeted resource.
     #[serde(default)]
     pub resource_id_path: Option<String>,
+    /// Whether a Mutation is cancelled when its HTTP caller disconnects. Queries and
+    /// subscriptions always are; Mutations run to completion unless this is set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_on_disconnect: bool,
 }
 
 fn empty_schema() -> Value {
@@ -164,6 +168,7 @@ impl OperationSpec {
             error_schemas: Vec::new(),
             access_control: AccessControl::default(),
             resource_id_path: None,
+            cancel_on_disconnect: false,
         }
     }
 
@@ -241,6 +246,18 @@ impl OperationSpec {
     pub fn with_resource_id_path(mut self, path: impl Into<String>) -> Self {
         self.resource_id_path = Some(path.into());
         self
+    }
+
+    /// Lets a Mutation be cancelled when its HTTP caller disconnects.
+    #[must_use]
+    pub fn cancel_on_disconnect(mut self) -> Self {
+        self.cancel_on_disconnect = true;
+        self
+    }
+
+    /// Whether a caller's disconnect cancels this operation.
+    pub fn cancels_on_disconnect(&self) -> bool {
+        self.op_type != OperationType::Mutation || self.cancel_on_disconnect
     }
 
     /// The declared definition of a domain error code.

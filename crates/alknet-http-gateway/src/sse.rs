@@ -1,0 +1,100 @@
+//! `POST /subscribe`: a subscription projected onto Server-Sent Events (http-surfaces §6).
+//!
+//! Always `200 text/event-stream`; every item is a default event with an increasing `id:` and a
+//! single-line JSON `data:`; an error is one `event: error` and ends the stream; a natural end
+//! sends `event: completed` with `{}` first, so a finished stream and a cut connection differ.
+//! `: ping` comments keep proxies from timing out. Dropping the response (the client went away)
+//! drops the handler's stream, which aborts the subscription and its composed descendants.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use alknet_http_core::identity::ResolvedIdentity;
+use alknet_http_core::{CallOptions, ResponseEnvelope, ResponseStream};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
+use http::{HeaderMap, HeaderValue, header};
+
+use crate::Gateway;
+use crate::endpoints::parse_envelope;
+
+/// Projects envelopes onto SSE events: ids from 1, `error` terminal, `completed` on a clean end.
+pub fn project(stream: ResponseStream) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+    struct State {
+        inner: Option<ResponseStream>,
+        next_id: u64,
+    }
+    futures::stream::unfold(
+        State {
+            inner: Some(stream),
+            next_id: 1,
+        },
+        |mut state| async move {
+            let inner = state.inner.as_mut()?;
+            let event = match inner.next().await {
+                Some(ResponseEnvelope {
+                    result: Ok(output), ..
+                }) => {
+                    let event = Event::default()
+                        .id(state.next_id.to_string())
+                        .data(serde_json::to_string(&output).unwrap_or_else(|_| "null".into()));
+                    state.next_id += 1;
+                    event
+                }
+                Some(ResponseEnvelope {
+                    result: Err(error), ..
+                }) => {
+                    state.inner = None;
+                    Event::default()
+                        .event("error")
+                        .id(state.next_id.to_string())
+                        .data(serde_json::to_string(&error).unwrap_or_else(|_| "{}".into()))
+                }
+                None => {
+                    state.inner = None;
+                    Event::default().event("completed").data("{}")
+                }
+            };
+            Some((Ok(event), state))
+        },
+    )
+}
+
+pub(crate) async fn subscribe(
+    State(gateway): State<Arc<Gateway>>,
+    ResolvedIdentity(identity): ResolvedIdentity,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let stream: ResponseStream = match parse_envelope(&body) {
+        Ok(envelope) => gateway.dispatch.invoke_streaming_with(
+            identity,
+            &envelope.operation,
+            envelope.input,
+            CallOptions {
+                last_event_id,
+                ..CallOptions::default()
+            },
+        ),
+        Err(error) => {
+            futures::stream::once(async move { ResponseEnvelope::error("", error) }).boxed()
+        }
+    };
+    let keep_alive = KeepAlive::new()
+        .interval(gateway.config.sse_ping_interval)
+        .text("ping");
+    let mut response = Sse::new(project(stream))
+        .keep_alive(keep_alive)
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}

@@ -1,0 +1,7 @@
+//! The gateway end to end: the real server on 127.0.0.1:0, reqwest as the client.
+
+mod call;
+mod discovery;
+mod fixtures;
+mod golden;
+mod sse;
