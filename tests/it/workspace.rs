@@ -72,7 +72,9 @@ fn every_dependency_is_pinned_in_the_workspace() {
         for key in [
             "description",
             "license.workspace",
-            "repository.workspace",
+            "documentation",
+            "keywords.workspace",
+            "categories.workspace",
             "readme",
         ] {
             assert!(

@@ -3,7 +3,8 @@
 //! | task | what it does |
 //! |---|---|
 //! | `ci` | source checks, `cargo fmt --check`, clippy `-D warnings` on all targets and features, `cargo test --workspace --all-features`, the feature matrix (`hack`) and the crypto-provider guard |
-//! | `hack` | `cargo hack check --each-feature` on every member crate (installs cargo-hack when missing) |
+//! | `hack` | `cargo hack check --each-feature` on every member crate and the facade's feature powerset (installs cargo-hack when missing) |
+//! | `package` | `cargo package` of every publishable crate, verified (inter-crate path dependencies resolve through workspace packaging) |
 //! | `lint-source` | the source checks alone: no environment reads and no `todo!`/`unimplemented!` in library code |
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
@@ -33,9 +34,10 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "ci" => ci(),
         "hack" => hack(),
+        "package" => package(),
         "lint-source" => lint_source(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|hack|lint-source>");
+            eprintln!("usage: cargo xtask <ci|hack|package|lint-source>");
             return ExitCode::from(2);
         }
     };
@@ -116,21 +118,55 @@ fn ci() -> Result {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     crypto_guard()?;
-    hack()
+    hack()?;
+    package()
 }
 
-/// Every member crate with each of its features on its own.
+/// Crates that are never published.
+const UNPUBLISHED: [&str; 2] = ["xtask", "alknet-http-tests"];
+
+/// The facade, whose feature powerset is checked.
+const FACADE: &str = "alknet-http";
+
+/// Packages (and verifies the build of) every publishable crate.
+fn package() -> Result {
+    let mut cmd = cargo();
+    cmd.args(["package", "--workspace", "--locked"]);
+    for krate in UNPUBLISHED {
+        cmd.args(["--exclude", krate]);
+    }
+    if std::env::var_os("CI").is_none() {
+        // Locally, uncommitted work may be packaged; CI packages its clean clone.
+        cmd.arg("--allow-dirty");
+    }
+    run("cargo package (verified)", &mut cmd)
+}
+
+/// Every member crate with each of its features on its own, and the facade's powerset.
 fn hack() -> Result {
     ensure_cargo_hack()?;
+    let mut members = cargo();
+    members.args([
+        "hack",
+        "check",
+        "--workspace",
+        "--each-feature",
+        "--no-dev-deps",
+    ]);
+    for krate in UNPUBLISHED.iter().chain([&FACADE]) {
+        members.args(["--exclude", krate]);
+    }
+    run("cargo hack check --each-feature (members)", &mut members)?;
     run(
-        "cargo hack check --each-feature",
+        "cargo hack check --feature-powerset (facade)",
         cargo().args([
             "hack",
             "check",
-            "--workspace",
-            "--exclude",
-            "xtask",
-            "--each-feature",
+            "--package",
+            FACADE,
+            "--feature-powerset",
+            "--depth",
+            "3",
             "--no-dev-deps",
         ]),
     )
@@ -188,7 +224,10 @@ fn lint_source() -> Result {
                 Some("tests" | "benches" | "examples")
             )
         });
-        if !shipped {
+        // Binary entry points are not library code (they may read their own build metadata).
+        let binary =
+            rel.ends_with("src/main.rs") || rel.components().any(|c| c.as_os_str() == "bin");
+        if !shipped || binary {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&file) else {

@@ -123,8 +123,9 @@ impl QuicConfig {
     }
 }
 
-/// Accepts `alknet/call` connections and runs a session on each.
-#[derive(Debug)]
+/// Accepts `alknet/call` connections and runs a session on each. Clones share the endpoint
+/// (keep one to [`QuicServer::close`] it while another runs [`QuicServer::serve`]).
+#[derive(Debug, Clone)]
 pub struct QuicServer {
     endpoint: quinn::Endpoint,
 }

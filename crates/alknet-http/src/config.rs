@@ -1,0 +1,384 @@
+//! The node's TOML configuration (feature `cli`). Unknown keys are errors; every error is one
+//! line that names the problem. Relative paths are relative to the configuration file.
+//!
+//! ```toml
+//! demo = true                 # register the demo operations (default true)
+//! call_timeout_ms = 30000
+//! stealth = "unknown-paths"   # or "full"
+//!
+//! [[listen]]
+//! kind = "tcp"                # "tcp", "tls" or "quic"
+//! addr = "127.0.0.1:8080"
+//!
+//! [[listen]]
+//! kind = "tls"
+//! addr = "0.0.0.0:8443"
+//! cert = "cert.pem"
+//! key = "key.pem"
+//!
+//! [[token]]
+//! id = "alice"
+//! sha256 = "<64 hex characters: `alknet-http token new` prints one>"
+//! scopes = ["demo:read", "demo:write"]
+//!
+//! [limits]
+//! max_body_bytes = 2097152
+//!
+//! [decoy]
+//! kind = "not-found"          # "not-found", "static" (root = "site") or "redirect" (to = "https://…")
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use alknet_http_core::{Identity, StaticTokenProvider};
+use alknet_http_server::{DecoyConfig, ServerLimits, Stealth};
+use serde::Deserialize;
+
+use crate::node::Listener;
+
+/// A configuration problem, as one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn fail<T>(message: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(message.into()))
+}
+
+/// The parsed file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Register the demo operations. Default `true`.
+    #[serde(default = "yes")]
+    pub demo: bool,
+    /// Deadline of Query/Mutation calls in milliseconds. Default 30000.
+    pub call_timeout_ms: Option<u64>,
+    /// `unknown-paths` (default) or `full`.
+    pub stealth: Option<String>,
+    /// Listeners.
+    #[serde(default)]
+    pub listen: Vec<ListenConfig>,
+    /// Bearer tokens, stored as SHA-256 hashes.
+    #[serde(default)]
+    pub token: Vec<TokenConfig>,
+    /// Server limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Gateway limits.
+    #[serde(default)]
+    pub gateway: GatewayLimits,
+    /// The decoy.
+    pub decoy: Option<DecoyEntry>,
+    /// Imports, reserved for the OpenAPI and MCP importers.
+    #[serde(default)]
+    pub import: BTreeMap<String, toml::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for NodeConfig {
+    /// The embedded default: demo operations, no listeners (the command adds loopback), no tokens.
+    fn default() -> Self {
+        NodeConfig::parse("").unwrap_or_else(|_| NodeConfig {
+            demo: true,
+            call_timeout_ms: None,
+            stealth: None,
+            listen: Vec::new(),
+            token: Vec::new(),
+            limits: LimitsConfig::default(),
+            gateway: GatewayLimits::default(),
+            decoy: None,
+            import: BTreeMap::new(),
+        })
+    }
+}
+
+/// One `[[listen]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// `tcp`, `tls` or `quic`.
+    pub kind: String,
+    /// The address.
+    pub addr: SocketAddr,
+    /// PEM certificate chain (tls, quic).
+    pub cert: Option<PathBuf>,
+    /// PEM private key (tls, quic).
+    pub key: Option<PathBuf>,
+}
+
+/// One `[[token]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// The identity the token stands for.
+    pub id: String,
+    /// The token's SHA-256, hex.
+    pub sha256: String,
+    /// Granted scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// See [`ServerLimits::max_body_bytes`].
+    pub max_body_bytes: Option<usize>,
+    /// See [`ServerLimits::header_read_timeout`].
+    pub header_read_timeout_ms: Option<u64>,
+    /// See [`ServerLimits::request_timeout`].
+    pub request_timeout_ms: Option<u64>,
+    /// See [`ServerLimits::max_connections`].
+    pub max_connections: Option<usize>,
+    /// See [`ServerLimits::h2_max_concurrent_streams`].
+    pub h2_max_concurrent_streams: Option<u32>,
+    /// See [`ServerLimits::shutdown_grace`].
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayLimits {
+    /// Elements a `/batch` may hold.
+    pub max_batch_len: Option<usize>,
+    /// Elements of one `/batch` running at once.
+    pub batch_concurrency: Option<usize>,
+    /// Interval of SSE pings in milliseconds.
+    pub sse_ping_interval_ms: Option<u64>,
+}
+
+/// `[decoy]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecoyEntry {
+    /// `not-found`, `static` or `redirect`.
+    pub kind: String,
+    /// The directory (`static`).
+    pub root: Option<PathBuf>,
+    /// The target (`redirect`).
+    pub to: Option<String>,
+}
+
+/// Everything the node needs, resolved from a configuration.
+#[derive(Debug)]
+pub struct Resolved {
+    /// Register the demo operations.
+    pub demo: bool,
+    /// Listeners, certificates loaded.
+    pub listeners: Vec<Listener>,
+    /// The token table.
+    pub tokens: StaticTokenProvider,
+    /// How many tokens are configured.
+    pub token_count: usize,
+    /// Server limits.
+    pub limits: ServerLimits,
+    /// Gateway limits.
+    pub gateway: alknet_http_gateway::GatewayConfig,
+    /// The decoy.
+    pub decoy: DecoyConfig,
+    /// The stealth mode.
+    pub stealth: Stealth,
+    /// Deadline of Query/Mutation calls.
+    pub call_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// Reads and parses a file; errors name the file and, for TOML errors, the line.
+    pub fn load(path: &Path) -> Result<(NodeConfig, PathBuf), ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
+        let config = NodeConfig::parse(&text)
+            .map_err(|e| ConfigError(format!("config {}: {}", path.display(), e.0)))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok((config, base))
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: ")
+                })
+                .unwrap_or_default();
+            ConfigError(format!("{at}{}", e.message().trim().replace('\n', " ")))
+        })
+    }
+
+    /// Loads certificates, checks hashes and builds the node's settings. `base` resolves
+    /// relative paths.
+    pub fn resolve(self, base: &Path) -> Result<Resolved, ConfigError> {
+        let path = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let mut tokens = StaticTokenProvider::new();
+        for entry in &self.token {
+            let identity =
+                Identity::new(entry.id.clone()).with_scopes(entry.scopes.iter().cloned());
+            tokens = tokens
+                .with_token_hash(&entry.sha256, identity)
+                .map_err(|e| ConfigError(format!("token `{}`: {e}", entry.id)))?;
+        }
+        let mut listeners = Vec::new();
+        for entry in self.listen {
+            let identity = || -> Result<alknet_http_core::tls::ServerIdentity, ConfigError> {
+                let (Some(cert), Some(key)) = (&entry.cert, &entry.key) else {
+                    return fail(format!(
+                        "listener {} ({}): `cert` and `key` are required",
+                        entry.addr, entry.kind
+                    ));
+                };
+                alknet_http_core::tls::ServerIdentity::from_pem_files(&path(cert), &path(key))
+                    .map_err(|e| ConfigError(format!("listener {}: {e}", entry.addr)))
+            };
+            let listener = match entry.kind.as_str() {
+                "tcp" => Listener::Http(entry.addr),
+                #[cfg(feature = "tls")]
+                "tls" => Listener::Https(entry.addr, identity()?),
+                #[cfg(feature = "quic")]
+                "quic" => Listener::Quic(entry.addr, identity()?),
+                other => {
+                    let _ = identity;
+                    return fail(format!(
+                        "listener {}: unknown or not compiled kind `{other}` (this build has: {})",
+                        entry.addr,
+                        compiled_listener_kinds()
+                    ));
+                }
+            };
+            listeners.push(listener);
+        }
+        let defaults = ServerLimits::default();
+        let ms = Duration::from_millis;
+        let l = self.limits;
+        let limits = ServerLimits {
+            max_body_bytes: l.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            header_read_timeout: l
+                .header_read_timeout_ms
+                .map_or(defaults.header_read_timeout, ms),
+            request_timeout: l.request_timeout_ms.map_or(defaults.request_timeout, ms),
+            max_connections: l.max_connections.unwrap_or(defaults.max_connections),
+            h2_max_concurrent_streams: l
+                .h2_max_concurrent_streams
+                .unwrap_or(defaults.h2_max_concurrent_streams),
+            shutdown_grace: l.shutdown_grace_ms.map_or(defaults.shutdown_grace, ms),
+            ..defaults
+        };
+        let g = alknet_http_gateway::GatewayConfig::default();
+        let gateway = alknet_http_gateway::GatewayConfig {
+            max_batch_len: self.gateway.max_batch_len.unwrap_or(g.max_batch_len),
+            batch_concurrency: self
+                .gateway
+                .batch_concurrency
+                .unwrap_or(g.batch_concurrency),
+            sse_ping_interval: self
+                .gateway
+                .sse_ping_interval_ms
+                .map_or(g.sse_ping_interval, ms),
+        };
+        let decoy = match self.decoy {
+            None => DecoyConfig::NotFound,
+            Some(d) => match (d.kind.as_str(), d.root, d.to) {
+                ("not-found", None, None) => DecoyConfig::NotFound,
+                ("static", Some(root), None) => {
+                    let root = path(&root);
+                    if !root.is_dir() {
+                        return fail(format!(
+                            "decoy: static root {} is not a directory",
+                            root.display()
+                        ));
+                    }
+                    DecoyConfig::StaticSite { root }
+                }
+                ("redirect", None, Some(to)) => DecoyConfig::Redirect { to },
+                (kind, _, _) => {
+                    return fail(format!(
+                        "decoy: `kind = \"{kind}\"` needs: not-found (nothing else), static (root), redirect (to)"
+                    ));
+                }
+            },
+        };
+        let stealth = match self.stealth.as_deref() {
+            None | Some("unknown-paths") => Stealth::UnknownPaths,
+            Some("full") => Stealth::Full,
+            Some(other) => {
+                return fail(format!(
+                    "stealth: `{other}` is neither \"unknown-paths\" nor \"full\""
+                ));
+            }
+        };
+        if !self.import.is_empty() {
+            let kinds: Vec<&str> = self.import.keys().map(String::as_str).collect();
+            return fail(format!(
+                "import: {} imports are not supported by this build yet",
+                kinds.join(", ")
+            ));
+        }
+        Ok(Resolved {
+            demo: self.demo,
+            listeners,
+            token_count: self.token.len(),
+            tokens,
+            limits,
+            gateway,
+            decoy,
+            stealth,
+            call_timeout: self
+                .call_timeout_ms
+                .map_or(alknet_http_core::registry::DEFAULT_CALL_TIMEOUT, ms),
+        })
+    }
+}
+
+fn compiled_listener_kinds() -> &'static str {
+    match (cfg!(feature = "tls"), cfg!(feature = "quic")) {
+        (true, true) => "tcp, tls, quic",
+        (true, false) => "tcp, tls",
+        (false, true) => "tcp, quic",
+        (false, false) => "tcp",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_one_line_and_name_the_problem() {
+        let bad_toml = NodeConfig::parse("demo = true\n[[listen]\nkind = 1").unwrap_err();
+        assert!(bad_toml.0.starts_with("line 2:"), "{}", bad_toml.0);
+        assert!(!bad_toml.0.contains('\n'));
+        let unknown = NodeConfig::parse("demoo = true").unwrap_err();
+        assert!(unknown.0.contains("demoo"), "{}", unknown.0);
+        let hash = NodeConfig::parse("[[token]]\nid = \"alice\"\nsha256 = \"xyz\"")
+            .unwrap()
+            .resolve(Path::new("."))
+            .unwrap_err();
+        assert!(hash.0.starts_with("token `alice`"), "{}", hash.0);
+        let cert = NodeConfig::parse("[[listen]]\nkind = \"tls\"\naddr = \"127.0.0.1:1\"\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"")
+            .unwrap()
+            .resolve(Path::new("."))
+            .unwrap_err();
+        assert!(cert.0.contains("/nonexistent/c.pem"), "{}", cert.0);
+        let decoy = NodeConfig::parse("[decoy]\nkind = \"redirect\"")
+            .unwrap()
+            .resolve(Path::new("."))
+            .unwrap_err();
+        assert!(decoy.0.starts_with("decoy:"), "{}", decoy.0);
+    }
+}

@@ -1,0 +1,63 @@
+//! # alknet-http
+//!
+//! Define an operation once — a named query, mutation or subscription with JSON Schemas for
+//! input, output and errors, guarded by per-caller access control — and serve it on every
+//! enabled surface. This facade re-exports the member crates behind cargo features and wires
+//! them into a [`Node`]; the `alknet-http` command runs one.
+//!
+//! ## Module map
+//!
+//! | item | what it is |
+//! |---|---|
+//! | [`core`] | the call protocol: registry, identity, access control, errors, sessions (`alknet-http-core`) |
+//! | [`server`] | listeners, bearer auth, `/healthz`, decoy, limits (`alknet-http-server`) |
+//! | [`gateway`] | `/search`, `/schema`, `/call`, `/batch`, `/subscribe` (`alknet-http-gateway`) |
+//! | [`Node`], [`NodeBuilder`], [`Listener`] | one process serving a registry on its listeners |
+//! | [`demo`] | the demo operations of the embedded default node |
+//! | [`config`] | the TOML node configuration (feature `cli`) |
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `server` | yes | the HTTP server (`alknet-http-server`) |
+//! | `gateway` | yes | the HTTP gateway (`alknet-http-gateway`); implies `server` |
+//! | `tls` | yes | HTTPS listeners (rustls with ring, ALPN `h2`/`http/1.1`) |
+//! | `quic` | no | the native `alknet/call` transport over QUIC |
+//! | `cli` | yes | the `alknet-http` command and the TOML configuration |
+//! | `full` | no | all of the above |
+//!
+//! The WebSocket session, OpenAPI and MCP surfaces join as features (`ws`, `openapi`, `mcp`)
+//! when their crates land.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use alknet_http::{demo, Listener, Node};
+//! use alknet_http::core::OperationRegistry;
+//!
+//! # async fn run() -> Result<(), alknet_http::NodeError> {
+//! let registry = demo::register(OperationRegistry::builder()).build().unwrap();
+//! let node = Node::builder()
+//!     .registry(registry)
+//!     .listen(Listener::Http("127.0.0.1:8080".parse().unwrap()))
+//!     .build()?;
+//! let running = node.start().await?;
+//! running.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use alknet_http_core as core;
+#[cfg(feature = "gateway")]
+pub use alknet_http_gateway as gateway;
+#[cfg(feature = "server")]
+pub use alknet_http_server as server;
+
+#[cfg(feature = "cli")]
+pub mod config;
+pub mod demo;
+mod node;
+
+pub use node::{BoundListener, Listener, Node, NodeBuilder, NodeError, RunningNode};

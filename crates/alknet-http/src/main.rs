@@ -1,0 +1,360 @@
+//! `alknet-http`: run a node, mint tokens, and call a node's gateway.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use alknet_http::config::NodeConfig;
+use alknet_http::core::client::{install_crypto_provider, reqwest};
+use alknet_http::core::identity::{mint_token, token_hash};
+use alknet_http::core::{Identity, OperationRegistry};
+use alknet_http::{Listener, Node, demo};
+use clap::{Args, Parser, Subcommand};
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+/// Define operations once; serve them on every surface; call them.
+#[derive(Debug, Parser)]
+#[command(name = "alknet-http", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter, e.g. `info`, `debug` or `alknet_http_server=debug`.
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node. Without --config it runs the embedded demo node on 127.0.0.1:8080 and prints
+    /// a fresh development token once.
+    Serve {
+        /// A TOML node configuration (listeners, tokens, limits, decoy).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen on this TCP address instead of the configured listeners.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Also write the development token to this file (mode 0600), for scripts.
+        #[arg(long)]
+        dev_token_file: Option<PathBuf>,
+    },
+    /// Mint bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Call a query or mutation through a node's gateway (POST /call) and print its output.
+    Call {
+        /// The operation, e.g. /demo/echo.
+        operation: String,
+        /// The input as JSON (default: null).
+        input: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Subscribe through a node's gateway (POST /subscribe) and print each event as it arrives.
+    Subscribe {
+        /// The operation, e.g. /demo/ticks.
+        operation: String,
+        /// The input as JSON (default: null).
+        input: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print a new 256-bit token, its SHA-256, and a [[token]] entry for the configuration.
+    New {
+        /// The identity the token will stand for.
+        #[arg(long, default_value = "client")]
+        id: String,
+        /// Scopes for the configuration entry.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Target {
+    /// The node's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// A file holding the bearer token.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve {
+                config,
+                listen,
+                dev_token_file,
+            } => serve(config, listen, dev_token_file).await,
+            Command::Token {
+                command: TokenCommand::New { id, scopes },
+            } => {
+                token_new(&id, &scopes);
+                Ok(())
+            }
+            Command::Call {
+                operation,
+                input,
+                target,
+            } => call(&operation, input.as_deref(), &target).await,
+            Command::Subscribe {
+                operation,
+                input,
+                target,
+            } => subscribe(&operation, input.as_deref(), &target).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    dev_token_file: Option<PathBuf>,
+) -> Result<(), String> {
+    let (resolved, embedded) = match &config {
+        Some(path) => {
+            let (config, base) = NodeConfig::load(path).map_err(|e| e.to_string())?;
+            let resolved = config
+                .resolve(&base)
+                .map_err(|e| format!("config {}: {e}", path.display()))?;
+            (resolved, false)
+        }
+        None => (
+            NodeConfig::default()
+                .resolve(std::path::Path::new("."))
+                .map_err(|e| e.to_string())?,
+            true,
+        ),
+    };
+    let mut listeners = resolved.listeners;
+    if let Some(addr) = listen {
+        listeners = vec![Listener::Http(addr)];
+    }
+    if listeners.is_empty() {
+        listeners.push(Listener::Http(SocketAddr::from(([127, 0, 0, 1], 8080))));
+    }
+    let mut tokens = resolved.tokens;
+    let dev_token = if embedded || resolved.token_count == 0 {
+        let token = mint_token();
+        tokens = tokens
+            .with_token(
+                token.expose_secret(),
+                Identity::new("dev").with_scopes(demo::DEV_SCOPES),
+            )
+            .map_err(|e| e.to_string())?;
+        Some(token)
+    } else {
+        None
+    };
+    let builder = OperationRegistry::builder();
+    let builder = if resolved.demo {
+        demo::register(builder)
+    } else {
+        builder
+    };
+    let registry = builder.build().map_err(|e| e.to_string())?;
+    let node = Node::builder()
+        .registry(registry)
+        .identity_provider(Arc::new(tokens))
+        .protected(resolved.token_count > 0)
+        .call_timeout(resolved.call_timeout)
+        .limits(resolved.limits)
+        .decoy(resolved.decoy)
+        .stealth(resolved.stealth)
+        .gateway_config(resolved.gateway);
+    let node = listeners
+        .into_iter()
+        .fold(node, |node, listener| node.listen(listener))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let running = node.start().await.map_err(|e| e.to_string())?;
+    // The file first: whoever reads the banner may read the file right away.
+    if let (Some(token), Some(path)) = (&dev_token, &dev_token_file) {
+        write_secret_file(path, token.expose_secret())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    let version = env!("CARGO_PKG_VERSION");
+    let mut base_url = None;
+    for bound in running.addresses() {
+        let _ = writeln!(
+            out,
+            "alknet-http {version} listening on {}://{}",
+            bound.scheme, bound.addr
+        );
+        if base_url.is_none() && bound.scheme.starts_with("http") {
+            base_url = Some(format!("{}://{}", bound.scheme, bound.addr));
+        }
+    }
+    if let Some(token) = &dev_token {
+        let token = token.expose_secret();
+        let _ = writeln!(
+            out,
+            "dev token (shown once; scopes {}): {token}",
+            demo::DEV_SCOPES.join(", ")
+        );
+        let _ = writeln!(out, "  export TOKEN={token}");
+        if let Some(url) = &base_url {
+            let _ = writeln!(
+                out,
+                "  curl -s {url}/call -H \"Authorization: Bearer $TOKEN\" -d '{{\"operation\":\"/demo/greet\",\"input\":{{\"name\":\"ada\"}}}}'"
+            );
+        }
+    }
+    let _ = out.flush();
+    drop(out);
+    running
+        .run_until(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        })
+        .await;
+    println!("stopped");
+    Ok(())
+}
+
+fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(secret.as_bytes())
+}
+
+fn token_new(id: &str, scopes: &[String]) {
+    let token = mint_token();
+    let hash = token_hash(&token);
+    println!("token:  {}", token.expose_secret());
+    println!("sha256: {hash}");
+    println!();
+    println!("[[token]]");
+    println!("id = {:?}", id);
+    println!("sha256 = {hash:?}");
+    println!("scopes = {scopes:?}");
+}
+
+fn client() -> Result<reqwest::Client, String> {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn request(
+    target: &Target,
+    path: &str,
+    operation: &str,
+    input: Option<&str>,
+) -> Result<reqwest::RequestBuilder, String> {
+    let input: Value = match input {
+        Some(text) => serde_json::from_str(text).map_err(|e| format!("input is not JSON: {e}"))?,
+        None => Value::Null,
+    };
+    let url = format!("{}{path}", target.url.trim_end_matches('/'));
+    let mut builder = client()?
+        .post(url)
+        .json(&serde_json::json!({ "operation": operation, "input": input }));
+    if let Some(file) = &target.token_file {
+        let token = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read token file {}: {e}", file.display()))?;
+        builder = builder.bearer_auth(token.trim());
+    }
+    Ok(builder)
+}
+
+async fn call(operation: &str, input: Option<&str>, target: &Target) -> Result<(), String> {
+    let response = request(target, "/call", operation, input)?
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {}: {e}", target.url))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let text = serde_json::to_string_pretty(&body).unwrap_or_default();
+    if status.is_success() {
+        println!("{text}");
+        Ok(())
+    } else {
+        Err(format!(
+            "{status}: {}",
+            serde_json::to_string(&body).unwrap_or_default()
+        ))
+    }
+}
+
+async fn subscribe(operation: &str, input: Option<&str>, target: &Target) -> Result<(), String> {
+    let response = request(target, "/subscribe", operation, input)?
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {}: {e}", target.url))?;
+    if !response.status().is_success() {
+        return Err(format!("{}", response.status()));
+    }
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| format!("stream broke: {e}"))?;
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut event = None;
+            let mut data = Vec::new();
+            for line in block.lines() {
+                if let Some(name) = line.strip_prefix("event:") {
+                    event = Some(name.trim().to_owned());
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push(value.strip_prefix(' ').unwrap_or(value).to_owned());
+                }
+            }
+            let data = data.join("\n");
+            match event.as_deref() {
+                Some("completed") => return Ok(()),
+                Some("error") => return Err(data),
+                _ if !data.is_empty() => {
+                    println!("{data}");
+                    let _ = std::io::stdout().flush();
+                }
+                _ => {}
+            }
+        }
+    }
+    Err("the stream ended without `completed`".into())
+}

@@ -1,0 +1,419 @@
+//! [`Node`]: one process serving a registry on every enabled surface and listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alknet_http_core::identity::AnonymousOnly;
+use alknet_http_core::{IdentityProvider, OperationRegistry};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+#[cfg(any(all(feature = "server", feature = "tls"), feature = "quic"))]
+use alknet_http_core::tls::ServerIdentity;
+#[cfg(feature = "server")]
+use alknet_http_server::{DecoyConfig, HttpAdapter, ServerLimits, Stealth};
+
+/// Where a node listens.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Listener {
+    /// HTTP/1.1 and h2c on plain TCP.
+    #[cfg(feature = "server")]
+    Http(SocketAddr),
+    /// HTTPS with ALPN `h2` and `http/1.1`.
+    #[cfg(all(feature = "server", feature = "tls"))]
+    Https(SocketAddr, ServerIdentity),
+    /// The native call transport (`alknet/call` over QUIC).
+    #[cfg(feature = "quic")]
+    Quic(SocketAddr, ServerIdentity),
+}
+
+impl Listener {
+    /// The address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            #[cfg(feature = "server")]
+            Listener::Http(addr) => *addr,
+            #[cfg(all(feature = "server", feature = "tls"))]
+            Listener::Https(addr, _) => *addr,
+            #[cfg(feature = "quic")]
+            Listener::Quic(addr, _) => *addr,
+            #[cfg(not(any(feature = "server", feature = "quic")))]
+            _ => match *self {},
+        }
+    }
+
+    /// `http`, `https` or `quic`.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "server")]
+            Listener::Http(_) => "http",
+            #[cfg(all(feature = "server", feature = "tls"))]
+            Listener::Https(..) => "https",
+            #[cfg(feature = "quic")]
+            Listener::Quic(..) => "quic",
+            #[cfg(not(any(feature = "server", feature = "quic")))]
+            _ => match *self {},
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// No registry was given.
+    #[error("no operation registry configured")]
+    NoRegistry,
+    /// No listener was given.
+    #[error("no listener configured")]
+    NoListeners,
+    /// A listener would expose the node beyond loopback without any token to protect it.
+    #[error(
+        "refusing to listen on {0} without a configured token: add [[token]] entries \
+         (`alknet-http token new` makes one) or listen on 127.0.0.1"
+    )]
+    UnprotectedListener(SocketAddr),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A QUIC listener could not start.
+    #[cfg(feature = "quic")]
+    #[error("cannot start QUIC on {addr}: {source}")]
+    Quic {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: alknet_http_core::quic::QuicError,
+    },
+}
+
+/// Builds a [`Node`].
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use alknet_http::{demo, Listener, Node};
+/// use alknet_http::core::{OperationRegistry, StaticTokenProvider};
+///
+/// # async fn run() -> Result<(), alknet_http::NodeError> {
+/// let registry = demo::register(OperationRegistry::builder()).build().unwrap();
+/// let running = Node::builder()
+///     .registry(registry)
+///     .identity_provider(Arc::new(StaticTokenProvider::new()))
+///     .listen(Listener::Http("127.0.0.1:8080".parse().unwrap()))
+///     .build()?
+///     .start()
+///     .await?;
+/// println!("listening on {:?}", running.addresses());
+/// running.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct NodeBuilder {
+    registry: Option<OperationRegistry>,
+    identity_provider: Arc<dyn IdentityProvider>,
+    protected: bool,
+    listeners: Vec<Listener>,
+    call_timeout: Duration,
+    #[cfg(feature = "server")]
+    limits: ServerLimits,
+    #[cfg(feature = "server")]
+    decoy: DecoyConfig,
+    #[cfg(feature = "server")]
+    stealth: Stealth,
+    #[cfg(feature = "gateway")]
+    gateway: alknet_http_gateway::GatewayConfig,
+}
+
+impl Default for NodeBuilder {
+    fn default() -> Self {
+        NodeBuilder {
+            registry: None,
+            identity_provider: Arc::new(AnonymousOnly),
+            protected: false,
+            listeners: Vec::new(),
+            call_timeout: alknet_http_core::registry::DEFAULT_CALL_TIMEOUT,
+            #[cfg(feature = "server")]
+            limits: ServerLimits::default(),
+            #[cfg(feature = "server")]
+            decoy: DecoyConfig::default(),
+            #[cfg(feature = "server")]
+            stealth: Stealth::default(),
+            #[cfg(feature = "gateway")]
+            gateway: alknet_http_gateway::GatewayConfig::default(),
+        }
+    }
+}
+
+impl NodeBuilder {
+    /// The operations to serve.
+    #[must_use]
+    pub fn registry(mut self, registry: OperationRegistry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Resolves bearer tokens and per-request tokens. Setting one marks the node as protected
+    /// (it may then listen beyond loopback).
+    #[must_use]
+    pub fn identity_provider(mut self, provider: Arc<dyn IdentityProvider>) -> Self {
+        self.identity_provider = provider;
+        self.protected = true;
+        self
+    }
+
+    /// Whether tokens protect the node; a node without them only listens on loopback.
+    #[must_use]
+    pub fn protected(mut self, protected: bool) -> Self {
+        self.protected = protected;
+        self
+    }
+
+    /// Adds a listener.
+    #[must_use]
+    pub fn listen(mut self, listener: Listener) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// The deadline of Query/Mutation calls. Default 30 s.
+    #[must_use]
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// The HTTP server's limits.
+    #[cfg(feature = "server")]
+    #[must_use]
+    pub fn limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// What unknown paths see.
+    #[cfg(feature = "server")]
+    #[must_use]
+    pub fn decoy(mut self, decoy: DecoyConfig) -> Self {
+        self.decoy = decoy;
+        self
+    }
+
+    /// What anonymous callers see.
+    #[cfg(feature = "server")]
+    #[must_use]
+    pub fn stealth(mut self, stealth: Stealth) -> Self {
+        self.stealth = stealth;
+        self
+    }
+
+    /// The gateway's limits.
+    #[cfg(feature = "gateway")]
+    #[must_use]
+    pub fn gateway_config(mut self, config: alknet_http_gateway::GatewayConfig) -> Self {
+        self.gateway = config;
+        self
+    }
+
+    /// Checks the configuration.
+    pub fn build(self) -> Result<Node, NodeError> {
+        let registry = self.registry.clone().ok_or(NodeError::NoRegistry)?;
+        if self.listeners.is_empty() {
+            return Err(NodeError::NoListeners);
+        }
+        if !self.protected
+            && let Some(open) = self.listeners.iter().find(|l| !l.addr().ip().is_loopback())
+        {
+            return Err(NodeError::UnprotectedListener(open.addr()));
+        }
+        Ok(Node {
+            registry,
+            builder: self,
+        })
+    }
+}
+
+/// A configured node, ready to bind its listeners.
+#[derive(Debug)]
+pub struct Node {
+    registry: OperationRegistry,
+    builder: NodeBuilder,
+}
+
+/// A listener that is bound and serving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundListener {
+    /// `http`, `https` or `quic`.
+    pub scheme: &'static str,
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct RunningNode {
+    addresses: Vec<BoundListener>,
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Node {
+    /// A builder.
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder::default()
+    }
+
+    /// The registry served.
+    pub fn registry(&self) -> &OperationRegistry {
+        &self.registry
+    }
+
+    #[cfg(feature = "server")]
+    fn http_server(&self) -> alknet_http_server::HttpServer {
+        let b = &self.builder;
+        let adapter = HttpAdapter::new(b.identity_provider.clone(), self.registry.clone())
+            .with_limits(b.limits.clone())
+            .with_decoy(b.decoy.clone())
+            .with_stealth(b.stealth);
+        #[cfg(feature = "gateway")]
+        let adapter = {
+            let dispatch = adapter.dispatch().with_timeout(b.call_timeout);
+            adapter.with_surface(alknet_http_server::Surface::new(
+                "gateway",
+                alknet_http_gateway::PATHS,
+                alknet_http_gateway::router(dispatch, b.gateway.clone()),
+            ))
+        };
+        adapter.build()
+    }
+
+    /// Binds every listener and starts serving.
+    #[cfg_attr(
+        not(any(feature = "server", feature = "quic")),
+        allow(unused_mut, unused_variables, unreachable_code)
+    )]
+    pub async fn start(self) -> Result<RunningNode, NodeError> {
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let mut addresses = Vec::new();
+        #[cfg(feature = "server")]
+        let http = self.http_server();
+        for listener in &self.builder.listeners {
+            let addr = listener.addr();
+            let bound = match listener {
+                #[cfg(feature = "server")]
+                Listener::Http(_) => {
+                    let socket = bind(addr).await?;
+                    let local = socket
+                        .local_addr()
+                        .map_err(|source| NodeError::Bind { addr, source })?;
+                    let (server, stop) = (http.clone(), stop.clone());
+                    tasks.spawn(async move {
+                        if let Err(e) = server.serve(socket, stop.cancelled_owned()).await {
+                            tracing::error!(error = %e, "http listener failed");
+                        }
+                    });
+                    local
+                }
+                #[cfg(all(feature = "server", feature = "tls"))]
+                Listener::Https(_, identity) => {
+                    let socket = bind(addr).await?;
+                    let local = socket
+                        .local_addr()
+                        .map_err(|source| NodeError::Bind { addr, source })?;
+                    let (server, stop, identity) = (http.clone(), stop.clone(), identity.clone());
+                    tasks.spawn(async move {
+                        if let Err(e) = server
+                            .serve_tls(socket, &identity, stop.cancelled_owned())
+                            .await
+                        {
+                            tracing::error!(error = %e, "https listener failed");
+                        }
+                    });
+                    local
+                }
+                #[cfg(feature = "quic")]
+                Listener::Quic(_, identity) => {
+                    self.start_quic(addr, identity, &stop, &mut tasks)?
+                }
+                #[cfg(not(any(feature = "server", feature = "quic")))]
+                _ => match *listener {},
+            };
+            tracing::info!(scheme = listener.scheme(), addr = %bound, "listening");
+            addresses.push(BoundListener {
+                scheme: listener.scheme(),
+                addr: bound,
+            });
+        }
+        Ok(RunningNode {
+            addresses,
+            stop,
+            tasks,
+        })
+    }
+
+    #[cfg(feature = "quic")]
+    fn start_quic(
+        &self,
+        addr: SocketAddr,
+        identity: &ServerIdentity,
+        stop: &CancellationToken,
+        tasks: &mut JoinSet<()>,
+    ) -> Result<SocketAddr, NodeError> {
+        use alknet_http_core::quic::{QuicConfig, QuicServer};
+        use alknet_http_core::session::{SessionConfig, SessionOptions};
+        let quic_error = |source| NodeError::Quic { addr, source };
+        let server =
+            QuicServer::bind(addr, identity.clone(), QuicConfig::default()).map_err(quic_error)?;
+        let local = server.local_addr().map_err(quic_error)?;
+        let options = SessionOptions::new(self.registry.clone())
+            .with_identity_provider(self.builder.identity_provider.clone())
+            .with_config(SessionConfig {
+                call_timeout: self.builder.call_timeout,
+                ..SessionConfig::default()
+            });
+        let closer = server.clone();
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                () = server.serve(move |_| options.clone(), |_| {}) => {}
+                () = stop.cancelled() => closer.close(),
+            }
+        });
+        Ok(local)
+    }
+}
+
+#[cfg(feature = "server")]
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, NodeError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind { addr, source })
+}
+
+impl RunningNode {
+    /// The bound listeners.
+    pub fn addresses(&self) -> &[BoundListener] {
+        &self.addresses
+    }
+
+    /// Stops accepting, lets in-flight requests finish (within the grace period), and returns
+    /// when every listener is done.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Waits until `signal` resolves, then shuts down.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
+    }
+}

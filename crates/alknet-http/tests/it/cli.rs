@@ -1,0 +1,352 @@
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+const BIN: &str = env!("CARGO_BIN_EXE_alknet-http");
+const TOKEN: &str = "alk_e2e_test_token_with_enough_entropy_0123456789";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("alknet-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn token_config(dir: &Path) -> PathBuf {
+    let hash = hex::encode(Sha256::digest(TOKEN.as_bytes()));
+    let config = format!(
+        "[[listen]]\nkind = \"tcp\"\naddr = \"127.0.0.1:0\"\n\n[[token]]\nid = \"e2e\"\nsha256 = \"{hash}\"\nscopes = [\"demo:read\", \"demo:write\"]\n\n[gateway]\nsse_ping_interval_ms = 100\n"
+    );
+    let path = dir.join("node.toml");
+    std::fs::write(&path, config).unwrap();
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    path
+}
+
+struct Served {
+    child: Child,
+    url: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> Served {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--log", "warn"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let first = lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the node did not start");
+    let url = first.rsplit(' ').next().unwrap().to_owned();
+    assert!(first.contains("listening on http://127.0.0.1:"), "{first}");
+    Served { child, url, lines }
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn serve_call_subscribe_and_stop_cleanly() {
+    let dir = temp_dir("serve");
+    let config = token_config(&dir);
+    let mut node = serve(&["--config", config.to_str().unwrap()]);
+    let token_file = dir.join("token");
+    let token_file = token_file.to_str().unwrap();
+
+    let echo = run(&[
+        "call",
+        "/demo/echo",
+        r#"{"hello":"world"}"#,
+        "--url",
+        &node.url,
+    ]);
+    assert!(echo.status.success(), "{}", text(&echo.stderr));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&echo.stdout).unwrap(),
+        serde_json::json!({"hello": "world"})
+    );
+
+    let greet = run(&[
+        "call",
+        "/demo/greet",
+        r#"{"name":"ada"}"#,
+        "--url",
+        &node.url,
+        "--token-file",
+        token_file,
+    ]);
+    assert!(
+        text(&greet.stdout).contains("hello, ADA!"),
+        "{}",
+        text(&greet.stderr)
+    );
+
+    let denied = run(&[
+        "call",
+        "/demo/admin",
+        "--url",
+        &node.url,
+        "--token-file",
+        token_file,
+    ]);
+    assert!(!denied.status.success());
+    assert!(
+        text(&denied.stderr).contains("403"),
+        "{}",
+        text(&denied.stderr)
+    );
+
+    let taken = run(&[
+        "call",
+        "/demo/register",
+        r#"{"name":"admin"}"#,
+        "--url",
+        &node.url,
+        "--token-file",
+        token_file,
+    ]);
+    assert!(
+        text(&taken.stderr).contains("409") && text(&taken.stderr).contains("NAME_TAKEN"),
+        "{}",
+        text(&taken.stderr)
+    );
+
+    let ticks = run(&[
+        "subscribe",
+        "/demo/ticks",
+        r#"{"count":3,"interval_ms":10}"#,
+        "--url",
+        &node.url,
+    ]);
+    assert!(ticks.status.success(), "{}", text(&ticks.stderr));
+    let lines: Vec<String> = text(&ticks.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[2].contains("\"terminal\":true"));
+
+    // Ctrl-C: a clean shutdown.
+    let status = Command::new("kill")
+        .args(["-INT", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stopped = node
+        .lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("no shutdown message");
+    assert_eq!(stopped, "stopped");
+    let exit = node.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_embedded_default_prints_a_dev_token_once() {
+    let dir = temp_dir("embedded");
+    let token_file = dir.join("dev-token");
+    let node = serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--dev-token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    let token_line = node.lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        token_line.starts_with("dev token (shown once; scopes demo:read, demo:write): alk_"),
+        "{token_line}"
+    );
+    let export = node.lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    let curl = node.lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(export.trim().starts_with("export TOKEN=alk_"));
+    assert!(
+        curl.trim()
+            .starts_with(&format!("curl -s {}/call", node.url)),
+        "{curl}"
+    );
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(token_line.ends_with(&token));
+    let greet = run(&[
+        "call",
+        "/demo/greet",
+        r#"{"name":"bo"}"#,
+        "--url",
+        &node.url,
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&greet.stdout).contains("hello, BO!"),
+        "{}",
+        text(&greet.stderr)
+    );
+    drop(node);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_public_bind_without_tokens_is_refused() {
+    let output = run(&["serve", "--listen", "0.0.0.0:0", "--log", "off"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: refusing to listen on 0.0.0.0:0 without a configured token"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn configuration_errors_are_one_clear_line() {
+    let dir = temp_dir("config-errors");
+    let cases = [
+        ("bad.toml", "demo = true\n[[listen]\n", "line 2"),
+        ("typo.toml", "demoo = true\n", "demoo"),
+        (
+            "cert.toml",
+            "[[listen]]\nkind = \"tls\"\naddr = \"127.0.0.1:0\"\ncert = \"missing-cert.pem\"\nkey = \"missing-key.pem\"\n",
+            "missing-cert.pem",
+        ),
+        (
+            "hash.toml",
+            "[[token]]\nid = \"alice\"\nsha256 = \"not-a-hash\"\n",
+            "token `alice`",
+        ),
+    ];
+    for (file, content, needle) in cases {
+        let path = dir.join(file);
+        std::fs::write(&path, content).unwrap();
+        let output = run(&["serve", "--config", path.to_str().unwrap(), "--log", "off"]);
+        assert!(!output.status.success(), "{file}");
+        let stderr = text(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{file}: {stderr}");
+        assert!(
+            stderr.contains(needle) && stderr.contains(file),
+            "{file}: {stderr}"
+        );
+    }
+    let missing = run(&[
+        "serve",
+        "--config",
+        dir.join("nope.toml").to_str().unwrap(),
+        "--log",
+        "off",
+    ]);
+    assert!(
+        text(&missing.stderr).contains("cannot read config"),
+        "{}",
+        text(&missing.stderr)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn token_new_prints_a_token_and_its_hash() {
+    let output = run(&["token", "new", "--id", "alice", "--scope", "demo:read"]);
+    assert!(output.status.success());
+    let stdout = text(&output.stdout);
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token:  "))
+        .unwrap();
+    let hash = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256: "))
+        .unwrap();
+    assert_eq!(hex::encode(Sha256::digest(token.as_bytes())), hash);
+    assert!(stdout.contains("[[token]]") && stdout.contains("scopes = [\"demo:read\"]"));
+    // The printed entry is a valid configuration.
+    let entry: String = stdout
+        .lines()
+        .skip_while(|l| *l != "[[token]]")
+        .collect::<Vec<_>>()
+        .join("\n");
+    alknet_http::config::NodeConfig::parse(&entry)
+        .unwrap()
+        .resolve(Path::new("."))
+        .unwrap();
+}
+
+#[test]
+fn every_curl_line_of_the_readme_works() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        panic!("curl is needed for this test (Debian package `curl`)");
+    }
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let lines: Vec<&str> = readme.lines().filter(|l| l.starts_with("curl ")).collect();
+    assert!(lines.len() >= 8, "the README lost its curl examples");
+    let dir = temp_dir("readme");
+    let token_file = dir.join("dev-token");
+    let node = serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--dev-token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let host = node.url.trim_start_matches("http://").to_owned();
+    for line in lines {
+        // Verbatim but for the port the test node got.
+        let command = line.replace("127.0.0.1:8080", &host);
+        let output = Command::new("bash")
+            .args(["-c", &command])
+            .env("TOKEN", &token)
+            .output()
+            .unwrap();
+        let stdout = text(&output.stdout);
+        assert!(output.status.success(), "{line}: {}", text(&output.stderr));
+        assert!(!stdout.is_empty(), "{line}: no output");
+        let expectation = if line.contains("/healthz") {
+            "ok"
+        } else if line.contains("\"admin\"") {
+            "NAME_TAKEN"
+        } else if line.contains("-i ") {
+            "www-authenticate: Bearer"
+        } else if line.contains("/batch") {
+            "\"status\":403"
+        } else if line.contains("/subscribe") {
+            "event: completed"
+        } else if line.contains("/demo/greet") {
+            "hello, ADA!"
+        } else if line.contains("/schema") {
+            "\"error_schemas\""
+        } else if line.contains("Bearer $TOKEN") {
+            "demo/register"
+        } else {
+            "demo/echo"
+        };
+        assert!(
+            stdout.to_lowercase().contains(&expectation.to_lowercase()),
+            "{line}\n{stdout}"
+        );
+    }
+    drop(node);
+    std::fs::remove_dir_all(dir).unwrap();
+}

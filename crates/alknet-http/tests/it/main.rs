@@ -1,0 +1,4 @@
+//! The real `alknet-http` binary, started with temporary configurations and driven over
+//! sockets by its own client subcommands.
+
+mod cli;
