@@ -621,6 +621,16 @@ impl OperationRegistry {
         RegistryBuilder::default()
     }
 
+    /// A registry with only the discovery operations (what a client that serves nothing has).
+    pub fn empty() -> Self {
+        // Only the built-in discovery operations are registered; they cannot collide.
+        RegistryBuilder::default()
+            .build()
+            .unwrap_or_else(|_| OperationRegistry {
+                inner: Arc::new(RegistryInner::default()),
+            })
+    }
+
     /// The operation registered under `name` (slash optional), whatever its visibility.
     pub fn get(&self, name: &str) -> Option<&Arc<RegisteredOperation>> {
         self.inner.ops.get(strip_slash(name))

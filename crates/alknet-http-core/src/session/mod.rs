@@ -811,3 +811,57 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         }
     });
 }
+
+/// An inbound `Stream` and an outbound `Sink` of envelopes joined into the one transport
+/// [`Session::spawn`] takes (for transports whose halves live apart, such as a WebSocket whose
+/// reader and writer run as separate tasks).
+#[derive(Debug)]
+pub struct Joined<St, Si> {
+    stream: St,
+    sink: Si,
+}
+
+/// Joins an inbound stream and an outbound sink into one transport.
+pub fn join<St, Si>(stream: St, sink: Si) -> Joined<St, Si>
+where
+    St: Stream<Item = Result<EventEnvelope, FrameError>> + Unpin,
+    Si: Sink<EventEnvelope, Error = FrameError> + Unpin,
+{
+    Joined { stream, sink }
+}
+
+impl<St, Si> Stream for Joined<St, Si>
+where
+    St: Stream<Item = Result<EventEnvelope, FrameError>> + Unpin,
+    Si: Unpin,
+{
+    type Item = Result<EventEnvelope, FrameError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.stream.poll_next_unpin(cx)
+    }
+}
+
+impl<St, Si> Sink<EventEnvelope> for Joined<St, Si>
+where
+    St: Unpin,
+    Si: Sink<EventEnvelope, Error = FrameError> + Unpin,
+{
+    type Error = FrameError;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        self.sink.poll_ready_unpin(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: EventEnvelope) -> Result<(), FrameError> {
+        self.sink.start_send_unpin(item)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        self.sink.poll_flush_unpin(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        self.sink.poll_close_unpin(cx)
+    }
+}

@@ -1,0 +1,127 @@
+//! # alknet-http-ws
+//!
+//! The native call session over WebSocket (http-surfaces §7): the way browsers, Node and Rust
+//! clients get the call protocol's bidirectional session. The upgrade at `/alknet/call` (path
+//! configurable) works over HTTP/1.1 (RFC 6455) and HTTP/2 extended CONNECT (RFC 8441); after
+//! it nothing depends on the HTTP version.
+//!
+//! - **Auth** at upgrade: `Authorization: Bearer`, or the subprotocol pair `alknet.call.v1` +
+//!   `alknet.bearer.<base64url(token)>` (browsers cannot set headers on a handshake). The server
+//!   selects `alknet.call.v1` and never echoes the token. No identity → `401` +
+//!   `WWW-Authenticate: Bearer`, no upgrade. Scopes are checked per call.
+//! - **Framing**: one binary message = one envelope. Text → close 1003, undecodable → 1007,
+//!   oversize → 1009, server shutdown → 1001; keep-alive pings and an idle timeout.
+//! - **Bidirectional**: the hub reaches a client's operations through [`Sessions`]. Browsers
+//!   are not peers: their sessions never join a peer table.
+//!
+//! ## Module map
+//!
+//! | item | what it is |
+//! |---|---|
+//! | [`router`], [`WsConfig`] | the upgrade route (a router fragment for the server) |
+//! | [`Sessions`] | the hub's handle on live sessions |
+//! | [`client`] | the Rust client over HTTP/1.1 or HTTP/2 |
+//! | [`WsLimits`] | message size, ping interval, idle timeout |
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | *(none)* | | |
+//!
+//! ## Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use alknet_http_core::{identity::AnonymousOnly, OperationRegistry};
+//! use alknet_http_ws::{router, Sessions, WsConfig};
+//!
+//! let sessions = Sessions::new();
+//! let config = WsConfig::default();
+//! let path = config.path.clone();
+//! let fragment: axum::Router = router(OperationRegistry::empty(), Arc::new(AnonymousOnly), config, sessions.clone());
+//! assert_eq!(path, "/alknet/call");
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+mod sessions;
+mod transport;
+mod upgrade;
+
+use std::sync::Arc;
+
+use alknet_http_core::session::SessionConfig;
+use alknet_http_core::{IdentityProvider, OperationRegistry};
+use axum::Router;
+use axum::routing::{MethodFilter, on};
+use tokio_util::sync::CancellationToken;
+
+pub use sessions::{SessionInfo, Sessions};
+pub use transport::WsLimits;
+pub use upgrade::{BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL};
+
+/// The default upgrade path.
+pub const DEFAULT_PATH: &str = "/alknet/call";
+
+/// Configuration of the WebSocket surface.
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// The upgrade path. Default `/alknet/call`.
+    pub path: String,
+    /// Connection limits.
+    pub limits: WsLimits,
+    /// Limits of each session (call timeout, subscription queue, concurrency).
+    pub session: SessionConfig,
+    /// Cancel to close every connection with 1001 (server shutdown).
+    pub shutdown: CancellationToken,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            path: DEFAULT_PATH.to_owned(),
+            limits: WsLimits::default(),
+            session: SessionConfig::default(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct WsState {
+    pub(crate) registry: OperationRegistry,
+    pub(crate) identity_provider: Arc<dyn IdentityProvider>,
+    pub(crate) config: WsConfig,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) sessions: Sessions,
+}
+
+/// The WebSocket surface as a router fragment serving `config.path` (`GET` upgrade and
+/// `CONNECT`). Mount it behind the server's bearer layer; HTTP/2 needs
+/// `SETTINGS_ENABLE_CONNECT_PROTOCOL`, which `alknet-http-server` advertises.
+pub fn router(
+    registry: OperationRegistry,
+    identity_provider: Arc<dyn IdentityProvider>,
+    config: WsConfig,
+    sessions: Sessions,
+) -> Router {
+    let path = config.path.clone();
+    let state = Arc::new(WsState {
+        registry,
+        identity_provider,
+        shutdown: config.shutdown.clone(),
+        config,
+        sessions,
+    });
+    Router::new()
+        .route(
+            &path,
+            on(
+                MethodFilter::GET.or(MethodFilter::CONNECT),
+                upgrade::upgrade,
+            ),
+        )
+        .with_state(state)
+}

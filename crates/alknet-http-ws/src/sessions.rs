@@ -1,0 +1,112 @@
+//! [`Sessions`]: the hub's view of its live WebSocket sessions.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use alknet_http_core::adapter::{FromCall, FromCallConfig};
+use alknet_http_core::session::Session;
+use alknet_http_core::{AdapterError, CallError, Identity};
+use serde_json::Value;
+
+/// One live session, as listed by [`Sessions::list`].
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The hub-assigned id (unique for the process lifetime).
+    pub id: u64,
+    /// Who connected (the identity resolved at upgrade).
+    pub identity: Identity,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next: AtomicU64,
+    live: Mutex<BTreeMap<u64, (Identity, Session)>>,
+}
+
+/// The hub's handle on its live WebSocket sessions: list them, call an operation a client
+/// registered, or import a client's operations into its connection overlay. Cheap to clone.
+///
+/// Browsers are not peers: their sessions never join a peer table, so no node can route to
+/// them with `PeerRef::Specific`; hub-side code reaches them only through this handle.
+#[derive(Debug, Clone, Default)]
+pub struct Sessions {
+    inner: Arc<Inner>,
+}
+
+impl Sessions {
+    /// An empty set.
+    pub fn new() -> Self {
+        Sessions::default()
+    }
+
+    pub(crate) fn insert(&self, identity: Identity, session: Session) -> u64 {
+        let id = self.inner.next.fetch_add(1, Ordering::Relaxed) + 1;
+        self.lock().insert(id, (identity, session.clone()));
+        let sessions = self.clone();
+        tokio::spawn(async move {
+            session.closed().await;
+            sessions.lock().remove(&id);
+        });
+        id
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (Identity, Session)>> {
+        self.inner.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The live sessions, oldest first.
+    pub fn list(&self) -> Vec<SessionInfo> {
+        self.lock()
+            .iter()
+            .map(|(id, (identity, _))| SessionInfo {
+                id: *id,
+                identity: identity.clone(),
+            })
+            .collect()
+    }
+
+    /// How many sessions are live.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The session with this id.
+    pub fn get(&self, id: u64) -> Option<Session> {
+        self.lock().get(&id).map(|(_, s)| s.clone())
+    }
+
+    /// The live sessions of one identity.
+    pub fn by_identity(&self, identity_id: &str) -> Vec<(u64, Session)> {
+        self.lock()
+            .iter()
+            .filter(|(_, (identity, _))| identity.id == identity_id)
+            .map(|(id, (_, s))| (*id, s.clone()))
+            .collect()
+    }
+
+    /// Calls an operation the client of session `id` registered.
+    pub async fn call(&self, id: u64, operation: &str, input: Value) -> Result<Value, CallError> {
+        let session = self
+            .get(id)
+            .ok_or_else(|| CallError::not_found(operation))?;
+        session.call(operation, input).await
+    }
+
+    /// Imports the client's operations (its `services/list`) into the session's connection
+    /// overlay, replacing what was there; returns how many were imported. A client without
+    /// operations answers `NOT_FOUND` and the overlay stays empty.
+    pub async fn import(&self, id: u64) -> Result<usize, AdapterError> {
+        let session = self
+            .get(id)
+            .ok_or_else(|| AdapterError::DiscoveryFailed(format!("no live session {id}")))?;
+        FromCall::new(session, FromCallConfig::new(format!("ws-session-{id}")))
+            .import_into_overlay()
+            .await
+    }
+}

@@ -1,0 +1,146 @@
+//! The upgrade handler: HTTP/1.1 `GET` + `Upgrade: websocket` (RFC 6455) and HTTP/2 extended
+//! `CONNECT` with `:protocol websocket` (RFC 8441), authenticated by bearer header or by the
+//! `alknet.bearer.<base64url>` subprotocol.
+
+use std::sync::Arc;
+
+use alknet_http_core::identity::ResolvedIdentity;
+use alknet_http_core::session::{Session, SessionOptions};
+use alknet_http_core::{AuthToken, CallError, Identity};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use fastwebsockets::{Role, WebSocket};
+use http::{HeaderValue, StatusCode, header};
+use hyper_util::rt::TokioIo;
+
+use crate::WsState;
+use crate::transport;
+
+/// The subprotocol the server selects.
+pub const SUBPROTOCOL: &str = "alknet.call.v1";
+/// The prefix of the subprotocol that carries a bearer token (base64url, no padding).
+pub const BEARER_SUBPROTOCOL_PREFIX: &str = "alknet.bearer.";
+
+fn offered_protocols(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn subprotocol_identity(state: &WsState, offered: &[String]) -> Option<Identity> {
+    let encoded = offered
+        .iter()
+        .find_map(|p| p.strip_prefix(BEARER_SUBPROTOCOL_PREFIX))?;
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded.trim_end_matches('='))
+        .ok()?;
+    state
+        .identity_provider
+        .resolve_from_token(&AuthToken::new(token))
+}
+
+fn unauthorized() -> Response {
+    let body =
+        serde_json::to_vec(&CallError::forbidden("authentication required")).unwrap_or_default();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn bad_request(message: &'static str) -> Response {
+    (StatusCode::BAD_REQUEST, message).into_response()
+}
+
+pub(crate) async fn upgrade(
+    State(state): State<Arc<WsState>>,
+    ResolvedIdentity(identity): ResolvedIdentity,
+    mut request: Request,
+) -> Response {
+    let offered = offered_protocols(request.headers());
+    let Some(identity) = identity.or_else(|| subprotocol_identity(&state, &offered)) else {
+        return unauthorized();
+    };
+    // Never echo the token subprotocol; select ours when offered.
+    let selected = offered.iter().any(|p| p == SUBPROTOCOL);
+    let mut response = if request.method() == http::Method::CONNECT {
+        let is_websocket = request
+            .extensions()
+            .get::<hyper::ext::Protocol>()
+            .is_some_and(|p| p.as_str() == "websocket");
+        let version_ok = request
+            .headers()
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v == "13");
+        if !is_websocket || !version_ok {
+            return bad_request(
+                "extended CONNECT needs :protocol websocket and sec-websocket-version 13",
+            );
+        }
+        let on_upgrade = hyper::upgrade::on(&mut request);
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => run(
+                    &state,
+                    WebSocket::after_handshake(TokioIo::new(upgraded), Role::Server),
+                    identity,
+                ),
+                Err(e) => tracing::debug!(error = %e, "h2 websocket upgrade failed"),
+            }
+        });
+        Response::new(Body::empty())
+    } else {
+        if !fastwebsockets::upgrade::is_upgrade_request(&request) {
+            return (
+                StatusCode::UPGRADE_REQUIRED,
+                [(header::UPGRADE, "websocket")],
+                "WebSocket upgrade required",
+            )
+                .into_response();
+        }
+        let Ok((response, upgrade)) = fastwebsockets::upgrade::upgrade(&mut request) else {
+            return bad_request("invalid WebSocket upgrade request");
+        };
+        tokio::spawn(async move {
+            match upgrade.await {
+                Ok(ws) => run(&state, ws, identity),
+                Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+            }
+        });
+        response.map(|_| Body::empty())
+    };
+    if selected {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+    }
+    response
+}
+
+fn run<S>(state: &WsState, ws: WebSocket<S>, identity: Identity)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let transport = transport::start(ws, &state.config.limits, state.shutdown.clone());
+    let options = SessionOptions::new(state.registry.clone())
+        .with_identity_provider(state.identity_provider.clone())
+        .with_connection_identity(Some(identity.clone()))
+        .with_config(state.config.session.clone());
+    let session = Session::spawn(transport, options);
+    tracing::debug!(identity = %identity.id, "websocket session open");
+    state.sessions.insert(identity, session);
+}
