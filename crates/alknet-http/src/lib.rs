@@ -12,6 +12,7 @@
 //! | [`core`] | the call protocol: registry, identity, access control, errors, sessions (`alknet-http-core`) |
 //! | [`server`] | listeners, bearer auth, `/healthz`, decoy, limits (`alknet-http-server`) |
 //! | [`gateway`] | `/search`, `/schema`, `/call`, `/batch`, `/subscribe` (`alknet-http-gateway`) |
+//! | [`ws`] | the WebSocket call session at `/alknet/call` (`alknet-http-ws`) |
 //! | [`Node`], [`NodeBuilder`], [`Listener`] | one process serving a registry on its listeners |
 //! | [`demo`] | the demo operations of the embedded default node |
 //! | [`config`] | the TOML node configuration (feature `cli`) |
@@ -22,13 +23,13 @@
 //! |---|---|---|
 //! | `server` | yes | the HTTP server (`alknet-http-server`) |
 //! | `gateway` | yes | the HTTP gateway (`alknet-http-gateway`); implies `server` |
+//! | `ws` | yes | the WebSocket call session (`alknet-http-ws`); implies `server` |
 //! | `tls` | yes | HTTPS listeners (rustls with ring, ALPN `h2`/`http/1.1`) |
 //! | `quic` | no | the native `alknet/call` transport over QUIC |
 //! | `cli` | yes | the `alknet-http` command and the TOML configuration |
 //! | `full` | no | all of the above |
 //!
-//! The WebSocket session, OpenAPI and MCP surfaces join as features (`ws`, `openapi`, `mcp`)
-//! when their crates land.
+//! The OpenAPI and MCP surfaces join as features (`openapi`, `mcp`) when their crates land.
 //!
 //! ## Example
 //!
@@ -54,6 +55,8 @@ pub use alknet_http_core as core;
 pub use alknet_http_gateway as gateway;
 #[cfg(feature = "server")]
 pub use alknet_http_server as server;
+#[cfg(feature = "ws")]
+pub use alknet_http_ws as ws;
 
 #[cfg(feature = "cli")]
 pub mod config;

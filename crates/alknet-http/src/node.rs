@@ -130,6 +130,10 @@ pub struct NodeBuilder {
     stealth: Stealth,
     #[cfg(feature = "gateway")]
     gateway: alknet_http_gateway::GatewayConfig,
+    #[cfg(feature = "ws")]
+    ws_limits: alknet_http_ws::WsLimits,
+    #[cfg(feature = "ws")]
+    sessions: alknet_http_ws::Sessions,
 }
 
 impl Default for NodeBuilder {
@@ -148,6 +152,10 @@ impl Default for NodeBuilder {
             stealth: Stealth::default(),
             #[cfg(feature = "gateway")]
             gateway: alknet_http_gateway::GatewayConfig::default(),
+            #[cfg(feature = "ws")]
+            ws_limits: alknet_http_ws::WsLimits::default(),
+            #[cfg(feature = "ws")]
+            sessions: alknet_http_ws::Sessions::new(),
         }
     }
 }
@@ -222,6 +230,20 @@ impl NodeBuilder {
         self
     }
 
+    /// The WebSocket connection limits.
+    #[cfg(feature = "ws")]
+    #[must_use]
+    pub fn ws_limits(mut self, limits: alknet_http_ws::WsLimits) -> Self {
+        self.ws_limits = limits;
+        self
+    }
+
+    /// The handle on live WebSocket sessions (the hub calls client operations through it).
+    #[cfg(feature = "ws")]
+    pub fn sessions(&self) -> alknet_http_ws::Sessions {
+        self.sessions.clone()
+    }
+
     /// Checks the configuration.
     pub fn build(self) -> Result<Node, NodeError> {
         let registry = self.registry.clone().ok_or(NodeError::NoRegistry)?;
@@ -275,8 +297,14 @@ impl Node {
         &self.registry
     }
 
+    /// The handle on live WebSocket sessions.
+    #[cfg(feature = "ws")]
+    pub fn sessions(&self) -> alknet_http_ws::Sessions {
+        self.builder.sessions.clone()
+    }
+
     #[cfg(feature = "server")]
-    fn http_server(&self) -> alknet_http_server::HttpServer {
+    fn http_server(&self, stop: &CancellationToken) -> alknet_http_server::HttpServer {
         let b = &self.builder;
         let adapter = HttpAdapter::new(b.identity_provider.clone(), self.registry.clone())
             .with_limits(b.limits.clone())
@@ -291,6 +319,31 @@ impl Node {
                 alknet_http_gateway::router(dispatch, b.gateway.clone()),
             ))
         };
+        #[cfg(feature = "ws")]
+        let adapter = {
+            let config = alknet_http_ws::WsConfig {
+                limits: b.ws_limits.clone(),
+                session: alknet_http_core::session::SessionConfig {
+                    call_timeout: b.call_timeout,
+                    ..Default::default()
+                },
+                shutdown: stop.clone(),
+                ..alknet_http_ws::WsConfig::default()
+            };
+            let path = config.path.clone();
+            adapter.with_surface(alknet_http_server::Surface::new(
+                "ws",
+                [path],
+                alknet_http_ws::router(
+                    self.registry.clone(),
+                    b.identity_provider.clone(),
+                    config,
+                    b.sessions.clone(),
+                ),
+            ))
+        };
+        #[cfg(not(feature = "ws"))]
+        let _ = stop;
         adapter.build()
     }
 
@@ -304,7 +357,7 @@ impl Node {
         let mut tasks = JoinSet::new();
         let mut addresses = Vec::new();
         #[cfg(feature = "server")]
-        let http = self.http_server();
+        let http = self.http_server(&stop);
         for listener in &self.builder.listeners {
             let addr = listener.addr();
             let bound = match listener {

@@ -350,3 +350,29 @@ fn every_curl_line_of_the_readme_works() {
     drop(node);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn the_node_serves_the_websocket_session() {
+    let dir = temp_dir("ws");
+    let config = token_config(&dir);
+    let node = serve(&["--config", config.to_str().unwrap()]);
+    let url = node.url.replace("http://", "ws://") + "/alknet/call";
+    let options = alknet_http::ws::client::ClientOptions::new(Some(TOKEN.to_owned()));
+    let session = alknet_http::ws::client::connect(&url, options)
+        .await
+        .unwrap();
+    let greeting = session
+        .call("/demo/greet", serde_json::json!({"name": "ws"}))
+        .await
+        .unwrap();
+    assert_eq!(greeting, serde_json::json!({"greeting": "hello, WS!"}));
+    let refused =
+        alknet_http::ws::client::connect(&url, alknet_http::ws::client::ClientOptions::new(None))
+            .await;
+    assert!(matches!(
+        refused,
+        Err(alknet_http::ws::client::WsClientError::Refused(401))
+    ));
+    drop(node);
+    std::fs::remove_dir_all(dir).unwrap();
+}
