@@ -761,6 +761,21 @@ impl OperationOverlay {
         Ok(())
     }
 
+    /// Calls an operation of this overlay the way hub-side code composes it: `Internal`
+    /// operations (every import) are reachable, and access control checks `call.identity` —
+    /// the authority the calling code acts as — against the operation's own ACL.
+    pub fn invoke_as(
+        &self,
+        name: &str,
+        input: Value,
+        call: RootCall,
+    ) -> BoxFuture<'static, ResponseEnvelope> {
+        let name = strip_slash(name);
+        let mut seed = call.into_seed(&OperationRegistry::empty());
+        seed.internal = true;
+        invoke_once(self.lookup(name), name, input, seed)
+    }
+
     /// Removes everything (on re-import).
     pub fn clear(&self) {
         self.ops.write().unwrap_or_else(|e| e.into_inner()).clear();

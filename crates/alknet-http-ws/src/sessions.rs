@@ -98,6 +98,27 @@ impl Sessions {
         session.call(operation, input).await
     }
 
+    /// Calls an operation imported from the client of session `id` (see [`Sessions::import`])
+    /// as `authority`: the operation's own access control decides, with `authority` as the
+    /// caller (the hub handler's composition authority).
+    pub async fn invoke(
+        &self,
+        id: u64,
+        operation: &str,
+        input: Value,
+        authority: Option<Identity>,
+    ) -> Result<Value, CallError> {
+        let session = self
+            .get(id)
+            .ok_or_else(|| CallError::not_found(operation))?;
+        let call = alknet_http_core::RootCall::new().identity(authority);
+        session
+            .overlay()
+            .invoke_as(operation, input, call)
+            .await
+            .result
+    }
+
     /// Imports the client's operations (its `services/list`) into the session's connection
     /// overlay, replacing what was there; returns how many were imported. A client without
     /// operations answers `NOT_FOUND` and the overlay stays empty.

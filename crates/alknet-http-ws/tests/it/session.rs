@@ -144,6 +144,12 @@ async fn a_disconnect_mid_subscription_aborts_the_cascade() {
 fn client_registry() -> OperationRegistry {
     OperationRegistry::builder()
         .with_leaf(
+            OperationSpec::mutation("client/wipe")
+                .with_access_control(alknet_http_core::AccessControl::scopes(["client:admin"])),
+            HandlerKind::once(|_, _| async { Ok(json!("wiped")) }),
+            Capabilities::new(),
+        )
+        .with_leaf(
             OperationSpec::query("client/name"),
             HandlerKind::once(|_, _| async { Ok(json!("chromium")) }),
             Capabilities::new(),
