@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `ci` | source checks, `cargo fmt --check`, clippy `-D warnings` on all targets and features, `cargo test --workspace --all-features`, the feature matrix (`hack`) and the crypto-provider guard |
 //! | `hack` | `cargo hack check --each-feature` on every member crate and the facade's feature powerset (installs cargo-hack when missing) |
+//! | `browser` | the real-browser tests: installs Debian `chromium` and npm `playwright-core` when missing, then runs the `#[ignore]`d browser tests |
 //! | `package` | `cargo package` of every publishable crate, verified (inter-crate path dependencies resolve through workspace packaging) |
 //! | `lint-source` | the source checks alone: no environment reads and no `todo!`/`unimplemented!` in library code |
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
@@ -35,9 +36,10 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "hack" => hack(),
         "package" => package(),
+        "browser" => browser(),
         "lint-source" => lint_source(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|hack|package|lint-source>");
+            eprintln!("usage: cargo xtask <ci|hack|package|browser|lint-source>");
             return ExitCode::from(2);
         }
     };
@@ -118,8 +120,98 @@ fn ci() -> Result {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     crypto_guard()?;
+    browser()?;
     hack()?;
     package()
+}
+
+/// The pinned playwright-core (drives Debian's Chromium; downloads no browser of its own).
+const PLAYWRIGHT_CORE: &str = "playwright-core@1.65.1";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Workspace packaging extracts our own crates into cargo's registry source cache under a
+/// temporary-registry hash; a later run with the same versions would reuse those stale sources.
+/// None of our crates come from a real registry, so every cached copy of them is ours to drop.
+fn clear_local_package_extractions() {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(cargo_home) = cargo_home else { return };
+    for area in ["registry/src", "registry/cache"] {
+        let Ok(registries) = std::fs::read_dir(cargo_home.join(area)) else {
+            continue;
+        };
+        for registry in registries.flatten() {
+            let Ok(entries) = std::fs::read_dir(registry.path()) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with("alknet-http") {
+                    let path = entry.path();
+                    let _ = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Real-browser tests of the WebSocket surface.
+fn browser() -> Result {
+    if !Path::new(CHROMIUM).exists() {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        if !root {
+            return Err(format!(
+                "{CHROMIUM} is missing: install Debian's `chromium` package (as root: apt-get install -y chromium)"
+            ));
+        }
+        run(
+            "apt-get update",
+            Command::new("apt-get").args(["update", "-q"]),
+        )?;
+        run(
+            "apt-get install chromium",
+            Command::new("apt-get").args(["install", "-y", "-q", "chromium"]),
+        )?;
+    }
+    let e2e = root().join("target/e2e");
+    if !e2e.join("node_modules/playwright-core").exists() {
+        std::fs::create_dir_all(&e2e)
+            .map_err(|e| format!("cannot create {}: {e}", e2e.display()))?;
+        run(
+            "npm install playwright-core",
+            Command::new("npm")
+                .args([
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--silent",
+                    PLAYWRIGHT_CORE,
+                ])
+                .current_dir(&e2e),
+        )?;
+    }
+    run(
+        "browser tests (Chromium, h2 and http/1.1)",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "alknet-http-ws",
+                "--test",
+                "browser",
+                "--",
+                "--ignored",
+            ])
+            .env("ALKNET_E2E_NODE_MODULES", e2e.join("node_modules")),
+    )
 }
 
 /// Crates that are never published.
@@ -130,8 +222,15 @@ const FACADE: &str = "alknet-http";
 
 /// Packages (and verifies the build of) every publishable crate.
 fn package() -> Result {
+    // Registry crates are assumed immutable, so stale extractions and stale builds of our own
+    // same-version crates would be reused: start packaging from scratch.
+    clear_local_package_extractions();
+    let verify_dir = root().join("target/package-verify");
+    let _ = std::fs::remove_dir_all(root().join("target/package"));
+    let _ = std::fs::remove_dir_all(&verify_dir);
     let mut cmd = cargo();
-    cmd.args(["package", "--workspace", "--locked"]);
+    cmd.args(["package", "--workspace", "--locked", "--target-dir"]);
+    cmd.arg(&verify_dir);
     for krate in UNPUBLISHED {
         cmd.args(["--exclude", krate]);
     }

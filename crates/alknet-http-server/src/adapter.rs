@@ -87,6 +87,7 @@ pub struct HttpAdapter {
     decoy: DecoyConfig,
     stealth: Stealth,
     limits: ServerLimits,
+    extended_connect: bool,
 }
 
 impl std::fmt::Debug for HttpAdapter {
@@ -118,6 +119,7 @@ impl HttpAdapter {
             decoy: DecoyConfig::default(),
             stealth: Stealth::default(),
             limits: ServerLimits::default(),
+            extended_connect: true,
         }
     }
 
@@ -151,6 +153,14 @@ impl HttpAdapter {
     #[must_use]
     pub fn with_limits(mut self, limits: ServerLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Whether HTTP/2 advertises `SETTINGS_ENABLE_CONNECT_PROTOCOL` (WebSockets over h2,
+    /// RFC 8441). Default `true`; without it browsers open WebSockets over HTTP/1.1.
+    #[must_use]
+    pub fn with_extended_connect(mut self, enabled: bool) -> Self {
+        self.extended_connect = enabled;
         self
     }
 
@@ -227,7 +237,7 @@ impl HttpAdapter {
                     tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
                 }),
             );
-        HttpServer::new(router, limits, collisions)
+        HttpServer::new(router, limits, collisions, self.extended_connect)
     }
 }
 

@@ -43,6 +43,7 @@ pub struct HttpServer {
     router: Router,
     limits: Arc<ServerLimits>,
     collisions: Arc<Vec<RouteCollision>>,
+    extended_connect: bool,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -59,11 +60,13 @@ impl HttpServer {
         router: Router,
         limits: ServerLimits,
         collisions: Vec<RouteCollision>,
+        extended_connect: bool,
     ) -> Self {
         HttpServer {
             router,
             limits: Arc::new(limits),
             collisions: Arc::new(collisions),
+            extended_connect,
         }
     }
 
@@ -90,13 +93,14 @@ impl HttpServer {
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .enable_connect_protocol()
+        let mut h2 = builder.http2();
+        h2.timer(TokioTimer::new())
             .max_concurrent_streams(limits.h2_max_concurrent_streams)
             .keep_alive_interval(limits.h2_keep_alive_interval)
             .keep_alive_timeout(limits.h2_keep_alive_timeout);
+        if self.extended_connect {
+            h2.enable_connect_protocol();
+        }
         builder
     }
 

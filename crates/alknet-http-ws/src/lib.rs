@@ -22,6 +22,7 @@
 //! | [`Sessions`] | the hub's handle on live sessions |
 //! | [`client`] | the Rust client over HTTP/1.1 or HTTP/2 |
 //! | [`WsLimits`] | message size, ping interval, idle timeout |
+//! | [`CLIENT_SCRIPT`] | the browser/Node client module, served at `/alknet/client.mjs` |
 //!
 //! ## Features
 //!
@@ -64,6 +65,12 @@ pub use upgrade::{BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL};
 
 /// The default upgrade path.
 pub const DEFAULT_PATH: &str = "/alknet/call";
+/// The default path of the browser/Node client module.
+pub const DEFAULT_CLIENT_SCRIPT_PATH: &str = "/alknet/client.mjs";
+/// The browser/Node client (`js/alknet-call.mjs`), one dependency-free ES module.
+pub const CLIENT_SCRIPT: &str = include_str!("../js/alknet-call.mjs");
+/// Its TypeScript declarations (`js/alknet-call.d.ts`).
+pub const CLIENT_SCRIPT_TYPES: &str = include_str!("../js/alknet-call.d.ts");
 
 /// Configuration of the WebSocket surface.
 #[derive(Debug, Clone)]
@@ -76,6 +83,17 @@ pub struct WsConfig {
     pub session: SessionConfig,
     /// Cancel to close every connection with 1001 (server shutdown).
     pub shutdown: CancellationToken,
+    /// Where the client module is served (`None`: not served). Default `/alknet/client.mjs`.
+    pub client_script_path: Option<String>,
+}
+
+impl WsConfig {
+    /// The paths this surface reserves.
+    pub fn paths(&self) -> Vec<String> {
+        let mut paths = vec![self.path.clone()];
+        paths.extend(self.client_script_path.clone());
+        paths
+    }
 }
 
 impl Default for WsConfig {
@@ -85,6 +103,7 @@ impl Default for WsConfig {
             limits: WsLimits::default(),
             session: SessionConfig::default(),
             shutdown: CancellationToken::new(),
+            client_script_path: Some(DEFAULT_CLIENT_SCRIPT_PATH.to_owned()),
         }
     }
 }
@@ -108,6 +127,7 @@ pub fn router(
     sessions: Sessions,
 ) -> Router {
     let path = config.path.clone();
+    let script = config.client_script_path.clone();
     let state = Arc::new(WsState {
         registry,
         identity_provider,
@@ -115,7 +135,7 @@ pub fn router(
         config,
         sessions,
     });
-    Router::new()
+    let mut router = Router::new()
         .route(
             &path,
             on(
@@ -123,5 +143,20 @@ pub fn router(
                 upgrade::upgrade,
             ),
         )
-        .with_state(state)
+        .with_state(state);
+    if let Some(script) = script {
+        router = router.route(
+            &script,
+            axum::routing::get(|| async {
+                (
+                    [
+                        (http::header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (http::header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    CLIENT_SCRIPT,
+                )
+            }),
+        );
+    }
+    router
 }

@@ -16,12 +16,21 @@ pub struct SessionInfo {
     pub id: u64,
     /// Who connected (the identity resolved at upgrade).
     pub identity: Identity,
+    /// The HTTP version of the upgrade: HTTP/1.1 (RFC 6455) or HTTP/2 (RFC 8441).
+    pub http_version: http::Version,
+}
+
+#[derive(Debug)]
+struct Entry {
+    identity: Identity,
+    version: http::Version,
+    session: Session,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     next: AtomicU64,
-    live: Mutex<BTreeMap<u64, (Identity, Session)>>,
+    live: Mutex<BTreeMap<u64, Entry>>,
 }
 
 /// The hub's handle on its live WebSocket sessions: list them, call an operation a client
@@ -40,9 +49,21 @@ impl Sessions {
         Sessions::default()
     }
 
-    pub(crate) fn insert(&self, identity: Identity, session: Session) -> u64 {
+    pub(crate) fn insert(
+        &self,
+        identity: Identity,
+        version: http::Version,
+        session: Session,
+    ) -> u64 {
         let id = self.inner.next.fetch_add(1, Ordering::Relaxed) + 1;
-        self.lock().insert(id, (identity, session.clone()));
+        self.lock().insert(
+            id,
+            Entry {
+                identity,
+                version,
+                session: session.clone(),
+            },
+        );
         let sessions = self.clone();
         tokio::spawn(async move {
             session.closed().await;
@@ -51,7 +72,7 @@ impl Sessions {
         id
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (Identity, Session)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Entry>> {
         self.inner.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -59,9 +80,10 @@ impl Sessions {
     pub fn list(&self) -> Vec<SessionInfo> {
         self.lock()
             .iter()
-            .map(|(id, (identity, _))| SessionInfo {
+            .map(|(id, entry)| SessionInfo {
                 id: *id,
-                identity: identity.clone(),
+                identity: entry.identity.clone(),
+                http_version: entry.version,
             })
             .collect()
     }
@@ -78,15 +100,15 @@ impl Sessions {
 
     /// The session with this id.
     pub fn get(&self, id: u64) -> Option<Session> {
-        self.lock().get(&id).map(|(_, s)| s.clone())
+        self.lock().get(&id).map(|entry| entry.session.clone())
     }
 
     /// The live sessions of one identity.
     pub fn by_identity(&self, identity_id: &str) -> Vec<(u64, Session)> {
         self.lock()
             .iter()
-            .filter(|(_, (identity, _))| identity.id == identity_id)
-            .map(|(id, (_, s))| (*id, s.clone()))
+            .filter(|(_, entry)| entry.identity.id == identity_id)
+            .map(|(id, entry)| (*id, entry.session.clone()))
             .collect()
     }
 

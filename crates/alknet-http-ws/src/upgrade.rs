@@ -71,6 +71,7 @@ pub(crate) async fn upgrade(
     mut request: Request,
 ) -> Response {
     let offered = offered_protocols(request.headers());
+    let version = request.version();
     let Some(identity) = identity.or_else(|| subprotocol_identity(&state, &offered)) else {
         return unauthorized();
     };
@@ -97,6 +98,7 @@ pub(crate) async fn upgrade(
                     &state,
                     WebSocket::after_handshake(TokioIo::new(upgraded), Role::Server),
                     identity,
+                    version,
                 ),
                 Err(e) => tracing::debug!(error = %e, "h2 websocket upgrade failed"),
             }
@@ -116,7 +118,7 @@ pub(crate) async fn upgrade(
         };
         tokio::spawn(async move {
             match upgrade.await {
-                Ok(ws) => run(&state, ws, identity),
+                Ok(ws) => run(&state, ws, identity, version),
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
             }
         });
@@ -131,7 +133,7 @@ pub(crate) async fn upgrade(
     response
 }
 
-fn run<S>(state: &WsState, ws: WebSocket<S>, identity: Identity)
+fn run<S>(state: &WsState, ws: WebSocket<S>, identity: Identity, version: http::Version)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -142,5 +144,5 @@ where
         .with_config(state.config.session.clone());
     let session = Session::spawn(transport, options);
     tracing::debug!(identity = %identity.id, "websocket session open");
-    state.sessions.insert(identity, session);
+    state.sessions.insert(identity, version, session);
 }

@@ -330,10 +330,10 @@ impl Node {
                 shutdown: stop.clone(),
                 ..alknet_http_ws::WsConfig::default()
             };
-            let path = config.path.clone();
+            let paths = config.paths();
             adapter.with_surface(alknet_http_server::Surface::new(
                 "ws",
-                [path],
+                paths,
                 alknet_http_ws::router(
                     self.registry.clone(),
                     b.identity_provider.clone(),

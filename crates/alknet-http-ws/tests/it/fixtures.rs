@@ -131,6 +131,17 @@ pub(crate) struct Hub {
 }
 
 pub(crate) async fn hub(limits: WsLimits) -> Hub {
+    hub_with(limits, true, None).await
+}
+
+/// A hub; `extended_connect` says whether HTTP/2 advertises WebSockets; `page` is served at
+/// `/e2e/page.html`.
+#[allow(dead_code)]
+pub(crate) async fn hub_with(
+    limits: WsLimits,
+    extended_connect: bool,
+    page: Option<String>,
+) -> Hub {
     let hooks = Hooks::default();
     let provider = Arc::new(
         StaticTokenProvider::new()
@@ -146,9 +157,23 @@ pub(crate) async fn hub(limits: WsLimits) -> Hub {
         ..WsConfig::default()
     };
     let fragment = router(registry.clone(), provider.clone(), config, sessions.clone());
-    let server = HttpAdapter::new(provider, registry)
-        .with_surface(Surface::new("ws", ["/alknet/call"], fragment))
-        .build();
+    let mut adapter = HttpAdapter::new(provider, registry)
+        .with_surface(Surface::new(
+            "ws",
+            ["/alknet/call", "/alknet/client.mjs"],
+            fragment,
+        ))
+        .with_extended_connect(extended_connect);
+    if let Some(page) = page {
+        adapter = adapter.with_route(
+            "/e2e/page.html",
+            axum::routing::get(move || {
+                let page = page.clone();
+                async move { axum::response::Html(page) }
+            }),
+        );
+    }
+    let server = adapter.build();
     let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tls = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (addr, tls_addr) = (plain.local_addr().unwrap(), tls.local_addr().unwrap());

@@ -92,15 +92,19 @@ async fn the_subprotocol_carries_the_token_and_is_never_echoed() {
 #[tokio::test]
 async fn acl_is_checked_per_call() {
     let hub = hub(WsLimits::default()).await;
-    let session = within(connect_h1(&hub, options())).await.unwrap();
-    let e = within(session.call("hub/admin", json!(null)))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, "FORBIDDEN");
-    assert!(
-        within(session.call("hub/echo", json!(1))).await.is_ok(),
-        "the session lives on"
-    );
+    for session in [
+        within(connect_h1(&hub, options())).await.unwrap(),
+        within(connect_h2(&hub, options())).await.unwrap(),
+    ] {
+        let e = within(session.call("hub/admin", json!(null)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "FORBIDDEN");
+        assert!(
+            within(session.call("hub/echo", json!(1))).await.is_ok(),
+            "the session lives on"
+        );
+    }
 }
 
 #[tokio::test]
