@@ -248,3 +248,17 @@ pub(crate) async fn connect_h2(
     )
     .await
 }
+
+/// Waits until the hub lists `n` sessions (the server registers them from its upgrade task).
+pub(crate) async fn sessions_listed(hub: &Hub, n: usize) -> Vec<alknet_http_ws::SessionInfo> {
+    within(async {
+        loop {
+            let list = hub.sessions.list();
+            if list.len() >= n {
+                return list;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+}

@@ -7,7 +7,7 @@ use alknet_http_ws::client::WsClientError;
 use futures::StreamExt;
 use serde_json::json;
 
-use crate::fixtures::{Hooks, connect_h1, connect_h2, hub, options, within};
+use crate::fixtures::{Hooks, connect_h1, connect_h2, hub, options, sessions_listed, within};
 
 #[tokio::test]
 async fn round_trip_over_http1_and_http2() {
@@ -39,7 +39,7 @@ async fn round_trip_over_http1_and_http2() {
                 .any(|o| o["name"] == "hub/ticks")
         );
     }
-    assert_eq!(hub.sessions.len(), 2);
+    assert_eq!(sessions_listed(&hub, 2).await.len(), 2);
 }
 
 #[tokio::test]
@@ -130,10 +130,20 @@ async fn subscriptions_stream_then_complete() {
 
 #[tokio::test]
 async fn a_disconnect_mid_subscription_aborts_the_cascade() {
+    for http2 in [false, true] {
+        disconnect_mid_subscription(http2).await;
+    }
+}
+
+async fn disconnect_mid_subscription(http2: bool) {
     let hub = hub(WsLimits::default()).await;
     let dropped = Hooks::watch(&hub.hooks.dropped);
     let child_dropped = Hooks::watch(&hub.hooks.child_dropped);
-    let session = within(connect_h2(&hub, options())).await.unwrap();
+    let session = if http2 {
+        within(connect_h2(&hub, options())).await.unwrap()
+    } else {
+        within(connect_h1(&hub, options())).await.unwrap()
+    };
     let mut watching = session.subscribe("hub/watch", json!(null)).await;
     assert_eq!(
         within(watching.next()).await.unwrap().unwrap(),
@@ -172,12 +182,30 @@ fn client_registry() -> OperationRegistry {
 
 #[tokio::test]
 async fn the_hub_calls_client_operations_and_close_cleans_up() {
+    for http2 in [false, true] {
+        hub_calls_client(http2).await;
+    }
+}
+
+async fn hub_calls_client(http2: bool) {
     let hub = hub(WsLimits::default()).await;
-    let session = within(connect_h1(&hub, options().serving(client_registry())))
-        .await
-        .unwrap();
-    let id = hub.sessions.list()[0].id;
-    assert_eq!(hub.sessions.list()[0].identity.id, "browser");
+    let client = options().serving(client_registry());
+    let session = if http2 {
+        within(connect_h2(&hub, client)).await.unwrap()
+    } else {
+        within(connect_h1(&hub, client)).await.unwrap()
+    };
+    let listed = sessions_listed(&hub, 1).await;
+    assert_eq!(
+        listed[0].http_version,
+        if http2 {
+            http::Version::HTTP_2
+        } else {
+            http::Version::HTTP_11
+        }
+    );
+    let id = listed[0].id;
+    assert_eq!(listed[0].identity.id, "browser");
     assert_eq!(hub.sessions.by_identity("browser").len(), 1);
     assert_eq!(
         within(hub.sessions.call(id, "/client/name", json!(null)))
@@ -218,7 +246,7 @@ async fn browsers_are_not_peers() {
     let session = within(connect_h1(&hub, options().serving(client_registry())))
         .await
         .unwrap();
-    let id = hub.sessions.list()[0].id;
+    let id = sessions_listed(&hub, 1).await[0].id;
     within(hub.sessions.import(id)).await.unwrap();
     // Neither its identity id nor any other name routes to the browser.
     for peer in ["browser", "ws-session-1"] {
