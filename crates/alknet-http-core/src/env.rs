@@ -236,6 +236,7 @@ impl PeerCompositeEnv {
                 // Detached, so that it survives its ancestor's future being dropped once started.
                 let barrier = ancestor_abort.unwrap_or_default();
                 let call = invoke_once(target, &name, input, seed);
+                let child_id = request_id.clone();
                 let task = tokio::spawn(async move {
                     if barrier.is_cancelled() {
                         return ResponseEnvelope::error(
@@ -248,7 +249,7 @@ impl PeerCompositeEnv {
                 async move {
                     task.await.unwrap_or_else(|e| {
                         ResponseEnvelope::error(
-                            "",
+                            child_id,
                             CallError::internal(format!("composed call failed: {e}")),
                         )
                     })
