@@ -5,6 +5,7 @@
 //! | `ci` | source checks, `cargo fmt --check`, clippy `-D warnings` on all targets and features, `cargo test --workspace --all-features`, the feature matrix (`hack`) and the crypto-provider guard |
 //! | `hack` | `cargo hack check --each-feature` on every member crate and the facade's feature powerset (installs cargo-hack when missing) |
 //! | `browser` | the real-browser tests: installs Debian `chromium` and npm `playwright-core` when missing, then runs the `#[ignore]`d browser tests |
+//! | `schemathesis` | schemathesis (PyPI, in a venv under `target/e2e`) runs `--checks all` against `/openapi.json` of a running demo node |
 //! | `package` | `cargo package` of every publishable crate, verified (inter-crate path dependencies resolve through workspace packaging) |
 //! | `lint-source` | the source checks alone: no environment reads and no `todo!`/`unimplemented!` in library code |
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
@@ -37,9 +38,10 @@ fn main() -> ExitCode {
         "hack" => hack(),
         "package" => package(),
         "browser" => browser(),
+        "schemathesis" => schemathesis(),
         "lint-source" => lint_source(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|hack|package|browser|lint-source>");
+            eprintln!("usage: cargo xtask <ci|hack|package|browser|schemathesis|lint-source>");
             return ExitCode::from(2);
         }
     };
@@ -121,6 +123,7 @@ fn ci() -> Result {
     )?;
     crypto_guard()?;
     browser()?;
+    schemathesis()?;
     hack()?;
     package()
 }
@@ -158,6 +161,90 @@ fn clear_local_package_extractions() {
             }
         }
     }
+}
+
+/// The pinned schemathesis.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// schemathesis against `/openapi.json` of a running demo node, with a token.
+fn schemathesis() -> Result {
+    let e2e = root().join("target/e2e");
+    let venv = e2e.join("venv");
+    let tool = venv.join("bin/schemathesis");
+    if !tool.exists() {
+        std::fs::create_dir_all(&e2e)
+            .map_err(|e| format!("cannot create {}: {e}", e2e.display()))?;
+        run(
+            "python3 -m venv",
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        )?;
+        run(
+            "pip install schemathesis",
+            Command::new(venv.join("bin/pip")).args([
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                SCHEMATHESIS,
+            ]),
+        )?;
+    }
+    run(
+        "build alknet-http",
+        cargo().args(["build", "-q", "-p", "alknet-http", "--bin", "alknet-http"]),
+    )?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let token_file = e2e.join("schemathesis-token");
+    let mut node = Command::new(target.join("debug/alknet-http"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+            "--dev-token-file",
+        ])
+        .arg(&token_file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the node: {e}"))?;
+    let outcome = (|| {
+        let stdout = node.stdout.take().ok_or("no stdout")?;
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first)
+            .map_err(|e| format!("the node did not start: {e}"))?;
+        let url = first
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if !url.starts_with("http://") {
+            return Err(format!("unexpected first line from the node: {first}"));
+        }
+        let token =
+            std::fs::read_to_string(&token_file).map_err(|e| format!("no dev token: {e}"))?;
+        run(
+            "schemathesis --checks all",
+            Command::new(&tool).args([
+                "run",
+                &format!("{url}/openapi.json"),
+                "-H",
+                &format!("Authorization: Bearer {}", token.trim()),
+                "--checks",
+                "all",
+                "--max-examples",
+                "50",
+                "--seed",
+                "1",
+                "--phases",
+                "examples,coverage,fuzzing",
+            ]),
+        )
+    })();
+    let _ = node.kill();
+    let _ = node.wait();
+    outcome
 }
 
 /// Real-browser tests of the WebSocket surface.

@@ -38,8 +38,12 @@ fn envelope_from_value(value: Value) -> Result<CallEnvelope, CallError> {
             "expected an object {\"operation\": \"/ns/op\", \"input\": ...}",
         ));
     }
-    serde_json::from_value(value)
-        .map_err(|e| CallError::invalid_input(format!("malformed call envelope: {e}")))
+    let envelope: CallEnvelope = serde_json::from_value(value)
+        .map_err(|e| CallError::invalid_input(format!("malformed call envelope: {e}")))?;
+    if envelope.operation.is_empty() {
+        return Err(CallError::invalid_input("`operation` is empty"));
+    }
+    Ok(envelope)
 }
 
 /// A malformed request: `400` with the CallError as body.
@@ -215,15 +219,24 @@ pub(crate) async fn batch(
             elements.len()
         )));
     }
-    let results: Vec<Value> = futures::stream::iter(elements)
-        .map(|element| {
+    // Every element must be a call envelope: a batch holding anything else is malformed.
+    let mut envelopes = Vec::with_capacity(elements.len());
+    for (index, element) in elements.into_iter().enumerate() {
+        match envelope_from_value(element) {
+            Ok(envelope) => envelopes.push(envelope),
+            Err(e) => {
+                return bad_request(&CallError::invalid_input(format!(
+                    "batch element {index}: {}",
+                    e.message
+                )));
+            }
+        }
+    }
+    let results: Vec<Value> = futures::stream::iter(envelopes)
+        .map(|envelope| {
             let gateway = gateway.clone();
             let identity = identity.clone();
             async move {
-                let envelope = match envelope_from_value(element) {
-                    Ok(envelope) => envelope,
-                    Err(e) => return json!({ "error": e, "status": 400 }),
-                };
                 match gateway
                     .run(identity.clone(), &envelope.operation, envelope.input)
                     .await

@@ -1,6 +1,7 @@
 //! `POST /subscribe`: a subscription projected onto Server-Sent Events (http-surfaces §6).
 //!
-//! Always `200 text/event-stream`; every item is a default event with an increasing `id:` and a
+//! A malformed envelope is `400` (as on `/call`); otherwise `200 text/event-stream` with every
+//! error in-band: every item is a default event with an increasing `id:` and a
 //! single-line JSON `data:`; an error is one `event: error` and ends the stream; a natural end
 //! sends `event: completed` with `{}` first, so a finished stream and a cut connection differ.
 //! `: ping` comments keep proxies from timing out. Dropping the response (the client went away)
@@ -73,20 +74,20 @@ pub(crate) async fn subscribe(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let stream: ResponseStream = match parse_envelope(&body) {
-        Ok(envelope) => gateway.dispatch.invoke_streaming_with(
-            identity,
-            &envelope.operation,
-            envelope.input,
-            CallOptions {
-                last_event_id,
-                ..CallOptions::default()
-            },
-        ),
-        Err(error) => {
-            futures::stream::once(async move { ResponseEnvelope::error("", error) }).boxed()
-        }
+    // A malformed envelope is a bad request, as on /call; dispatch errors are in-band.
+    let envelope = match parse_envelope(&body) {
+        Ok(envelope) => envelope,
+        Err(error) => return crate::endpoints::bad_request(&error),
     };
+    let stream: ResponseStream = gateway.dispatch.invoke_streaming_with(
+        identity,
+        &envelope.operation,
+        envelope.input,
+        CallOptions {
+            last_event_id,
+            ..CallOptions::default()
+        },
+    );
     let keep_alive = KeepAlive::new()
         .interval(gateway.config.sse_ping_interval)
         .text("ping");

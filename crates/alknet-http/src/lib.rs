@@ -12,6 +12,7 @@
 //! | [`core`] | the call protocol: registry, identity, access control, errors, sessions (`alknet-http-core`) |
 //! | [`server`] | listeners, bearer auth, `/healthz`, decoy, limits (`alknet-http-server`) |
 //! | [`gateway`] | `/search`, `/schema`, `/call`, `/batch`, `/subscribe` (`alknet-http-gateway`) |
+//! | [`openapi`] | `to_openapi` and `/openapi.json` (`alknet-http-openapi`) |
 //! | [`ws`] | the WebSocket call session at `/alknet/call` (`alknet-http-ws`) |
 //! | [`Node`], [`NodeBuilder`], [`Listener`] | one process serving a registry on its listeners |
 //! | [`demo`] | the demo operations of the embedded default node |
@@ -24,12 +25,13 @@
 //! | `server` | yes | the HTTP server (`alknet-http-server`) |
 //! | `gateway` | yes | the HTTP gateway (`alknet-http-gateway`); implies `server` |
 //! | `ws` | yes | the WebSocket call session (`alknet-http-ws`); implies `server` |
+//! | `openapi` | yes | `/openapi.json` (`alknet-http-openapi`); implies `gateway` |
 //! | `tls` | yes | HTTPS listeners (rustls with ring, ALPN `h2`/`http/1.1`) |
 //! | `quic` | no | the native `alknet/call` transport over QUIC |
 //! | `cli` | yes | the `alknet-http` command and the TOML configuration |
 //! | `full` | no | all of the above |
 //!
-//! The OpenAPI and MCP surfaces join as features (`openapi`, `mcp`) when their crates land.
+//! The MCP surface joins as feature `mcp` when its crate lands; `from_openapi` joins `openapi`.
 //!
 //! ## Example
 //!
@@ -53,6 +55,8 @@
 pub use alknet_http_core as core;
 #[cfg(feature = "gateway")]
 pub use alknet_http_gateway as gateway;
+#[cfg(feature = "openapi")]
+pub use alknet_http_openapi as openapi;
 #[cfg(feature = "server")]
 pub use alknet_http_server as server;
 #[cfg(feature = "ws")]

@@ -17,6 +17,16 @@ use futures::StreamExt;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
+/// Writes a line to stdout, ignoring a closed pipe (`alknet-http openapi | head`).
+macro_rules! say {
+    () => {{
+        let _ = writeln!(std::io::stdout().lock());
+    }};
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Define operations once; serve them on every surface; call them.
 #[derive(Debug, Parser)]
 #[command(name = "alknet-http", version, about, long_about = None)]
@@ -42,6 +52,12 @@ enum Command {
         /// Also write the development token to this file (mode 0600), for scripts.
         #[arg(long)]
         dev_token_file: Option<PathBuf>,
+    },
+    /// Print the OpenAPI 3.1 document of the gateway (what GET /openapi.json serves).
+    Openapi {
+        /// Describe a node without the demo operations (their declared error statuses).
+        #[arg(long)]
+        no_demo: bool,
     },
     /// Mint bearer tokens.
     Token {
@@ -113,6 +129,21 @@ fn main() -> ExitCode {
                 listen,
                 dev_token_file,
             } => serve(config, listen, dev_token_file).await,
+            Command::Openapi { no_demo } => {
+                let builder = OperationRegistry::builder();
+                let builder = if no_demo {
+                    builder
+                } else {
+                    demo::register(builder)
+                };
+                let registry = builder.build().map_err(|e| e.to_string())?;
+                let document = alknet_http::openapi::to_openapi(&registry);
+                say!(
+                    "{}",
+                    serde_json::to_string_pretty(&document).unwrap_or_default()
+                );
+                Ok(())
+            }
             Command::Token {
                 command: TokenCommand::New { id, scopes },
             } => {
@@ -243,7 +274,7 @@ async fn serve(
             tracing::info!("shutting down");
         })
         .await;
-    println!("stopped");
+    say!("stopped");
     Ok(())
 }
 
@@ -261,13 +292,13 @@ fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()
 fn token_new(id: &str, scopes: &[String]) {
     let token = mint_token();
     let hash = token_hash(&token);
-    println!("token:  {}", token.expose_secret());
-    println!("sha256: {hash}");
-    println!();
-    println!("[[token]]");
-    println!("id = {:?}", id);
-    println!("sha256 = {hash:?}");
-    println!("scopes = {scopes:?}");
+    say!("token:  {}", token.expose_secret());
+    say!("sha256: {hash}");
+    say!();
+    say!("[[token]]");
+    say!("id = {:?}", id);
+    say!("sha256 = {hash:?}");
+    say!("scopes = {scopes:?}");
 }
 
 fn client() -> Result<reqwest::Client, String> {
@@ -309,7 +340,7 @@ async fn call(operation: &str, input: Option<&str>, target: &Target) -> Result<(
     let body: Value = response.json().await.unwrap_or(Value::Null);
     let text = serde_json::to_string_pretty(&body).unwrap_or_default();
     if status.is_success() {
-        println!("{text}");
+        say!("{text}");
         Ok(())
     } else {
         Err(format!(
@@ -349,7 +380,7 @@ async fn subscribe(operation: &str, input: Option<&str>, target: &Target) -> Res
                 Some("completed") => return Ok(()),
                 Some("error") => return Err(data),
                 _ if !data.is_empty() => {
-                    println!("{data}");
+                    say!("{data}");
                     let _ = std::io::stdout().flush();
                 }
                 _ => {}

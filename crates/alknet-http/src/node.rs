@@ -319,6 +319,12 @@ impl Node {
                 alknet_http_gateway::router(dispatch, b.gateway.clone()),
             ))
         };
+        #[cfg(feature = "openapi")]
+        let adapter = adapter.with_surface(alknet_http_server::Surface::new(
+            "openapi",
+            [alknet_http_openapi::PATH],
+            alknet_http_openapi::router(&self.registry),
+        ));
         #[cfg(feature = "ws")]
         let adapter = {
             let config = alknet_http_ws::WsConfig {

@@ -215,7 +215,7 @@ async fn batch_is_ordered_independent_and_bounded() {
         {"operation": "/demo/echo", "input": 1},
         {"operation": "/demo/secret", "input": {}},
         {"operation": "/demo/register", "input": {"name": "admin"}},
-        {"nope": true}
+        {"operation": "/demo/ticks"}
     ]);
     let response = http
         .post(node.url("/batch"))
@@ -246,7 +246,7 @@ async fn batch_is_ordered_independent_and_bounded() {
             results[3]["error"]["code"].as_str(),
             results[3]["status"].as_u64()
         ),
-        (Some("INVALID_INPUT"), Some(400))
+        (Some("INVALID_OPERATION_TYPE"), Some(400))
     );
     let empty = http
         .post(node.url("/batch"))
@@ -263,7 +263,14 @@ async fn batch_is_ordered_independent_and_bounded() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    for malformed in ["{}", "nope"] {
+    // A batch holding anything but call envelopes is malformed as a whole.
+    for malformed in [
+        "{}",
+        "nope",
+        r#"[{"operation":"/demo/echo"},{"nope":true}]"#,
+        "[[null]]",
+        r#"[{"operation":""}]"#,
+    ] {
         assert_eq!(
             http.post(node.url("/batch"))
                 .body(malformed)
