@@ -419,20 +419,27 @@ fn abort_fixture(policy: AbortPolicy) -> (AbortFixture, AbortHandles) {
     )
 }
 
-#[tokio::test]
-async fn abort_dependents_cascades_to_descendants() {
-    let (f, h) = abort_fixture(AbortPolicy::AbortDependents);
+/// Starts `app/root` in a task, abortable through the returned token.
+fn spawn_root(
+    f: &AbortFixture,
+) -> (
+    tokio::task::JoinHandle<alknet_http_core::ResponseEnvelope>,
+    tokio_util::sync::CancellationToken,
+) {
     let token = tokio_util::sync::CancellationToken::new();
     let options = CallOptions {
         abort: Some(token.clone()),
         ..CallOptions::default()
     };
-    let root = tokio::spawn(dispatch(f.registry.clone()).invoke_with(
-        Some(alice()),
-        "app/root",
-        json!({}),
-        options,
-    ));
+    let root =
+        dispatch(f.registry.clone()).invoke_with(Some(alice()), "app/root", json!({}), options);
+    (tokio::spawn(root), token)
+}
+
+#[tokio::test]
+async fn abort_dependents_cascades_to_descendants() {
+    let (f, h) = abort_fixture(AbortPolicy::AbortDependents);
+    let (root, _token) = spawn_root(&f);
     let child_ctx = h.started.await.unwrap();
     assert!(!child_ctx.is_aborted());
     // The transport aborts the root (call.aborted / disconnect).
@@ -448,17 +455,7 @@ async fn abort_dependents_cascades_to_descendants() {
 #[tokio::test]
 async fn continue_running_survives_but_starts_no_new_children() {
     let (f, h) = abort_fixture(AbortPolicy::ContinueRunning);
-    let token = tokio_util::sync::CancellationToken::new();
-    let options = CallOptions {
-        abort: Some(token.clone()),
-        ..CallOptions::default()
-    };
-    let root = tokio::spawn(dispatch(f.registry.clone()).invoke_with(
-        Some(alice()),
-        "app/root",
-        json!({}),
-        options,
-    ));
+    let (root, _token) = spawn_root(&f);
     let child_ctx = h.started.await.unwrap();
     assert_eq!(child_ctx.abort_policy(), AbortPolicy::ContinueRunning);
     root.abort();
@@ -532,17 +529,7 @@ async fn continue_running_child_not_yet_started_is_aborted() {
 #[tokio::test]
 async fn cancelling_the_root_signal_aborts_the_tree_without_dropping_it() {
     let (f, h) = abort_fixture(AbortPolicy::AbortDependents);
-    let token = tokio_util::sync::CancellationToken::new();
-    let options = CallOptions {
-        abort: Some(token.clone()),
-        ..CallOptions::default()
-    };
-    let root = tokio::spawn(dispatch(f.registry.clone()).invoke_with(
-        Some(alice()),
-        "app/root",
-        json!({}),
-        options,
-    ));
+    let (root, token) = spawn_root(&f);
     let child_ctx = h.started.await.unwrap();
     token.cancel();
     let reply = root.await.unwrap();
