@@ -163,3 +163,36 @@ async fn pings_keep_the_connection_alive() {
     let frame = within(ws.read_frame()).await.unwrap();
     assert_eq!(frame.opcode, OpCode::Ping);
 }
+
+#[tokio::test]
+async fn a_refused_upgrade_is_401_with_www_authenticate() {
+    let hub = hub(WsLimits::default()).await;
+    let tcp = tokio::net::TcpStream::connect(hub.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::builder()
+        .uri("/alknet/call")
+        .header("host", hub.addr.to_string())
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .header(
+            "sec-websocket-key",
+            fastwebsockets::handshake::generate_key(),
+        )
+        .header("sec-websocket-version", "13")
+        .header(
+            "sec-websocket-protocol",
+            "alknet.call.v1, alknet.bearer.bm90LWEtdG9rZW4",
+        )
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = within(sender.send_request(request)).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert!(
+        response.headers().get("sec-websocket-protocol").is_none(),
+        "no subprotocol echoed on refusal"
+    );
+}
