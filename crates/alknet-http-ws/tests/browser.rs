@@ -29,6 +29,12 @@ try {{
   const url = `wss://${{location.host}}/alknet/call`;
   const hub = await connect(url, {{ token: "{TOKEN}", reconnect: false }});
   results.call = await hub.call("/hub/echo", {{ hello: "browser" }});
+  try {{
+    await hub.call("/hub/echo", 1, {{ signal: AbortSignal.abort() }});
+    results.preAborted = "resolved";
+  }} catch (error) {{
+    results.preAborted = `${{error.code}}: ${{error.message}}`;
+  }}
   results.ticks = [];
   for await (const tick of hub.subscribe("/hub/ticks", {{ count: 3 }})) results.ticks.push(tick);
   const watching = hub.subscribe("/hub/watch");
@@ -116,6 +122,7 @@ async fn run_in_chromium(extended_connect: bool) -> (Value, http::Version) {
 fn check(results: &Value) {
     assert_eq!(results.get("error"), None, "{results}");
     assert_eq!(results["call"], json!({"hello": "browser"}));
+    assert_eq!(results["preAborted"], json!("INTERNAL: call aborted"));
     assert_eq!(results["ticks"], json!([0, 1, 2]));
     assert_eq!(results["firstWatch"], json!("watching"));
     assert_eq!(results["hubAsked"], json!(42));
