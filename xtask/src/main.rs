@@ -7,6 +7,7 @@
 //! | `browser` | the real-browser tests: installs Debian `chromium` and npm `playwright-core` when missing, then runs the `#[ignore]`d browser tests |
 //! | `schemathesis` | schemathesis (PyPI, in a venv under `target/e2e`) runs `--checks all` against `/openapi.json` of a running demo node |
 //! | `package` | `cargo package` of every publishable crate, verified (inter-crate path dependencies resolve through workspace packaging) |
+//! | `bench` | the benchmarks (release builds, loopback only), each against its baseline in the same run; writes `BENCHMARKS.md` |
 //! | `lint-source` | the source checks alone: no environment reads and no `todo!`/`unimplemented!` in library code |
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
@@ -39,9 +40,12 @@ fn main() -> ExitCode {
         "package" => package(),
         "browser" => browser(),
         "schemathesis" => schemathesis(),
+        "bench" => bench(),
         "lint-source" => lint_source(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|hack|package|browser|schemathesis|lint-source>");
+            eprintln!(
+                "usage: cargo xtask <ci|hack|package|browser|schemathesis|bench|lint-source>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -161,6 +165,139 @@ fn clear_local_package_extractions() {
             }
         }
     }
+}
+
+/// One benchmark case: ours against a baseline measured in the same run.
+struct BenchCase {
+    name: &'static str,
+    /// criterion `group/function` of ours and of the baseline.
+    ours: &'static str,
+    baseline: &'static str,
+    baseline_name: &'static str,
+    /// Elements per iteration (calls in flight), for calls/s.
+    per_iteration: f64,
+    goal: &'static str,
+}
+
+const BENCH_CASES: [BenchCase; 3] = [
+    BenchCase {
+        name: "`GatewayDispatch::invoke` of a validated, access-controlled echo",
+        ours: "invoke/gateway_dispatch",
+        baseline: "invoke/direct_closure",
+        baseline_name: "the handler closure called directly",
+        per_iteration: 1.0,
+        goal: "overhead only (no goal)",
+    },
+    BenchCase {
+        name: "QUIC native call echo, 1 in flight",
+        ours: "quic_echo_1_in_flight/session_call",
+        baseline: "quic_echo_1_in_flight/raw_quinn_streams",
+        baseline_name: "quinn bi-stream echo of the same bytes",
+        per_iteration: 1.0,
+        goal: "≥ 0.80",
+    },
+    BenchCase {
+        name: "QUIC native call echo, 64 in flight",
+        ours: "quic_echo_64_in_flight/session_call",
+        baseline: "quic_echo_64_in_flight/raw_quinn_streams",
+        baseline_name: "quinn bi-stream echo of the same bytes",
+        per_iteration: 64.0,
+        goal: "≥ 0.80",
+    },
+];
+
+/// Mean time per iteration in nanoseconds, from criterion's estimates.
+fn criterion_mean_ns(id: &str) -> Result<f64> {
+    let path = root()
+        .join("target/criterion")
+        .join(id)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    json["mean"]["point_estimate"]
+        .as_f64()
+        .ok_or_else(|| format!("{}: no mean", path.display()))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("{cores} cores, {cpu}; {rustc}")
+}
+
+/// Runs the benchmarks and writes BENCHMARKS.md.
+fn bench() -> Result {
+    run(
+        "cargo bench invoke",
+        cargo().args([
+            "bench",
+            "-p",
+            "alknet-http-core",
+            "--bench",
+            "invoke",
+            "--",
+            "--noplot",
+        ]),
+    )?;
+    run(
+        "cargo bench session (QUIC)",
+        cargo().args([
+            "bench",
+            "-p",
+            "alknet-http-core",
+            "--features",
+            "quic",
+            "--bench",
+            "session",
+            "--",
+            "--noplot",
+        ]),
+    )?;
+    let mut table = String::from(
+        "| case | ours | baseline in the same run | ratio | goal |\n|---|---|---|---|---|\n",
+    );
+    for case in &BENCH_CASES {
+        let ours = criterion_mean_ns(case.ours)?;
+        let base = criterion_mean_ns(case.baseline)?;
+        let rate = |ns: f64| case.per_iteration * 1e9 / ns;
+        let line = format!(
+            "| {} | {:.0} calls/s ({:.2} µs per iteration) | {:.0} calls/s ({}) | {:.2} | {} |\n",
+            case.name,
+            rate(ours),
+            ours / 1000.0,
+            rate(base),
+            case.baseline_name,
+            rate(ours) / rate(base),
+            case.goal
+        );
+        println!("{}", line.trim_end());
+        table.push_str(&line);
+    }
+    let doc = format!(
+        "# Benchmarks\n\nWritten by `cargo xtask bench` (release builds, loopback only). Every case is measured \
+         against its baseline in the same run on the same machine; only the ratios are meaningful.\n\n\
+         Machine: {}\n\n{table}\n\
+         Not measured yet (issue #10): `POST /call` over HTTP/1.1 and h2 against bare hyper, the WebSocket session \
+         against raw fastwebsockets and jsonrpsee, `/subscribe` against bare axum SSE, `to_mcp`, `from_openapi` \
+         latency, idle WebSocket sessions.\n",
+        machine()
+    );
+    std::fs::write(root().join("BENCHMARKS.md"), doc).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
+    Ok(())
 }
 
 /// The pinned schemathesis.
