@@ -106,15 +106,7 @@ struct Pair {
 }
 
 async fn pair() -> Pair {
-    let identity = ServerIdentity::self_signed(["localhost"]).unwrap();
-    let pin = identity.fingerprint_sha256();
-    let server_endpoint = QuicServer::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        identity,
-        QuicConfig::default(),
-    )
-    .unwrap();
-    let addr = server_endpoint.local_addr().unwrap();
+    let (server_endpoint, addr, _der, pin) = loopback_server();
     let (drop_tx, dropped) = oneshot::channel();
     let (started_tx, started) = mpsc::unbounded_channel();
     let registry = server_registry(Arc::new(std::sync::Mutex::new(Some(drop_tx))), started_tx);
@@ -140,6 +132,29 @@ async fn pair() -> Pair {
         dropped,
         server_endpoint,
     }
+}
+
+/// A QUIC server on loopback with a fresh self-signed certificate: the server, its address,
+/// the certificate (to trust as a root) and its SHA-256 (to pin).
+fn loopback_server() -> (
+    QuicServer,
+    SocketAddr,
+    rustls::pki_types::CertificateDer<'static>,
+    String,
+) {
+    let identity = ServerIdentity::self_signed(["localhost"]).unwrap();
+    let (der, pin) = (
+        identity.certificate_der().clone(),
+        identity.fingerprint_sha256(),
+    );
+    let server = QuicServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        identity,
+        QuicConfig::default(),
+    )
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    (server, addr, der, pin)
 }
 
 #[tokio::test]
@@ -251,15 +266,7 @@ async fn a_disconnect_fails_pending_calls() {
 #[tokio::test]
 async fn envelopes_are_accepted_on_any_stream() {
     // A raw quinn peer opens a second bidirectional stream and sends a request on it.
-    let identity = ServerIdentity::self_signed(["localhost"]).unwrap();
-    let der = identity.certificate_der().clone();
-    let server = QuicServer::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        identity,
-        QuicConfig::default(),
-    )
-    .unwrap();
-    let addr: SocketAddr = server.local_addr().unwrap();
+    let (server, addr, der, _pin) = loopback_server();
     let (drop_tx, _dropped) = oneshot::channel();
     let (started_tx, _started) = mpsc::unbounded_channel();
     let registry = server_registry(Arc::new(std::sync::Mutex::new(Some(drop_tx))), started_tx);
@@ -318,15 +325,7 @@ async fn envelopes_are_accepted_on_any_stream() {
 
 #[tokio::test]
 async fn server_verification_by_ca_and_by_pin() {
-    let identity = ServerIdentity::self_signed(["localhost"]).unwrap();
-    let der = identity.certificate_der().clone();
-    let server = QuicServer::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        identity,
-        QuicConfig::default(),
-    )
-    .unwrap();
-    let addr = server.local_addr().unwrap();
+    let (server, addr, der, _pin) = loopback_server();
     let registry = OperationRegistry::builder().build().unwrap();
     let serving = registry.clone();
     tokio::spawn(server.serve(move |_| SessionOptions::new(serving.clone()), |_| {}));

@@ -2,7 +2,7 @@
 
 use alknet_http_server::DecoyConfig;
 
-use crate::fixtures::{adapter, client, start};
+use crate::fixtures::{adapter, client, start, text_of};
 
 /// Status, headers (minus `date`) and body, for byte-for-byte comparison.
 async fn snapshot(
@@ -95,24 +95,9 @@ async fn static_site_serves_files_and_never_escapes_its_root() {
     )
     .await;
     let http = client();
+    assert_eq!(text_of(http.get(server.url("/"))).await, "<h1>Welcome</h1>");
     assert_eq!(
-        http.get(server.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "<h1>Welcome</h1>"
-    );
-    assert_eq!(
-        http.get(server.url("/about.txt"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        text_of(http.get(server.url("/about.txt"))).await,
         "about us"
     );
     let missing = snapshot(http.get(server.url("/nope.html")).send().await.unwrap()).await;

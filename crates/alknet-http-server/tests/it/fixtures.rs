@@ -82,3 +82,13 @@ pub(crate) fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// Sends `request` and returns the response body as text.
+pub(crate) async fn text_of(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
+/// A running server built from the fixture adapter with `limits`.
+pub(crate) async fn start_with_limits(limits: alknet_http_server::ServerLimits) -> Running {
+    start(adapter().with_limits(limits).build()).await
+}

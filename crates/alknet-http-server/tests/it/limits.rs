@@ -10,7 +10,7 @@ use axum::routing::get;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::fixtures::{adapter, client, start};
+use crate::fixtures::{adapter, client, start, start_with_limits};
 
 const GUARD: Duration = Duration::from_secs(10);
 
@@ -35,14 +35,10 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
 
 #[tokio::test]
 async fn oversize_bodies_get_413() {
-    let server = start(
-        adapter()
-            .with_limits(ServerLimits {
-                max_body_bytes: 1024,
-                ..limits()
-            })
-            .build(),
-    )
+    let server = start_with_limits(ServerLimits {
+        max_body_bytes: 1024,
+        ..limits()
+    })
     .await;
     let http = client();
     let small = http
@@ -64,14 +60,10 @@ async fn oversize_bodies_get_413() {
 
 #[tokio::test]
 async fn a_client_trickling_headers_is_cut_off() {
-    let server = start(
-        adapter()
-            .with_limits(ServerLimits {
-                header_read_timeout: Duration::from_millis(300),
-                ..limits()
-            })
-            .build(),
-    )
+    let server = start_with_limits(ServerLimits {
+        header_read_timeout: Duration::from_millis(300),
+        ..limits()
+    })
     .await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let started = std::time::Instant::now();
@@ -91,14 +83,10 @@ async fn a_client_trickling_headers_is_cut_off() {
 
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
-    let server = start(
-        adapter()
-            .with_limits(ServerLimits {
-                header_read_timeout: Duration::from_millis(300),
-                ..limits()
-            })
-            .build(),
-    )
+    let server = start_with_limits(ServerLimits {
+        header_read_timeout: Duration::from_millis(300),
+        ..limits()
+    })
     .await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     stream
@@ -138,14 +126,10 @@ async fn slow_handlers_get_408() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_are_closed() {
-    let server = start(
-        adapter()
-            .with_limits(ServerLimits {
-                max_connections: 1,
-                ..limits()
-            })
-            .build(),
-    )
+    let server = start_with_limits(ServerLimits {
+        max_connections: 1,
+        ..limits()
+    })
     .await;
     let mut first = TcpStream::connect(server.addr).await.unwrap();
     first

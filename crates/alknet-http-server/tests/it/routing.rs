@@ -3,7 +3,7 @@
 use alknet_http_server::{RouteCollision, Stealth};
 use axum::routing::{get, post};
 
-use crate::fixtures::{TOKEN, adapter, client, start};
+use crate::fixtures::{TOKEN, adapter, client, start, text_of};
 
 #[tokio::test]
 async fn reserved_beats_custom_beats_decoy() {
@@ -30,36 +30,9 @@ async fn reserved_beats_custom_beats_decoy() {
     );
     let server = start(built).await;
     let http = client();
-    assert_eq!(
-        http.get(server.url("/v1/foo"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "custom foo"
-    );
-    assert_eq!(
-        http.post(server.url("/call"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "anonymous"
-    );
-    assert_eq!(
-        http.get(server.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "ok"
-    );
+    assert_eq!(text_of(http.get(server.url("/v1/foo"))).await, "custom foo");
+    assert_eq!(text_of(http.post(server.url("/call"))).await, "anonymous");
+    assert_eq!(text_of(http.get(server.url("/healthz"))).await, "ok");
     for (method, path) in [
         ("GET", "/unknown"),
         ("POST", "/fs/readFile"),
