@@ -363,7 +363,8 @@ fn schemathesis() -> Result {
             std::fs::read_to_string(&token_file).map_err(|e| format!("no dev token: {e}"))?;
         run(
             "schemathesis --checks all",
-            Command::new(&tool).args([
+            // Its cache lands in the working directory: keep it under target/.
+            Command::new(&tool).current_dir(&e2e).args([
                 "run",
                 &format!("{url}/openapi.json"),
                 "-H",
