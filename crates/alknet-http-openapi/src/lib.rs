@@ -41,6 +41,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "import")]
+pub mod import;
+
 use std::collections::BTreeSet;
 
 use alknet_http_core::{OperationRegistry, Visibility};

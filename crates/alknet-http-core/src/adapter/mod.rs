@@ -21,6 +21,23 @@ pub enum AdapterError {
     /// The source refused our credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    /// The source uses something this importer does not support (for example a Swagger 2.0
+    /// document).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The importer's configuration is wrong (for example a rename of an unknown operation).
+    #[error("invalid import configuration: {0}")]
+    InvalidConfig(String),
+    /// Two imported operations would get the same name.
+    #[error("name collision: `{name}` from {first} and from {second}")]
+    NameCollision {
+        /// The name both would get.
+        name: String,
+        /// Where the first came from.
+        first: String,
+        /// Where the second came from.
+        second: String,
+    },
     /// One peer offered the same operation name twice.
     #[error("peer `{peer}` offered operation `{name}` twice")]
     SamePeerCollision {
