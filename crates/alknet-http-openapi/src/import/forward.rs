@@ -144,7 +144,9 @@ pub(crate) struct Upstream {
 pub(crate) fn parse_base_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("base_url `{text}`: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("base_url `{text}`: only http and https are supported"));
+        return Err(format!(
+            "base_url `{text}`: only http and https are supported"
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
         return Err(format!(
@@ -300,9 +302,7 @@ impl Forwarder {
         if let Some(body) = body {
             let bytes = serde_json::to_vec(body)
                 .map_err(|e| CallError::internal(format!("cannot encode the body: {e}")))?;
-            builder = builder
-                .header(CONTENT_TYPE, "application/json")
-                .body(bytes);
+            builder = builder.header(CONTENT_TYPE, "application/json").body(bytes);
         }
         if let Some(value) = self.auth_header(ctx)? {
             builder = builder.header(AUTHORIZATION, value);
@@ -435,10 +435,18 @@ impl Forwarder {
         decode_body(&content_type, &body)
     }
 
-    fn stream(self: Arc<Self>, input: Value, ctx: OperationContext) -> impl Stream<Item = HandlerResult> + Send + 'static {
+    fn stream(
+        self: Arc<Self>,
+        input: Value,
+        ctx: OperationContext,
+    ) -> impl Stream<Item = HandlerResult> + Send + 'static {
         enum State {
             Start(Arc<Forwarder>, Value, OperationContext),
-            Reading(BoxStream<'static, reqwest::Result<Bytes>>, SseDecoder, VecDeque<Value>),
+            Reading(
+                BoxStream<'static, reqwest::Result<Bytes>>,
+                SseDecoder,
+                VecDeque<Value>,
+            ),
             Done,
         }
         stream::unfold(State::Start(self, input, ctx), |mut state| async move {
@@ -456,7 +464,9 @@ impl Forwarder {
                         };
                         let status = response.status();
                         if !status.is_success() {
-                            let error = match read_limited(response, this.limits.max_response_bytes).await {
+                            let error = match read_limited(response, this.limits.max_response_bytes)
+                                .await
+                            {
                                 Ok(body) => call_error_from_http(status.as_u16(), &body),
                                 Err(e) => e,
                             };
@@ -730,12 +740,24 @@ mod tests {
 
     #[test]
     fn bodies_decode_by_media_type() {
-        assert_eq!(decode_body("application/json; charset=utf-8", b"{\"a\":1}").unwrap(), json!({"a": 1}));
-        assert_eq!(decode_body("application/problem+json", b"[1]").unwrap(), json!([1]));
+        assert_eq!(
+            decode_body("application/json; charset=utf-8", b"{\"a\":1}").unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            decode_body("application/problem+json", b"[1]").unwrap(),
+            json!([1])
+        );
         assert_eq!(decode_body("text/plain", b"hi").unwrap(), json!("hi"));
-        assert_eq!(decode_body("application/octet-stream", &[0, 255]).unwrap(), json!("AP8="));
+        assert_eq!(
+            decode_body("application/octet-stream", &[0, 255]).unwrap(),
+            json!("AP8=")
+        );
         assert_eq!(decode_body("application/json", b"").unwrap(), Value::Null);
-        assert_eq!(decode_body("application/json", b"{").unwrap_err().code, "INTERNAL");
+        assert_eq!(
+            decode_body("application/json", b"{").unwrap_err().code,
+            "INTERNAL"
+        );
     }
 
     #[test]

@@ -61,8 +61,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 pub use document::{OpenApiSpec, OpenApiVersion};
-pub use forward::{ForwardLimits, HttpAuthScheme};
 use forward::{Binding, Forwarder, Location, Upstream};
+pub use forward::{ForwardLimits, HttpAuthScheme};
 use schema::{Normalizer, SchemaError, deref};
 
 /// Longest imported operation name.
@@ -250,7 +250,7 @@ impl fmt::Display for ImportNote {
 pub struct ImportReport {
     /// The namespace imported into.
     pub namespace: String,
-    /// The operations, in document order.
+    /// The operations, in path order (then get, put, post, delete, options, head, patch, trace).
     pub operations: Vec<ImportedOperation>,
     /// Operations not imported (unsupported features, filters).
     pub skipped: Vec<ImportNote>,
@@ -303,7 +303,10 @@ impl ImportReport {
 
     /// The registrations, for a registry builder.
     pub fn into_registrations(self) -> Vec<HandlerRegistration> {
-        self.operations.into_iter().map(|o| o.registration).collect()
+        self.operations
+            .into_iter()
+            .map(|o| o.registration)
+            .collect()
     }
 }
 
@@ -401,11 +404,15 @@ impl FromOpenApi {
                     continue;
                 }
                 let generated = default_slug(operation_id, method, path);
-                let rename_key = [operation_id, Some(source.as_str()), Some(generated.as_str())]
-                    .into_iter()
-                    .flatten()
-                    .find(|k| self.options.rename.contains_key(*k))
-                    .map(str::to_owned);
+                let rename_key = [
+                    operation_id,
+                    Some(source.as_str()),
+                    Some(generated.as_str()),
+                ]
+                .into_iter()
+                .flatten()
+                .find(|k| self.options.rename.contains_key(*k))
+                .map(str::to_owned);
                 let slug = match rename_key {
                     Some(k) => {
                         let new = slugify(&self.options.rename[&k]);
@@ -439,13 +446,20 @@ impl FromOpenApi {
                 match plan.build(path, item, operation, method) {
                     Ok(built) => {
                         names.insert(name.clone(), described);
-                        report.warnings.extend(plan.warnings.into_iter().map(|reason| {
-                            ImportNote {
+                        report
+                            .warnings
+                            .extend(plan.warnings.into_iter().map(|reason| ImportNote {
                                 source: source.clone(),
                                 reason,
-                            }
-                        }));
-                        let registration = self.registration(&upstream, name, path, method.clone(), operation, built);
+                            }));
+                        let registration = self.registration(
+                            &upstream,
+                            name,
+                            path,
+                            method.clone(),
+                            operation,
+                            built,
+                        );
                         match registration {
                             Ok(registration) => report.operations.push(ImportedOperation {
                                 source,
@@ -602,8 +616,9 @@ impl<'d> OperationPlan<'_, 'd> {
                     )));
                 }
                 "cookie" => {
-                    self.warnings
-                        .push(format!("optional cookie parameter `{name}` is unsupported and ignored"));
+                    self.warnings.push(format!(
+                        "optional cookie parameter `{name}` is unsupported and ignored"
+                    ));
                     continue;
                 }
                 other => {
@@ -624,10 +639,12 @@ impl<'d> OperationPlan<'_, 'd> {
                 .cloned()
                 .unwrap_or_else(|| json!({}));
             let mut schema = self.normalizer.normalize(&schema, &mut needs)?;
-            if let (Value::Object(map), Some(description)) =
-                (&mut schema, parameter.get("description").filter(|d| d.is_string()))
-            {
-                map.entry("description").or_insert_with(|| description.clone());
+            if let (Value::Object(map), Some(description)) = (
+                &mut schema,
+                parameter.get("description").filter(|d| d.is_string()),
+            ) {
+                map.entry("description")
+                    .or_insert_with(|| description.clone());
             }
             let mut key = name.to_owned();
             if key == "body" || properties.contains_key(&key) {
@@ -640,10 +657,12 @@ impl<'d> OperationPlan<'_, 'd> {
                 required.push(Value::String(key.clone()));
             }
             properties.insert(key.clone(), schema);
-            let explode = parameter
-                .get("explode")
-                .and_then(Value::as_bool)
-                .unwrap_or(parameter.get("style").and_then(Value::as_str).is_none_or(|s| s == "form"));
+            let explode = parameter.get("explode").and_then(Value::as_bool).unwrap_or(
+                parameter
+                    .get("style")
+                    .and_then(Value::as_str)
+                    .is_none_or(|s| s == "form"),
+            );
             bindings.push(Binding {
                 key,
                 name: name.to_owned(),
@@ -685,10 +704,12 @@ impl<'d> OperationPlan<'_, 'd> {
                 Some((_, media)) => {
                     let schema = media.get("schema").cloned().unwrap_or_else(|| json!({}));
                     let mut schema = self.normalizer.normalize(&schema, &mut needs)?;
-                    if let (Value::Object(map), Some(description)) =
-                        (&mut schema, body.get("description").filter(|d| d.is_string()))
-                    {
-                        map.entry("description").or_insert_with(|| description.clone());
+                    if let (Value::Object(map), Some(description)) = (
+                        &mut schema,
+                        body.get("description").filter(|d| d.is_string()),
+                    ) {
+                        map.entry("description")
+                            .or_insert_with(|| description.clone());
                     }
                     properties.insert("body".into(), schema);
                     if body_required {
@@ -702,7 +723,11 @@ impl<'d> OperationPlan<'_, 'd> {
                     let what = format!(
                         "request body media type{} {} (only JSON bodies are forwarded)",
                         if types.len() == 1 { "" } else { "s" },
-                        if types.is_empty() { "(none)".into() } else { types.join(", ") }
+                        if types.is_empty() {
+                            "(none)".into()
+                        } else {
+                            types.join(", ")
+                        }
                     );
                     if body_required {
                         return Err(SchemaError(format!("unsupported {what}")));
@@ -905,7 +930,9 @@ fn cap_length(name: &str) -> String {
     }
     let hash = hex::encode(&Sha256::digest(name.as_bytes())[..4]);
     let keep = MAX_NAME_LEN - hash.len() - 1;
-    let mut cut = name[..keep].trim_end_matches(['/', '_', '-', '.']).to_owned();
+    let mut cut = name[..keep]
+        .trim_end_matches(['/', '_', '-', '.'])
+        .to_owned();
     cut.push('-');
     cut.push_str(&hash);
     cut
@@ -1014,11 +1041,23 @@ mod tests {
 
     #[test]
     fn names_follow_the_spec() {
-        assert_eq!(default_slug(None, &Method::GET, "/pets/{petId}"), "get_pets_petid");
+        assert_eq!(
+            default_slug(None, &Method::GET, "/pets/{petId}"),
+            "get_pets_petid"
+        );
         assert_eq!(default_slug(None, &Method::POST, "/"), "post");
-        assert_eq!(default_slug(None, &Method::DELETE, "/a-b/{c}.json"), "delete_a_b_c_json");
-        assert_eq!(default_slug(Some("listPets"), &Method::GET, "/pets"), "listPets");
-        assert_eq!(default_slug(Some("repos/get-content"), &Method::GET, "/x"), "repos/get-content");
+        assert_eq!(
+            default_slug(None, &Method::DELETE, "/a-b/{c}.json"),
+            "delete_a_b_c_json"
+        );
+        assert_eq!(
+            default_slug(Some("listPets"), &Method::GET, "/pets"),
+            "listPets"
+        );
+        assert_eq!(
+            default_slug(Some("repos/get-content"), &Method::GET, "/x"),
+            "repos/get-content"
+        );
         assert_eq!(default_slug(Some("a b//c?"), &Method::GET, "/x"), "a_b/c_");
         assert_eq!(default_slug(Some("//"), &Method::GET, "/x"), "get_x");
     }

@@ -257,7 +257,9 @@ impl<'a> Normalizer<'a> {
     }
 }
 
-const TYPES: [&str; 7] = ["null", "boolean", "object", "array", "number", "string", "integer"];
+const TYPES: [&str; 7] = [
+    "null", "boolean", "object", "array", "number", "string", "integer",
+];
 
 /// Drops keyword values real documents get wrong and JSON Schema forbids (`type: file`,
 /// `required: true` on a property), which would otherwise make the whole schema unusable.
@@ -293,7 +295,12 @@ fn pattern_is_usable(pattern: &str) -> bool {
     jsonschema::validator_for(&json!({ "pattern": pattern })).is_ok()
 }
 
-fn rewrite_exclusive(source: &Map<String, Value>, out: &mut Map<String, Value>, flag: &str, bound: &str) {
+fn rewrite_exclusive(
+    source: &Map<String, Value>,
+    out: &mut Map<String, Value>,
+    flag: &str,
+    bound: &str,
+) {
     match source.get(flag) {
         Some(Value::Bool(true)) => {
             if let Some(limit) = out.remove(bound) {
@@ -362,7 +369,10 @@ fn percent_decode(text: &str) -> String {
 
 /// Follows `$ref`s of non-schema objects (parameters, request bodies, responses), at most a
 /// few hops, returning the object they end at.
-pub(crate) fn deref<'v>(document: &'v Value, mut value: &'v Value) -> Result<&'v Value, SchemaError> {
+pub(crate) fn deref<'v>(
+    document: &'v Value,
+    mut value: &'v Value,
+) -> Result<&'v Value, SchemaError> {
     for _ in 0..16 {
         let Some(reference) = value.get("$ref").and_then(Value::as_str) else {
             return Ok(value);
@@ -375,14 +385,20 @@ pub(crate) fn deref<'v>(document: &'v Value, mut value: &'v Value) -> Result<&'v
         value = resolve_pointer(document, &percent_decode(pointer))
             .ok_or_else(|| SchemaError(format!("unresolvable $ref `{reference}`")))?;
     }
-    Err(SchemaError("a $ref chain is longer than 16 hops or loops".into()))
+    Err(SchemaError(
+        "a $ref chain is longer than 16 hops or loops".into(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn normalize(doc: &Value, version: OpenApiVersion, schema: &Value) -> Result<Value, SchemaError> {
+    fn normalize(
+        doc: &Value,
+        version: OpenApiVersion,
+        schema: &Value,
+    ) -> Result<Value, SchemaError> {
         let mut n = Normalizer::new(doc, version);
         let mut needs = BTreeSet::new();
         let root = n.normalize(schema, &mut needs)?;
@@ -398,11 +414,24 @@ mod tests {
             &json!({"type": "integer", "nullable": true, "minimum": 0, "exclusiveMinimum": true, "maximum": 9, "exclusiveMaximum": false}),
         )
         .unwrap();
-        assert_eq!(out, json!({"type": ["integer", "null"], "exclusiveMinimum": 0, "maximum": 9}));
-        let out = normalize(&doc, OpenApiVersion::V3_0, &json!({"enum": ["a"], "nullable": true})).unwrap();
+        assert_eq!(
+            out,
+            json!({"type": ["integer", "null"], "exclusiveMinimum": 0, "maximum": 9})
+        );
+        let out = normalize(
+            &doc,
+            OpenApiVersion::V3_0,
+            &json!({"enum": ["a"], "nullable": true}),
+        )
+        .unwrap();
         assert_eq!(out, json!({"enum": ["a", null]}));
         // 3.1 keeps `nullable` as an unknown keyword and numeric bounds as they are.
-        let out = normalize(&doc, OpenApiVersion::V3_1, &json!({"type": "integer", "exclusiveMinimum": 3})).unwrap();
+        let out = normalize(
+            &doc,
+            OpenApiVersion::V3_1,
+            &json!({"type": "integer", "exclusiveMinimum": 3}),
+        )
+        .unwrap();
         assert_eq!(out, json!({"type": "integer", "exclusiveMinimum": 3}));
     }
 
@@ -412,9 +441,17 @@ mod tests {
             "Node": {"type": "object", "properties": {"next": {"$ref": "#/components/schemas/Node"}, "leaf": {"$ref": "#/components/schemas/Leaf"}}},
             "Leaf": {"type": "string", "nullable": true}
         }}});
-        let out = normalize(&doc, OpenApiVersion::V3_0, &json!({"$ref": "#/components/schemas/Node"})).unwrap();
+        let out = normalize(
+            &doc,
+            OpenApiVersion::V3_0,
+            &json!({"$ref": "#/components/schemas/Node"}),
+        )
+        .unwrap();
         assert_eq!(out["$ref"], "#/$defs/Node");
-        assert_eq!(out["$defs"]["Node"]["properties"]["next"]["$ref"], "#/$defs/Node");
+        assert_eq!(
+            out["$defs"]["Node"]["properties"]["next"]["$ref"],
+            "#/$defs/Node"
+        );
         assert_eq!(out["$defs"]["Leaf"]["type"], json!(["string", "null"]));
         let validator = jsonschema::validator_for(&out).unwrap();
         assert!(validator.is_valid(&json!({"next": {"next": {"leaf": null}}})));
@@ -424,7 +461,12 @@ mod tests {
     #[test]
     fn nullable_refs_accept_null() {
         let doc = json!({"components": {"schemas": {"P": {"type": "object"}}}});
-        let out = normalize(&doc, OpenApiVersion::V3_0, &json!({"allOf": [{"$ref": "#/components/schemas/P"}], "nullable": true})).unwrap();
+        let out = normalize(
+            &doc,
+            OpenApiVersion::V3_0,
+            &json!({"allOf": [{"$ref": "#/components/schemas/P"}], "nullable": true}),
+        )
+        .unwrap();
         let validator = jsonschema::validator_for(&out).unwrap();
         assert!(validator.is_valid(&Value::Null));
         assert!(validator.is_valid(&json!({})));
@@ -439,7 +481,8 @@ mod tests {
             ("#/components/schemas/Missing", "unresolvable"),
             ("#", "does not point"),
         ] {
-            let error = normalize(&doc, OpenApiVersion::V3_1, &json!({"$ref": reference})).unwrap_err();
+            let error =
+                normalize(&doc, OpenApiVersion::V3_1, &json!({"$ref": reference})).unwrap_err();
             assert!(error.0.contains(expected), "{reference}: {}", error.0);
         }
     }
@@ -447,10 +490,15 @@ mod tests {
     #[test]
     fn escaped_pointers_resolve() {
         let doc = json!({"paths": {"/a/{b}": {"get": {"x": {"type": "string"}}}}, "components": {"schemas": {"A B": {"type": "integer"}}}});
-        let out = normalize(&doc, OpenApiVersion::V3_1, &json!({"properties": {
-            "p": {"$ref": "#/paths/~1a~1{b}/get/x"},
-            "q": {"$ref": "#/components/schemas/A%20B"}
-        }})).unwrap();
+        let out = normalize(
+            &doc,
+            OpenApiVersion::V3_1,
+            &json!({"properties": {
+                "p": {"$ref": "#/paths/~1a~1{b}/get/x"},
+                "q": {"$ref": "#/components/schemas/A%20B"}
+            }}),
+        )
+        .unwrap();
         let validator = jsonschema::validator_for(&out).unwrap();
         assert!(validator.is_valid(&json!({"p": "s", "q": 1})));
         assert!(!validator.is_valid(&json!({"q": "s"})));

@@ -1,4 +1,7 @@
-//! http-surfaces §14 "to_openapi".
+//! http-surfaces §14 "to_openapi" (here) and "from_openapi"/"from_jsonschema" (`import`).
+
+#[cfg(feature = "import")]
+mod import;
 
 use std::path::PathBuf;
 
