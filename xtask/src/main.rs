@@ -5,6 +5,7 @@
 //! | `ci` | source checks, `cargo fmt --check`, clippy `-D warnings` on all targets and features, `cargo test --workspace --all-features`, the feature matrix (`hack`) and the crypto-provider guard |
 //! | `hack` | `cargo hack check --each-feature` on every member crate and the facade's feature powerset (installs cargo-hack when missing) |
 //! | `browser` | the real-browser tests: installs Debian `chromium` and npm `playwright-core` when missing, then runs the `#[ignore]`d browser tests |
+//! | `openapi-e2e` | the importer against real documents (npm `@readme/oas-examples`, every 3.0/3.1 file) and a real upstream (Prism mocking the Petstores, imported by a node from config) |
 //! | `schemathesis` | schemathesis (PyPI, in a venv under `target/e2e`) runs `--checks all` against `/openapi.json` of a running demo node |
 //! | `package` | `cargo package` of every publishable crate, verified (inter-crate path dependencies resolve through workspace packaging) |
 //! | `bench` | the benchmarks (release builds, loopback only), each against its baseline in the same run; writes `BENCHMARKS.md` |
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "ci" => ci(),
         "hack" => hack(),
+        "openapi-e2e" => openapi_e2e(),
         "package" => package(),
         "browser" => browser(),
         "schemathesis" => schemathesis(),
@@ -128,6 +130,7 @@ fn ci() -> Result {
     crypto_guard()?;
     browser()?;
     schemathesis()?;
+    openapi_e2e()?;
     hack()?;
     package()
 }
@@ -287,17 +290,64 @@ fn bench() -> Result {
         println!("{}", line.trim_end());
         table.push_str(&line);
     }
+    let import = import_bench()?;
     let doc = format!(
         "# Benchmarks\n\nWritten by `cargo xtask bench` (release builds, loopback only). Every case is measured \
          against its baseline in the same run on the same machine; only the ratios are meaningful.\n\n\
-         Machine: {}\n\n{table}\n\
+         Machine: {}\n\n{table}\n{import}\n\
          Not measured yet (issue #10): `POST /call` over HTTP/1.1 and h2 against bare hyper, the WebSocket session \
          against raw fastwebsockets and jsonrpsee, `/subscribe` against bare axum SSE, `to_mcp`, `from_openapi` \
-         latency, idle WebSocket sessions.\n",
+         call latency, idle WebSocket sessions.\n",
         machine()
     );
     std::fs::write(root().join("BENCHMARKS.md"), doc).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
     Ok(())
+}
+
+/// Importing GitHub's REST description (npm `@octokit/openapi`): time and peak memory.
+fn import_bench() -> Result<String> {
+    let e2e = npm_packages(&[OCTOKIT_OPENAPI])?;
+    let document = e2e.join("node_modules/@octokit/openapi/generated/api.github.com.json");
+    println!("==> from_openapi import of {}", document.display());
+    let output = cargo()
+        .args([
+            "run",
+            "-q",
+            "--release",
+            "-p",
+            "alknet-http-openapi",
+            "--example",
+            "import_bench",
+            "--",
+        ])
+        .arg(&document)
+        .output()
+        .map_err(|e| format!("import_bench: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "import_bench failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let line = String::from_utf8_lossy(&output.stdout);
+    println!("{}", line.trim());
+    let v: serde_json::Value =
+        serde_json::from_str(line.trim()).map_err(|e| format!("import_bench output: {e}"))?;
+    let n = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    Ok(format!(
+        "## `from_openapi`: GitHub's REST description (`{OCTOKIT_OPENAPI}`, `api.github.com.json`, 13 MB)\n\n\
+         | operations | skipped | parse | plan (schemas, names, handlers) | registry build (input schemas compiled) | total | peak RSS | goal |\n\
+         |---|---|---|---|---|---|---|---|\n\
+         | {} | {} | {} ms | {} ms | {} ms | {} ms ({:.1}x the JSON parse alone) | {:.0} MiB | < 1 s, < 200 MB |\n",
+        n("operations"),
+        n("skipped"),
+        n("parse_ms"),
+        n("plan_ms"),
+        n("registry_ms"),
+        n("total_ms"),
+        n("total_ms") / n("parse_ms").max(1.0),
+        n("peak_rss_mib"),
+    ))
 }
 
 /// The pinned schemathesis.
@@ -406,23 +456,7 @@ fn browser() -> Result {
             Command::new("apt-get").args(["install", "-y", "-q", "chromium"]),
         )?;
     }
-    let e2e = root().join("target/e2e");
-    if !e2e.join("node_modules/playwright-core").exists() {
-        std::fs::create_dir_all(&e2e)
-            .map_err(|e| format!("cannot create {}: {e}", e2e.display()))?;
-        run(
-            "npm install playwright-core",
-            Command::new("npm")
-                .args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--silent",
-                    PLAYWRIGHT_CORE,
-                ])
-                .current_dir(&e2e),
-        )?;
-    }
+    let e2e = npm_packages(&[PLAYWRIGHT_CORE])?;
     run(
         "browser tests (Chromium, h2 and http/1.1)",
         cargo()
@@ -436,6 +470,81 @@ fn browser() -> Result {
                 "--ignored",
             ])
             .env("ALKNET_E2E_NODE_MODULES", e2e.join("node_modules")),
+    )
+}
+
+/// The pinned Prism mock server (5.14.2 is the last release that runs on Node 20).
+const PRISM: &str = "@stoplight/prism-cli@5.14.2";
+/// Real-world OpenAPI documents (petstore, circular refs, discriminators, callbacks, …).
+const OAS_EXAMPLES: &str = "@readme/oas-examples@8.2.2";
+/// GitHub's REST description (1,200+ operations), for the import benchmark.
+const OCTOKIT_OPENAPI: &str = "@octokit/openapi@23.0.2";
+
+/// Installs the npm packages (`name@version`) that are missing under `target/e2e` and returns
+/// that directory (its `node_modules` is what the end-to-end tests get).
+fn npm_packages(packages: &[&str]) -> Result<PathBuf> {
+    let e2e = root().join("target/e2e");
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            let name = &p[..p[1..].find('@').map_or(p.len(), |i| i + 1)];
+            !e2e.join("node_modules")
+                .join(name)
+                .join("package.json")
+                .exists()
+        })
+        .collect();
+    if !missing.is_empty() {
+        std::fs::create_dir_all(&e2e)
+            .map_err(|e| format!("cannot create {}: {e}", e2e.display()))?;
+        run(
+            &format!("npm install {}", missing.join(" ")),
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent"])
+                .args(&missing)
+                .current_dir(&e2e),
+        )?;
+    }
+    Ok(e2e)
+}
+
+/// The OpenAPI importer against real documents and a real upstream: every 3.0/3.1 document of
+/// `@readme/oas-examples` imports or is refused with a typed error, and the node imports the
+/// Petstores mocked by Prism from config and returns Prism's responses through `POST /call`.
+fn openapi_e2e() -> Result {
+    let e2e = npm_packages(&[PRISM, OAS_EXAMPLES])?;
+    let modules = e2e.join("node_modules");
+    run(
+        "from_openapi sweep of @readme/oas-examples",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "alknet-http-openapi",
+                "--test",
+                "it",
+                "sweep",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("ALKNET_E2E_NODE_MODULES", &modules),
+    )?;
+    run(
+        "Prism round trip through the node",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "alknet-http",
+                "--test",
+                "it",
+                "prism",
+                "--",
+                "--ignored",
+            ])
+            .env("ALKNET_E2E_NODE_MODULES", &modules),
     )
 }
 

@@ -1,5 +1,8 @@
 //! # alknet-http-openapi
 //!
+//! Both directions between alknet-http and OpenAPI: `to_openapi` describes the gateway, and
+//! [`import`] (`from_openapi`, `from_jsonschema`) turns a REST API into operations.
+//!
 //! `to_openapi`: the OpenAPI **3.1.0** description of the alknet-http gateway (http-surfaces
 //! §8). It describes the five gateway endpoints — never one path per operation — with the
 //! `CallError` schema, a bearer security scheme and every status the gateway can answer, and is
@@ -23,12 +26,13 @@
 //! | [`to_openapi`] | the document, as JSON |
 //! | [`router`] | `GET /openapi.json` |
 //! | [`GATEWAY_API_VERSION`] | the gateway contract's version |
+//! | [`import`] | `from_openapi` ([`import::FromOpenApi`]) and `from_jsonschema` ([`import::FromJsonSchema`]) (feature `import`) |
 //!
 //! ## Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | *(none)* | | |
+//! | `import` | yes | the REST importers (the shared outbound client of `alknet-http-core`, YAML) |
 //!
 //! ## Example
 //!

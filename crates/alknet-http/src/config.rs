@@ -26,17 +26,25 @@
 //!
 //! [decoy]
 //! kind = "not-found"          # "not-found", "static" (root = "site") or "redirect" (to = "https://…")
+//!
+//! [[import.openapi]]          # a REST API as operations: see the `imports` module
+//! namespace = "petstore"
+//! spec = "petstore.yaml"
+//! base_url = "https://petstore.example.com/v1"
 //! ```
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use alknet_http_core::client::{HttpClientConfig, SharedHttpClient};
 
 use alknet_http_core::{Identity, StaticTokenProvider};
 use alknet_http_server::{DecoyConfig, ServerLimits, Stealth};
 use serde::Deserialize;
 
+use crate::imports::{ImportConfig, ResolvedImport};
 use crate::node::Listener;
 
 /// A configuration problem, as one line.
@@ -73,9 +81,9 @@ pub struct NodeConfig {
     pub gateway: GatewayLimits,
     /// The decoy.
     pub decoy: Option<DecoyEntry>,
-    /// Imports, reserved for the OpenAPI and MCP importers.
+    /// Imports (`[[import.openapi]]`).
     #[serde(default)]
-    pub import: BTreeMap<String, toml::Value>,
+    pub import: ImportConfig,
 }
 
 fn yes() -> bool {
@@ -94,7 +102,7 @@ impl Default for NodeConfig {
             limits: LimitsConfig::default(),
             gateway: GatewayLimits::default(),
             decoy: None,
-            import: BTreeMap::new(),
+            import: ImportConfig::default(),
         })
     }
 }
@@ -189,6 +197,8 @@ pub struct Resolved {
     pub stealth: Stealth,
     /// Deadline of Query/Mutation calls.
     pub call_timeout: Duration,
+    /// Imports, documents and credentials read.
+    pub imports: Vec<ResolvedImport>,
 }
 
 impl NodeConfig {
@@ -322,13 +332,13 @@ impl NodeConfig {
                 ));
             }
         };
-        if !self.import.is_empty() {
-            let kinds: Vec<&str> = self.import.keys().map(String::as_str).collect();
-            return fail(format!(
-                "import: {} imports are not supported by this build yet",
-                kinds.join(", ")
-            ));
-        }
+        let imports = if self.import.is_empty() {
+            Vec::new()
+        } else {
+            let http = SharedHttpClient::new(HttpClientConfig::default())
+                .map_err(|e| ConfigError(format!("import: {e}")))?;
+            self.import.resolve(path, &Arc::new(http))?
+        };
         Ok(Resolved {
             demo: self.demo,
             listeners,
@@ -341,6 +351,7 @@ impl NodeConfig {
             call_timeout: self
                 .call_timeout_ms
                 .map_or(alknet_http_core::registry::DEFAULT_CALL_TIMEOUT, ms),
+            imports,
         })
     }
 }
@@ -380,5 +391,48 @@ mod tests {
             .resolve(Path::new("."))
             .unwrap_err();
         assert!(decoy.0.starts_with("decoy:"), "{}", decoy.0);
+        let import = |entry: &str| {
+            NodeConfig::parse(&format!(
+                "[[import.openapi]]\nnamespace = \"pets\"\n{entry}"
+            ))
+            .and_then(|c| c.resolve(Path::new(".")))
+            .unwrap_err()
+            .0
+        };
+        let unknown = import("spec = \"x\"\nbase_url = \"http://h\"\nbase_ur = 1");
+        assert!(unknown.contains("base_ur"), "{unknown}");
+        let missing = import("spec = \"/nonexistent/pets.yaml\"\nbase_url = \"http://h\"");
+        assert!(
+            missing.starts_with("import.openapi `pets`: cannot read /nonexistent/pets.yaml"),
+            "{missing}"
+        );
+        let dir = std::env::temp_dir().join(format!("alknet-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let doc = dir.join("pets.json");
+        std::fs::write(
+            &doc,
+            r#"{"openapi":"3.1.0","info":{"title":"t","version":"1"},"paths":{}}"#,
+        )
+        .unwrap();
+        let with = |extra: &str| {
+            import(&format!(
+                "spec = {:?}\nbase_url = \"http://h\"\n{extra}",
+                doc.display().to_string()
+            ))
+        };
+        let auth = with("auth = \"api-key-header\"");
+        assert!(auth.contains("api_key_name"), "{auth}");
+        let orphan = with("credential_file = \"k\"");
+        assert!(orphan.contains("needs an `auth` scheme"), "{orphan}");
+        let visibility = with("visibility = \"public\"");
+        assert!(visibility.contains("visibility `public`"), "{visibility}");
+        let swagger = dir.join("swagger.json");
+        std::fs::write(&swagger, r#"{"swagger":"2.0"}"#).unwrap();
+        let refused = import(&format!(
+            "spec = {:?}\nbase_url = \"http://h\"",
+            swagger.display().to_string()
+        ));
+        assert!(refused.contains("Swagger 2.0"), "{refused}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

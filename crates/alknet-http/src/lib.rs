@@ -12,11 +12,12 @@
 //! | [`core`] | the call protocol: registry, identity, access control, errors, sessions (`alknet-http-core`) |
 //! | [`server`] | listeners, bearer auth, `/healthz`, decoy, limits (`alknet-http-server`) |
 //! | [`gateway`] | `/search`, `/schema`, `/call`, `/batch`, `/subscribe` (`alknet-http-gateway`) |
-//! | [`openapi`] | `to_openapi` and `/openapi.json` (`alknet-http-openapi`) |
+//! | [`openapi`] | `to_openapi`, `/openapi.json`, and `from_openapi`/`from_jsonschema` imports (`alknet-http-openapi`) |
 //! | [`ws`] | the WebSocket call session at `/alknet/call` (`alknet-http-ws`) |
 //! | [`Node`], [`NodeBuilder`], [`Listener`] | one process serving a registry on its listeners |
 //! | [`demo`] | the demo operations of the embedded default node |
 //! | [`config`] | the TOML node configuration (feature `cli`) |
+//! | [`imports`] | `[[import.openapi]]`: REST APIs imported at startup (feature `cli`) |
 //!
 //! ## Features
 //!
@@ -25,13 +26,13 @@
 //! | `server` | yes | the HTTP server (`alknet-http-server`) |
 //! | `gateway` | yes | the HTTP gateway (`alknet-http-gateway`); implies `server` |
 //! | `ws` | yes | the WebSocket call session (`alknet-http-ws`); implies `server` |
-//! | `openapi` | yes | `/openapi.json` (`alknet-http-openapi`); implies `gateway` |
+//! | `openapi` | yes | `/openapi.json` and the REST importers (`alknet-http-openapi`); implies `gateway` |
 //! | `tls` | yes | HTTPS listeners (rustls with ring, ALPN `h2`/`http/1.1`) |
 //! | `quic` | no | the native `alknet/call` transport over QUIC |
 //! | `cli` | yes | the `alknet-http` command and the TOML configuration |
 //! | `full` | no | all of the above |
 //!
-//! The MCP surface joins as feature `mcp` when its crate lands; `from_openapi` joins `openapi`.
+//! The MCP surface joins as feature `mcp` when its crate lands.
 //!
 //! ## Example
 //!
@@ -65,6 +66,8 @@ pub use alknet_http_ws as ws;
 #[cfg(feature = "cli")]
 pub mod config;
 pub mod demo;
+#[cfg(feature = "cli")]
+pub mod imports;
 mod node;
 
 pub use node::{BoundListener, Listener, Node, NodeBuilder, NodeError, RunningNode};

@@ -11,6 +11,7 @@ use alknet_http::config::NodeConfig;
 use alknet_http::core::client::{install_crypto_provider, reqwest};
 use alknet_http::core::identity::{mint_token, token_hash};
 use alknet_http::core::{Identity, OperationRegistry};
+use alknet_http::imports::plan_imports;
 use alknet_http::{Listener, Node, demo};
 use clap::{Args, Parser, Subcommand};
 use futures::StreamExt;
@@ -217,7 +218,24 @@ async fn serve(
     } else {
         builder
     };
-    let registry = builder.build().map_err(|e| e.to_string())?;
+    let local: Vec<(String, String)> = if resolved.demo {
+        demo::register(OperationRegistry::builder())
+            .build()
+            .map_err(|e| e.to_string())?
+            .operations()
+            .map(|op| (op.spec().name.clone(), "the demo operations".to_owned()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let imported = plan_imports(resolved.imports, &local).map_err(|e| e.to_string())?;
+    for line in &imported.summaries {
+        say!("{line}");
+    }
+    let registry = builder
+        .with_all(imported.registrations)
+        .build()
+        .map_err(|e| e.to_string())?;
     let node = Node::builder()
         .registry(registry)
         .identity_provider(Arc::new(tokens))

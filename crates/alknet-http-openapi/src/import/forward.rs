@@ -441,7 +441,7 @@ impl Forwarder {
         ctx: OperationContext,
     ) -> impl Stream<Item = HandlerResult> + Send + 'static {
         enum State {
-            Start(Arc<Forwarder>, Value, OperationContext),
+            Start(Arc<Forwarder>, Value, Box<OperationContext>),
             Reading(
                 BoxStream<'static, reqwest::Result<Bytes>>,
                 SseDecoder,
@@ -449,63 +449,69 @@ impl Forwarder {
             ),
             Done,
         }
-        stream::unfold(State::Start(self, input, ctx), |mut state| async move {
-            loop {
-                state = match state {
-                    State::Done => return None,
-                    State::Start(this, input, ctx) => {
-                        let request = match this.request(&input, &ctx, true) {
-                            Ok(r) => r,
-                            Err(e) => return Some((Err(e), State::Done)),
-                        };
-                        let response = match this.http.send(request).await {
-                            Ok(r) => r,
-                            Err(e) => return Some((Err(call_error_from_reqwest(&e)), State::Done)),
-                        };
-                        let status = response.status();
-                        if !status.is_success() {
-                            let error = match read_limited(response, this.limits.max_response_bytes)
-                                .await
-                            {
-                                Ok(body) => call_error_from_http(status.as_u16(), &body),
-                                Err(e) => e,
-                            };
-                            return Some((Err(error), State::Done));
-                        }
-                        State::Reading(
-                            response.bytes_stream().boxed(),
-                            SseDecoder::new(this.limits.max_event_bytes),
-                            VecDeque::new(),
-                        )
-                    }
-                    State::Reading(mut body, mut decoder, mut queue) => {
-                        if let Some(item) = queue.pop_front() {
-                            return Some((Ok(item), State::Reading(body, decoder, queue)));
-                        }
-                        match body.next().await {
-                            Some(Ok(chunk)) => match decoder.feed(&chunk) {
-                                Ok(items) => {
-                                    queue.extend(items);
-                                    State::Reading(body, decoder, queue)
-                                }
+        stream::unfold(
+            State::Start(self, input, Box::new(ctx)),
+            |mut state| async move {
+                loop {
+                    state = match state {
+                        State::Done => return None,
+                        State::Start(this, input, ctx) => {
+                            let request = match this.request(&input, &ctx, true) {
+                                Ok(r) => r,
                                 Err(e) => return Some((Err(e), State::Done)),
-                            },
-                            Some(Err(e)) => {
-                                return Some((
-                                    Err(CallError::internal(format!(
-                                        "reading the upstream event stream failed: {}",
-                                        call_error_from_reqwest(&e).message
-                                    ))),
-                                    State::Done,
-                                ));
+                            };
+                            let response = match this.http.send(request).await {
+                                Ok(r) => r,
+                                Err(e) => {
+                                    return Some((Err(call_error_from_reqwest(&e)), State::Done));
+                                }
+                            };
+                            let status = response.status();
+                            if !status.is_success() {
+                                let error =
+                                    match read_limited(response, this.limits.max_response_bytes)
+                                        .await
+                                    {
+                                        Ok(body) => call_error_from_http(status.as_u16(), &body),
+                                        Err(e) => e,
+                                    };
+                                return Some((Err(error), State::Done));
                             }
-                            // An unterminated last event is discarded, as EventSource does.
-                            None => return None,
+                            State::Reading(
+                                response.bytes_stream().boxed(),
+                                SseDecoder::new(this.limits.max_event_bytes),
+                                VecDeque::new(),
+                            )
                         }
-                    }
-                };
-            }
-        })
+                        State::Reading(mut body, mut decoder, mut queue) => {
+                            if let Some(item) = queue.pop_front() {
+                                return Some((Ok(item), State::Reading(body, decoder, queue)));
+                            }
+                            match body.next().await {
+                                Some(Ok(chunk)) => match decoder.feed(&chunk) {
+                                    Ok(items) => {
+                                        queue.extend(items);
+                                        State::Reading(body, decoder, queue)
+                                    }
+                                    Err(e) => return Some((Err(e), State::Done)),
+                                },
+                                Some(Err(e)) => {
+                                    return Some((
+                                        Err(CallError::internal(format!(
+                                            "reading the upstream event stream failed: {}",
+                                            call_error_from_reqwest(&e).message
+                                        ))),
+                                        State::Done,
+                                    ));
+                                }
+                                // An unterminated last event is discarded, as EventSource does.
+                                None => return None,
+                            }
+                        }
+                    };
+                }
+            },
+        )
     }
 }
 

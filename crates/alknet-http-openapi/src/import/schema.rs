@@ -226,8 +226,10 @@ impl<'a> Normalizer<'a> {
                 | "else"
                 | "contentSchema" => self.walk(value, needs, depth + 1)?,
                 // 3.0 dialect, rewritten below.
-                "nullable" | "exclusiveMinimum" | "exclusiveMaximum"
-                    if self.version == OpenApiVersion::V3_0 =>
+                "nullable" if self.version == OpenApiVersion::V3_0 => continue,
+                // Boolean bounds are the 3.0 dialect, also found in documents labelled 3.1.
+                "exclusiveMinimum" | "exclusiveMaximum"
+                    if self.version == OpenApiVersion::V3_0 || value.is_boolean() =>
                 {
                     continue;
                 }
@@ -246,12 +248,10 @@ impl<'a> Normalizer<'a> {
             // loss of a constraint) rather than losing the whole operation.
             out.remove("pattern");
         }
-        if self.version == OpenApiVersion::V3_0 {
-            rewrite_exclusive(map, &mut out, "exclusiveMinimum", "minimum");
-            rewrite_exclusive(map, &mut out, "exclusiveMaximum", "maximum");
-            if map.get("nullable") == Some(&Value::Bool(true)) {
-                return Ok(make_nullable(out));
-            }
+        rewrite_exclusive(map, &mut out, "exclusiveMinimum", "minimum");
+        rewrite_exclusive(map, &mut out, "exclusiveMaximum", "maximum");
+        if self.version == OpenApiVersion::V3_0 && map.get("nullable") == Some(&Value::Bool(true)) {
+            return Ok(make_nullable(out));
         }
         Ok(Value::Object(out))
     }

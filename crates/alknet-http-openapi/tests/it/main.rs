@@ -2,6 +2,8 @@
 
 #[cfg(feature = "import")]
 mod import;
+#[cfg(feature = "import")]
+mod sweep;
 
 use std::path::PathBuf;
 

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 const BIN: &str = env!("CARGO_BIN_EXE_alknet-http");
 const TOKEN: &str = "alk_e2e_test_token_with_enough_entropy_0123456789";
 
-fn temp_dir(name: &str) -> PathBuf {
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("alknet-cli-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -26,10 +26,12 @@ fn token_config(dir: &Path) -> PathBuf {
     path
 }
 
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     lines: mpsc::Receiver<String>,
+    /// What the node printed before its first `listening on` line (import summaries).
+    pub(crate) preamble: Vec<String>,
 }
 
 impl Drop for Served {
@@ -39,7 +41,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(args: &[&str]) -> Served {
+pub(crate) fn serve(args: &[&str]) -> Served {
     let mut child = Command::new(BIN)
         .args(["serve", "--log", "warn"])
         .args(args)
@@ -56,19 +58,31 @@ fn serve(args: &[&str]) -> Served {
             }
         }
     });
-    let first = lines
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the node did not start");
+    let mut preamble = Vec::new();
+    let first = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the node did not start; it printed {preamble:?}"));
+        if line.contains(" listening on ") {
+            break line;
+        }
+        preamble.push(line);
+    };
     let url = first.rsplit(' ').next().unwrap().to_owned();
     assert!(first.contains("listening on http://127.0.0.1:"), "{first}");
-    Served { child, url, lines }
+    Served {
+        child,
+        url,
+        lines,
+        preamble,
+    }
 }
 
 fn run(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

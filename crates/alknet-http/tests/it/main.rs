@@ -2,3 +2,4 @@
 //! sockets by its own client subcommands.
 
 mod cli;
+mod prism;

@@ -1,0 +1,281 @@
+//! `[[import.openapi]]`: REST APIs imported as operations at startup (feature `cli`).
+//!
+//! ```toml
+//! [[import.openapi]]
+//! namespace = "petstore"                 # first name segment of the imported operations
+//! spec = "petstore.yaml"                 # OpenAPI 3.0/3.1, JSON or YAML
+//! base_url = "https://petstore.example.com/v1"
+//! auth = "bearer"                        # "bearer", "basic", "api-key-header", "api-key-query"
+//! api_key_name = "X-API-Key"             # header or query name for the api-key schemes
+//! credential_file = "petstore.token"     # the secret (basic: `user:password`), trailing newline trimmed
+//! visibility = "external"                # default "internal": reachable by composition only
+//! scopes = ["pets:read"]                 # scopes a caller needs (external imports)
+//! include_tags = ["pets"]                # and exclude_tags, include_operations, exclude_operations
+//! headers = { "X-Client" = "alknet" }    # sent with every request
+//! rename = { listPets = "list", "GET /pets/{petId}" = "get" }
+//! max_response_bytes = 16777216
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use alknet_http_core::client::SharedHttpClient;
+use alknet_http_core::{AccessControl, Capabilities, HandlerRegistration, Visibility};
+use alknet_http_openapi::import::{
+    ForwardLimits, FromOpenApi, HttpAuthScheme, HttpServiceConfig, ImportOptions, OpenApiSpec,
+};
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+
+/// The `[import]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportConfig {
+    /// `[[import.openapi]]` entries.
+    #[serde(default)]
+    pub openapi: Vec<OpenApiImportConfig>,
+}
+
+/// One `[[import.openapi]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenApiImportConfig {
+    /// The namespace of the imported operations.
+    pub namespace: String,
+    /// The document (relative to the configuration file).
+    pub spec: PathBuf,
+    /// Where requests go.
+    pub base_url: String,
+    /// `bearer`, `basic`, `api-key-header` or `api-key-query`.
+    pub auth: Option<String>,
+    /// Header or query parameter name of the api-key schemes.
+    pub api_key_name: Option<String>,
+    /// A file holding the secret.
+    pub credential_file: Option<PathBuf>,
+    /// `internal` (default) or `external`.
+    pub visibility: Option<String>,
+    /// Scopes a caller needs.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Only operations with one of these tags.
+    #[serde(default)]
+    pub include_tags: BTreeSet<String>,
+    /// Not operations with any of these tags.
+    #[serde(default)]
+    pub exclude_tags: BTreeSet<String>,
+    /// Only these operations (operationId or `METHOD /path`).
+    #[serde(default)]
+    pub include_operations: BTreeSet<String>,
+    /// Not these operations.
+    #[serde(default)]
+    pub exclude_operations: BTreeSet<String>,
+    /// Headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// New names, by operationId, `METHOD /path` or generated name.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Largest upstream response, in bytes.
+    pub max_response_bytes: Option<usize>,
+}
+
+/// An import with its files read, ready to plan.
+#[derive(Debug)]
+pub struct ResolvedImport {
+    label: String,
+    importer: FromOpenApi,
+}
+
+/// The operations of every import and one summary line per import.
+#[derive(Debug)]
+pub struct Imported {
+    /// The registrations, to add to the registry.
+    pub registrations: Vec<HandlerRegistration>,
+    /// One line per import: operations imported, skipped and why.
+    pub summaries: Vec<String>,
+}
+
+impl ImportConfig {
+    /// Whether nothing is imported.
+    pub fn is_empty(&self) -> bool {
+        self.openapi.is_empty()
+    }
+
+    /// Reads every document and credential; `resolve` turns relative paths into absolute ones.
+    pub fn resolve(
+        self,
+        resolve: impl Fn(&Path) -> PathBuf,
+        http: &Arc<SharedHttpClient>,
+    ) -> Result<Vec<ResolvedImport>, ConfigError> {
+        self.openapi
+            .into_iter()
+            .map(|entry| entry.resolve(&resolve, http))
+            .collect()
+    }
+}
+
+impl OpenApiImportConfig {
+    fn resolve(
+        self,
+        resolve: &impl Fn(&Path) -> PathBuf,
+        http: &Arc<SharedHttpClient>,
+    ) -> Result<ResolvedImport, ConfigError> {
+        let label = format!("import.openapi `{}`", self.namespace);
+        let fail = |message: String| ConfigError(format!("{label}: {message}"));
+        let spec_path = resolve(&self.spec);
+        let text = std::fs::read_to_string(&spec_path)
+            .map_err(|e| fail(format!("cannot read {}: {e}", spec_path.display())))?;
+        let spec = OpenApiSpec::from_str(&text)
+            .map_err(|e| fail(format!("{}: {e}", spec_path.display())))?;
+        let auth = match (self.auth.as_deref(), self.api_key_name) {
+            (None, None) => None,
+            (Some("bearer"), None) => Some(HttpAuthScheme::Bearer),
+            (Some("basic"), None) => Some(HttpAuthScheme::Basic),
+            (Some("api-key-header"), Some(header_name)) => {
+                Some(HttpAuthScheme::ApiKey { header_name })
+            }
+            (Some("api-key-query"), Some(param_name)) => {
+                Some(HttpAuthScheme::ApiKeyQuery { param_name })
+            }
+            (auth, name) => {
+                return Err(fail(format!(
+                    "auth = {auth:?} with api_key_name = {name:?}: use bearer or basic (no api_key_name), or api-key-header / api-key-query with api_key_name"
+                )));
+            }
+        };
+        let mut capabilities = Capabilities::new();
+        match (&auth, &self.credential_file) {
+            (Some(_), Some(file)) => {
+                let file = resolve(file);
+                let secret = std::fs::read_to_string(&file)
+                    .map_err(|e| fail(format!("cannot read credential {}: {e}", file.display())))?;
+                let secret = secret.trim_end_matches(['\r', '\n']);
+                if secret.is_empty() {
+                    return Err(fail(format!("credential file {} is empty", file.display())));
+                }
+                capabilities = capabilities.with_api_key(self.namespace.clone(), secret);
+            }
+            (None, Some(_)) => {
+                return Err(fail("credential_file needs an `auth` scheme".into()));
+            }
+            (Some(_), None) | (None, None) => {}
+        }
+        let visibility = match self.visibility.as_deref() {
+            None | Some("internal") => Visibility::Internal,
+            Some("external") => Visibility::External,
+            Some(other) => {
+                return Err(fail(format!(
+                    "visibility `{other}` is neither \"internal\" nor \"external\""
+                )));
+            }
+        };
+        let mut config = HttpServiceConfig::new(self.namespace.clone(), self.base_url);
+        config.auth = auth;
+        config.default_headers = self.headers.into_iter().collect();
+        if let Some(max) = self.max_response_bytes {
+            config.limits = ForwardLimits {
+                max_response_bytes: max,
+                ..ForwardLimits::default()
+            };
+        }
+        let access_control = if self.scopes.is_empty() {
+            AccessControl::default()
+        } else {
+            AccessControl::scopes(self.scopes)
+        };
+        let options = ImportOptions {
+            rename: self.rename,
+            include_tags: self.include_tags,
+            exclude_tags: self.exclude_tags,
+            include_operations: self.include_operations,
+            exclude_operations: self.exclude_operations,
+            visibility,
+            access_control,
+            capabilities,
+        };
+        Ok(ResolvedImport {
+            label,
+            importer: FromOpenApi::new(spec, config, http.clone()).with_options(options),
+        })
+    }
+}
+
+/// Plans every import and drops the documents. Two operations with one name — across imports,
+/// or an import and one of `local` (name → where it is defined) — are an error naming both.
+pub fn plan_imports(
+    imports: Vec<ResolvedImport>,
+    local: &[(String, String)],
+) -> Result<Imported, ConfigError> {
+    let mut owners: HashMap<String, String> = local.iter().cloned().collect();
+    let mut imported = Imported {
+        registrations: Vec::new(),
+        summaries: Vec::new(),
+    };
+    for import in imports {
+        let report = import
+            .importer
+            .plan()
+            .map_err(|e| ConfigError(format!("{}: {e}", import.label)))?;
+        // The document is not needed any more: handlers keep only what they forward with.
+        drop(import.importer);
+        imported.summaries.push(report.summary());
+        for operation in report.operations {
+            let name = operation.registration.spec.name.clone();
+            let here = format!("{} ({})", import.label, operation.source);
+            if let Some(first) = owners.get(&name) {
+                return Err(ConfigError(format!(
+                    "operation name `{name}` is defined twice: by {first} and by {here}; rename one (`rename = {{ ... }}`)"
+                )));
+            }
+            owners.insert(name, here);
+            imported.registrations.push(operation.registration);
+        }
+    }
+    Ok(imported)
+}
+
+#[cfg(test)]
+mod tests {
+    use alknet_http_core::client::HttpClientConfig;
+
+    use super::*;
+
+    #[test]
+    fn collisions_across_imports_and_local_operations_name_both() {
+        let dir = std::env::temp_dir().join(format!("alknet-imports-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("a.json"),
+            r#"{"openapi":"3.1.0","info":{"title":"t","version":"1"},"paths":{"/a":{"get":{"operationId":"echo","responses":{}}}}}"#,
+        )
+        .unwrap();
+        let http = Arc::new(SharedHttpClient::new(HttpClientConfig::default()).unwrap());
+        let config = |namespace: &str| -> ImportConfig {
+            toml::from_str(&format!(
+                "[[openapi]]\nnamespace = \"{namespace}\"\nspec = \"a.json\"\nbase_url = \"http://h\"\n\n[[openapi]]\nnamespace = \"other\"\nspec = \"a.json\"\nbase_url = \"http://h\"\n"
+            ))
+            .unwrap()
+        };
+        let resolve = |p: &Path| dir.join(p);
+        let imports = config("demo").resolve(resolve, &http).unwrap();
+        let local = [("demo/echo".to_owned(), "the demo operations".to_owned())];
+        let error = plan_imports(imports, &local).unwrap_err().0;
+        assert_eq!(
+            error,
+            "operation name `demo/echo` is defined twice: by the demo operations and by import.openapi `demo` (GET /a); rename one (`rename = { ... }`)"
+        );
+        let imported =
+            plan_imports(config("pets").resolve(resolve, &http).unwrap(), &local).unwrap();
+        assert_eq!(imported.registrations.len(), 2);
+        assert_eq!(
+            imported.summaries,
+            [
+                "openapi pets: imported 1 operation",
+                "openapi other: imported 1 operation"
+            ]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
