@@ -57,6 +57,82 @@ pub trait OperationAdapter: Send + Sync + std::fmt::Debug {
     fn import(&self) -> BoxFuture<'_, Result<Vec<HandlerRegistration>, AdapterError>>;
 }
 
+/// Longest imported operation name (architecture §6 "Imported names").
+pub const MAX_IMPORTED_NAME_LEN: usize = 64;
+
+/// A foreign name (operationId, tool name) as name segments: ASCII letters, digits and `_ - .`
+/// are kept, `/` separates segments (empty ones dropped), everything else becomes `_`.
+///
+/// ```
+/// use alknet_http_core::adapter::slugify;
+/// assert_eq!(slugify("repos/get-content"), "repos/get-content");
+/// assert_eq!(slugify("a b//c?"), "a_b/c_");
+/// ```
+pub fn slugify(text: &str) -> String {
+    let mapped: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    mapped
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The deterministic name of an import: `namespace/slug`, at most [`MAX_IMPORTED_NAME_LEN`]
+/// characters — a longer one is cut and ends in `-` + 8 hex digits of its SHA-256, so distinct
+/// long names stay distinct.
+///
+/// ```
+/// use alknet_http_core::adapter::imported_name;
+/// assert_eq!(imported_name("gh", "repos/get"), "gh/repos/get");
+/// assert_eq!(imported_name("gh", &"x".repeat(100)).len(), 64);
+/// ```
+pub fn imported_name(namespace: &str, slug: &str) -> String {
+    use sha2::Digest as _;
+    let name = format!("{namespace}/{slug}");
+    if name.len() <= MAX_IMPORTED_NAME_LEN {
+        return name;
+    }
+    let hash = hex::encode(&sha2::Sha256::digest(name.as_bytes())[..4]);
+    let mut keep = MAX_IMPORTED_NAME_LEN - hash.len() - 1;
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let mut cut = name[..keep]
+        .trim_end_matches(['/', '_', '-', '.'])
+        .to_owned();
+    cut.push('-');
+    cut.push_str(&hash);
+    cut
+}
+
 mod from_call;
 
 pub use from_call::{FromCall, FromCallConfig};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_cut_with_a_hash() {
+        let capped = imported_name("ns", &"x".repeat(100));
+        assert_eq!(capped.len(), MAX_IMPORTED_NAME_LEN);
+        assert!(capped.starts_with("ns/xxx"));
+        let other = imported_name("ns", &format!("{}y", "x".repeat(100)));
+        assert_ne!(capped, other, "different names keep different hashes");
+        assert_eq!(imported_name("ns", "short"), "ns/short");
+        let at_slash = imported_name("ns", &format!("{}/{}", "a".repeat(52), "b".repeat(30)));
+        assert!(!at_slash.contains("/-"), "{at_slash}");
+        // A namespace with multi-byte characters is cut on a character boundary.
+        assert!(imported_name(&"é".repeat(40), "x").len() <= MAX_IMPORTED_NAME_LEN);
+    }
+}

@@ -49,6 +49,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use alknet_http_core::adapter::{MAX_IMPORTED_NAME_LEN, imported_name, slugify};
 use alknet_http_core::client::SharedHttpClient;
 use alknet_http_core::client::reqwest::Method;
 use alknet_http_core::error::http_error_code;
@@ -58,15 +59,14 @@ use alknet_http_core::{
 };
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 pub use document::{OpenApiSpec, OpenApiVersion};
 use forward::{Binding, Forwarder, Location, Upstream};
 pub use forward::{ForwardLimits, HttpAuthScheme};
 use schema::{Normalizer, SchemaError, deref};
 
-/// Longest imported operation name.
-pub const MAX_NAME_LEN: usize = 64;
+/// Longest imported operation name (the core's import rule).
+pub const MAX_NAME_LEN: usize = MAX_IMPORTED_NAME_LEN;
 
 /// Where an imported API lives and how to reach it.
 #[derive(Debug, Clone)]
@@ -426,7 +426,7 @@ impl FromOpenApi {
                     }
                     None => generated,
                 };
-                let name = cap_length(&format!("{}/{slug}", self.config.namespace));
+                let name = imported_name(&self.config.namespace, &slug);
                 let described = match operation_id {
                     Some(id) => format!("{source} (operationId `{id}`)"),
                     None => source.clone(),
@@ -903,41 +903,6 @@ fn default_slug(operation_id: Option<&str>, method: &Method, path: &str) -> Stri
     out.trim_end_matches('_').to_owned()
 }
 
-/// An operationId as name segments: ASCII letters, digits, `_ - .` kept, `/` separates
-/// segments, everything else becomes `_`.
-fn slugify(text: &str) -> String {
-    let mapped: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    mapped
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Names longer than [`MAX_NAME_LEN`] are cut and end in `-` + 8 hex digits of their SHA-256.
-fn cap_length(name: &str) -> String {
-    if name.len() <= MAX_NAME_LEN {
-        return name.to_owned();
-    }
-    let hash = hex::encode(&Sha256::digest(name.as_bytes())[..4]);
-    let keep = MAX_NAME_LEN - hash.len() - 1;
-    let mut cut = name[..keep]
-        .trim_end_matches(['/', '_', '-', '.'])
-        .to_owned();
-    cut.push('-');
-    cut.push_str(&hash);
-    cut
-}
-
 /// `from_jsonschema` (http-surfaces §9): one operation declared by the caller's
 /// [`OperationSpec`], forwarded over HTTP with the same rules as [`FromOpenApi`]: fields named
 /// in `path_template` fill the path, `body` is the JSON body, every other field is a query
@@ -1060,18 +1025,5 @@ mod tests {
         );
         assert_eq!(default_slug(Some("a b//c?"), &Method::GET, "/x"), "a_b/c_");
         assert_eq!(default_slug(Some("//"), &Method::GET, "/x"), "get_x");
-    }
-
-    #[test]
-    fn long_names_are_cut_with_a_hash() {
-        let long = format!("ns/{}", "x".repeat(100));
-        let capped = cap_length(&long);
-        assert_eq!(capped.len(), MAX_NAME_LEN);
-        assert!(capped.starts_with("ns/xxx"));
-        let other = cap_length(&format!("ns/{}y", "x".repeat(100)));
-        assert_ne!(capped, other, "different names keep different hashes");
-        assert_eq!(cap_length("ns/short"), "ns/short");
-        let at_slash = cap_length(&format!("ns/{}/{}", "a".repeat(52), "b".repeat(30)));
-        assert!(!at_slash.contains("/-"), "{at_slash}");
     }
 }

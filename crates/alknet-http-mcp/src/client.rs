@@ -1,0 +1,355 @@
+//! `from_mcp`: an MCP server's tools as operations (http-surfaces §11 "from_mcp").
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use alknet_http_core::adapter::{imported_name, slugify};
+use alknet_http_core::client::SharedHttpClient;
+use alknet_http_core::{
+    AccessControl, AdapterError, CallError, Capabilities, ErrorDefinition, HandlerKind,
+    HandlerRegistration, OperationAdapter, OperationSpec, Provenance, Visibility,
+};
+use futures::future::BoxFuture;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, Implementation, Tool};
+use rmcp::service::{RoleClient, RunningService, ServiceError, ServiceExt};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+/// The error code of a tool result with `isError: true`.
+pub const MCP_TOOL_ERROR: &str = "MCP_TOOL_ERROR";
+
+/// How [`FromMcp`] imports.
+#[derive(Debug, Clone)]
+pub struct FromMcpConfig {
+    /// The server's streamable-HTTP endpoint, e.g. `http://127.0.0.1:8000/mcp`.
+    pub endpoint: String,
+    /// The namespace of the imported operations: tool `t` becomes `namespace/t`.
+    pub namespace: String,
+    /// The capability service whose secret is sent as `Authorization: Bearer` (none: no token).
+    pub token_service: Option<String>,
+    /// Credentials of the imported registrations (the token among them).
+    pub capabilities: Capabilities,
+    /// Import only these tools (when set).
+    pub tools: Option<BTreeSet<String>>,
+    /// Visibility of the imported operations. Default `Internal`.
+    pub visibility: Visibility,
+    /// Who may call them.
+    pub access_control: AccessControl,
+}
+
+impl FromMcpConfig {
+    /// Imports every tool of `endpoint` into `namespace`, without a token, `Internal`.
+    pub fn new(endpoint: impl Into<String>, namespace: impl Into<String>) -> Self {
+        FromMcpConfig {
+            endpoint: endpoint.into(),
+            namespace: namespace.into(),
+            token_service: None,
+            capabilities: Capabilities::new(),
+            tools: None,
+            visibility: Visibility::Internal,
+            access_control: AccessControl::default(),
+        }
+    }
+
+    /// Sends the secret of capability `service` as the bearer token.
+    #[must_use]
+    pub fn with_token(mut self, service: impl Into<String>, capabilities: Capabilities) -> Self {
+        self.token_service = Some(service.into());
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// Sets the visibility.
+    #[must_use]
+    pub fn with_visibility(mut self, visibility: Visibility) -> Self {
+        self.visibility = visibility;
+        self
+    }
+
+    /// Sets the access control.
+    #[must_use]
+    pub fn with_access_control(mut self, access_control: AccessControl) -> Self {
+        self.access_control = access_control;
+        self
+    }
+}
+
+/// Imports the tools of an MCP server (streamable HTTP) as leaf registrations whose handlers
+/// call `tools/call` on one client connection kept for the registrations' lifetime (rmcp
+/// re-initialises it once when the server reports the session expired).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use alknet_http_core::client::{HttpClientConfig, SharedHttpClient};
+/// use alknet_http_core::{Capabilities, OperationAdapter};
+/// use alknet_http_mcp::{FromMcp, FromMcpConfig};
+///
+/// let http = Arc::new(SharedHttpClient::new(HttpClientConfig::default())?);
+/// let config = FromMcpConfig::new("http://127.0.0.1:8000/mcp", "tools")
+///     .with_token("tools", Capabilities::new().with_http_token("tools", "secret"));
+/// let registrations = FromMcp::new(config, http).import().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FromMcp {
+    config: FromMcpConfig,
+    http: Arc<SharedHttpClient>,
+}
+
+impl fmt::Debug for FromMcp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FromMcp")
+            .field("endpoint", &self.config.endpoint)
+            .field("namespace", &self.config.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+type Connection = RunningService<RoleClient, ClientConfig>;
+
+/// What an import produced: the registrations and the tools left out, with reasons.
+#[derive(Debug)]
+pub struct McpImport {
+    /// One registration per imported tool.
+    pub registrations: Vec<HandlerRegistration>,
+    /// `(tool, reason)` of the tools not imported.
+    pub skipped: Vec<(String, String)>,
+}
+
+impl McpImport {
+    /// One line: how many tools were imported and skipped, and why.
+    pub fn summary(&self, namespace: &str) -> String {
+        let mut line = format!(
+            "mcp {namespace}: imported {} tool{}",
+            self.registrations.len(),
+            if self.registrations.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+        if !self.skipped.is_empty() {
+            let reasons: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(tool, reason)| format!("{tool}: {reason}"))
+                .collect();
+            line.push_str(&format!(
+                ", skipped {} ({})",
+                self.skipped.len(),
+                reasons.join("; ")
+            ));
+        }
+        line
+    }
+}
+
+/// The JSON Schema of an MCP content block, the output of tools without an `outputSchema`.
+pub fn content_blocks_schema() -> Value {
+    json!({
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {"type": {"enum": ["text", "image", "audio", "resource", "resource_link"]}},
+            "oneOf": [
+                {"properties": {"type": {"const": "text"}, "text": {"type": "string"}}, "required": ["text"]},
+                {"properties": {"type": {"const": "image"}, "data": {"type": "string"}, "mimeType": {"type": "string"}}, "required": ["data", "mimeType"]},
+                {"properties": {"type": {"const": "audio"}, "data": {"type": "string"}, "mimeType": {"type": "string"}}, "required": ["data", "mimeType"]},
+                {"properties": {"type": {"const": "resource"}, "resource": {"type": "object"}}, "required": ["resource"]},
+                {"properties": {"type": {"const": "resource_link"}, "uri": {"type": "string"}, "name": {"type": "string"}}, "required": ["uri", "name"]}
+            ]
+        }
+    })
+}
+
+impl FromMcp {
+    /// An importer of `config.endpoint`, connecting with `http`'s client.
+    pub fn new(config: FromMcpConfig, http: Arc<SharedHttpClient>) -> Self {
+        FromMcp { config, http }
+    }
+
+    async fn connect(&self) -> Result<Connection, AdapterError> {
+        let mut transport =
+            StreamableHttpClientTransportConfig::with_uri(self.config.endpoint.as_str());
+        if let Some(service) = &self.config.token_service {
+            let Some(token) = self.config.capabilities.get(service) else {
+                return Err(AdapterError::Unauthorized(format!(
+                    "no credential for `{service}` in the import's capabilities"
+                )));
+            };
+            transport = transport.auth_header(token.expose_secret());
+        }
+        let client = (*self.http.client()).clone();
+        let transport = StreamableHttpClientTransport::with_client(client, transport);
+        let info = ClientConfig::new(
+            Default::default(),
+            Implementation::new("alknet-http", env!("CARGO_PKG_VERSION")),
+        );
+        info.serve(transport).await.map_err(|e| {
+            if e.auth_challenge().is_some() {
+                AdapterError::Unauthorized(format!(
+                    "{}: the server refused the token",
+                    self.config.endpoint
+                ))
+            } else {
+                AdapterError::DiscoveryFailed(format!("{}: {e}", self.config.endpoint))
+            }
+        })
+    }
+
+    /// Connects, lists every tool (all pages) and builds one registration per tool.
+    pub async fn plan(&self) -> Result<McpImport, AdapterError> {
+        if self.config.namespace.is_empty() || self.config.namespace.contains('/') {
+            return Err(AdapterError::InvalidConfig(format!(
+                "namespace `{}` must be one non-empty segment",
+                self.config.namespace
+            )));
+        }
+        let connection = Arc::new(self.connect().await?);
+        let tools = connection
+            .list_all_tools()
+            .await
+            .map_err(|e| AdapterError::DiscoveryFailed(format!("tools/list: {e}")))?;
+        let mut import = McpImport {
+            registrations: Vec::new(),
+            skipped: Vec::new(),
+        };
+        let mut names = std::collections::HashMap::new();
+        for tool in tools {
+            if self
+                .config
+                .tools
+                .as_ref()
+                .is_some_and(|only| !only.contains(tool.name.as_ref()))
+            {
+                continue;
+            }
+            let slug = slugify(&tool.name);
+            if slug.is_empty() {
+                import.skipped.push((
+                    tool.name.to_string(),
+                    "the name has no usable character".into(),
+                ));
+                continue;
+            }
+            let name = imported_name(&self.config.namespace, &slug);
+            if let Some(first) = names.insert(name.clone(), tool.name.to_string()) {
+                return Err(AdapterError::NameCollision {
+                    name,
+                    first: format!("tool `{first}`"),
+                    second: format!("tool `{}`", tool.name),
+                });
+            }
+            let input = Value::Object((*tool.input_schema).clone());
+            if let Err(e) = jsonschema::validator_for(&input) {
+                import.skipped.push((
+                    tool.name.to_string(),
+                    format!("input schema is not usable: {e}"),
+                ));
+                continue;
+            }
+            import
+                .registrations
+                .push(self.registration(name, &tool, input, connection.clone()));
+        }
+        Ok(import)
+    }
+
+    fn registration(
+        &self,
+        name: String,
+        tool: &Tool,
+        input: Value,
+        connection: Arc<Connection>,
+    ) -> HandlerRegistration {
+        let output = tool
+            .output_schema
+            .as_ref()
+            .map_or_else(content_blocks_schema, |s| Value::Object((**s).clone()));
+        let mut spec = OperationSpec::mutation(name)
+            .with_visibility(self.config.visibility)
+            .with_access_control(self.config.access_control.clone())
+            .with_input_schema(input)
+            .with_output_schema(output)
+            .with_error(
+                ErrorDefinition::new(MCP_TOOL_ERROR, "The tool reported an error (`isError`).")
+                    .with_schema(json!({
+                        "type": "object",
+                        "required": ["content"],
+                        "properties": {"content": content_blocks_schema(), "structuredContent": {}}
+                    }))
+                    .with_http_status(502),
+            );
+        if let Some(description) = tool.description.as_deref().or(tool.title.as_deref()) {
+            spec = spec.with_description(description);
+        }
+        let tool_name = tool.name.to_string();
+        let handler = HandlerKind::once(move |input, _ctx| {
+            let connection = connection.clone();
+            let tool_name = tool_name.clone();
+            async move { call_tool(&connection, tool_name, input).await }
+        });
+        HandlerRegistration::leaf(spec, handler, Provenance::FromMcp)
+            .with_capabilities(self.config.capabilities.clone())
+    }
+}
+
+impl OperationAdapter for FromMcp {
+    fn import(&self) -> BoxFuture<'_, Result<Vec<HandlerRegistration>, AdapterError>> {
+        Box::pin(async move { Ok(self.plan().await?.registrations) })
+    }
+}
+
+async fn call_tool(
+    connection: &Connection,
+    tool: String,
+    input: Value,
+) -> Result<Value, CallError> {
+    let mut params = CallToolRequestParams::new(tool);
+    match input {
+        Value::Object(arguments) => params = params.with_arguments(arguments),
+        Value::Null => {}
+        _ => return Err(CallError::invalid_input("tool arguments are an object")),
+    }
+    // Dropping this future (an abort) cancels the request on the server too.
+    let result = connection.call_tool(params).await.map_err(service_error)?;
+    tool_result(result)
+}
+
+/// A `tools/call` result as output: `structuredContent` when present, else the content blocks
+/// unchanged; `isError` → `MCP_TOOL_ERROR` carrying both.
+pub fn tool_result(result: CallToolResult) -> Result<Value, CallError> {
+    let content = serde_json::to_value(&result.content).unwrap_or(Value::Array(Vec::new()));
+    if result.is_error == Some(true) {
+        let mut details = json!({ "content": content });
+        if let Some(structured) = result.structured_content {
+            details["structuredContent"] = structured;
+        }
+        let message = result
+            .content
+            .iter()
+            .find_map(|c| c.as_text().map(|t| t.text.clone()))
+            .unwrap_or_else(|| "the tool reported an error".to_owned());
+        return Err(CallError::new(MCP_TOOL_ERROR, message).with_details(details));
+    }
+    Ok(result.structured_content.unwrap_or(content))
+}
+
+fn service_error(error: ServiceError) -> CallError {
+    match error {
+        ServiceError::McpError(data) if data.code == rmcp::model::ErrorCode::INVALID_PARAMS => {
+            CallError::invalid_input(format!(
+                "the MCP server refused the arguments: {}",
+                data.message
+            ))
+        }
+        ServiceError::Timeout { .. } => CallError::timeout("the MCP server did not answer in time"),
+        ServiceError::Cancelled { .. } => CallError::internal("the MCP call was cancelled"),
+        other => CallError::internal(format!("MCP call failed: {other}")),
+    }
+}

@@ -1,0 +1,48 @@
+//! # alknet-http-mcp
+//!
+//! alknet-http's MCP surface, streamable HTTP only (no stdio transport exists under any
+//! feature):
+//!
+//! - [`router`] (`to_mcp`): an MCP server at `/mcp` with exactly four tools — `search`,
+//!   `schema`, `call`, `batch` — over the node's dispatch, filtered per caller like `/search`;
+//!   results are `structuredContent` plus a JSON text block, operation failures are `isError`
+//!   results carrying the CallError, MCP cancellation aborts the running call.
+//! - [`FromMcp`] (`from_mcp`): the tools of an MCP server as operations.
+//!
+//! ## Module map
+//!
+//! | item | what it is |
+//! |---|---|
+//! | [`router`], [`McpConfig`] | `to_mcp`: the MCP server surface |
+//! | [`FromMcp`], [`FromMcpConfig`], [`McpImport`] | `from_mcp`: import an MCP server's tools |
+//! | [`tool_result`], [`MCP_TOOL_ERROR`] | how a tool result becomes an output or a CallError |
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | *(none)* | | both directions are always built |
+//!
+//! ## Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use alknet_http_core::{AnonymousOnly, OperationRegistry};
+//! use alknet_http_core::dispatch::GatewayDispatch;
+//!
+//! let dispatch = GatewayDispatch::new(OperationRegistry::empty(), Arc::new(AnonymousOnly));
+//! let mcp = alknet_http_mcp::router(dispatch, alknet_http_mcp::McpConfig::default());
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod server;
+
+pub use client::{
+    FromMcp, FromMcpConfig, MCP_TOOL_ERROR, McpImport, content_blocks_schema, tool_result,
+};
+pub use server::{DEFAULT_PATH, McpConfig, router};
+
+/// The MCP implementation, for callers that build their own clients or servers.
+pub use rmcp;

@@ -1,0 +1,466 @@
+//! `to_mcp`: the node's operations behind four MCP tools over streamable HTTP (http-surfaces §11).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alknet_http_core::dispatch::{CallOptions, GatewayDispatch};
+use alknet_http_core::error::call_error_to_http_status_with_identity;
+use alknet_http_core::identity::ResolvedIdentity;
+use alknet_http_core::{CallError, Identity, OperationType};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use futures::StreamExt;
+use rmcp::ServerHandler;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData, Implementation, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// The path `to_mcp` is served at unless configured otherwise.
+pub const DEFAULT_PATH: &str = "/mcp";
+
+/// Configuration of the MCP surface, each field with a default.
+#[derive(Debug, Clone)]
+pub struct McpConfig {
+    /// The endpoint. Default `/mcp`.
+    pub path: String,
+    /// Accepted `Host` values (`host` or `host:port`), a guard against DNS rebinding. Default:
+    /// loopback names only (`localhost`, `127.0.0.1`, `::1`); a public node lists its names.
+    /// Empty: any host.
+    pub allowed_hosts: Vec<String>,
+    /// Whether requests without a valid bearer token may use MCP (they then see only operations
+    /// open to anonymous callers). Default `false`: 401 with `WWW-Authenticate: Bearer`.
+    pub allow_anonymous: bool,
+    /// Largest JSON-RPC request body, in bytes. Default 4 MiB.
+    pub max_request_body_bytes: usize,
+    /// Most calls in one `batch` tool call. Default 100.
+    pub max_batch_len: usize,
+    /// Keep-alive interval of the SSE response streams. Default 15 s.
+    pub sse_keep_alive: Duration,
+    /// Cancel to end every MCP session (server shutdown).
+    pub shutdown: CancellationToken,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            path: DEFAULT_PATH.to_owned(),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allow_anonymous: false,
+            max_request_body_bytes: 4 << 20,
+            max_batch_len: 100,
+            sse_keep_alive: Duration::from_secs(15),
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+/// The four tools and their dispatch; one per MCP session, sharing the dispatch.
+#[derive(Clone)]
+struct GatewayTools {
+    dispatch: GatewayDispatch,
+    tools: Arc<ToolSet>,
+    max_batch_len: usize,
+}
+
+struct ToolSet {
+    tools: Vec<Tool>,
+    validators: Vec<jsonschema::Validator>,
+}
+
+fn object(value: Value) -> Arc<JsonObject> {
+    match value {
+        Value::Object(map) => Arc::new(map),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
+
+fn call_error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["code", "message", "retryable"],
+        "properties": {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "retryable": {"type": "boolean"},
+            "details": {}
+        }
+    })
+}
+
+/// The input and output schemas of the four tools.
+fn tool_definitions() -> Vec<(&'static str, &'static str, Value, Value, bool)> {
+    let summary = json!({
+        "type": "object",
+        "required": ["name", "namespace", "op_type"],
+        "properties": {
+            "name": {"type": "string"},
+            "namespace": {"type": "string"},
+            "op_type": {"enum": ["query", "mutation"]},
+            "description": {"type": "string"}
+        }
+    });
+    let operation = json!({"type": "string", "minLength": 1, "description": "The operation name, e.g. `/demo/echo`."});
+    let one_call = json!({
+        "type": "object",
+        "required": ["operation"],
+        "additionalProperties": false,
+        "properties": {
+            "operation": operation,
+            "input": {"description": "The operation's input (see the `schema` tool). Default null."}
+        }
+    });
+    vec![
+        (
+            "search",
+            "Find the operations you may call: names, namespaces, types and descriptions. Filter by a case-insensitive text `query` (name or description) and/or an exact `namespace`. Subscriptions are not listed.",
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "query": {"type": "string"},
+                    "namespace": {"type": "string"}
+                }
+            }),
+            json!({
+                "type": "object",
+                "required": ["operations"],
+                "properties": {"operations": {"type": "array", "items": summary}}
+            }),
+            true,
+        ),
+        (
+            "schema",
+            "The full specification of one operation: input and output JSON Schemas, declared errors and access control.",
+            json!({
+                "type": "object",
+                "required": ["operation"],
+                "additionalProperties": false,
+                "properties": {"operation": operation}
+            }),
+            json!({"type": "object", "required": ["name", "op_type", "input_schema"]}),
+            true,
+        ),
+        (
+            "call",
+            "Call one query or mutation with its input. The result is `{\"output\": …}`; a failure is an error result carrying the call error (`code`, `message`, `retryable`, `details`).",
+            one_call.clone(),
+            json!({"type": "object", "required": ["output"], "properties": {"output": {}}}),
+            false,
+        ),
+        (
+            "batch",
+            "Call several queries or mutations independently (not a transaction). `results` has the same length and order as `calls`; each is `{\"output\": …}` or `{\"error\": CallError, \"status\": <HTTP status>}`.",
+            json!({
+                "type": "object",
+                "required": ["calls"],
+                "additionalProperties": false,
+                "properties": {"calls": {"type": "array", "items": one_call}}
+            }),
+            json!({
+                "type": "object",
+                "required": ["results"],
+                "properties": {"results": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {"output": {}, "error": call_error_schema(), "status": {"type": "integer"}}
+                }}}
+            }),
+            false,
+        ),
+    ]
+}
+
+impl ToolSet {
+    fn new() -> Self {
+        let mut tools = Vec::new();
+        let mut validators = Vec::new();
+        for (name, description, input, output, read_only) in tool_definitions() {
+            validators.push(
+                jsonschema::validator_for(&input).unwrap_or_else(|e| {
+                    unreachable!("the {name} tool's input schema compiles: {e}")
+                }),
+            );
+            let mut annotations = ToolAnnotations::new();
+            annotations.read_only_hint = Some(read_only);
+            tools.push(
+                Tool::new(name, description, object(input))
+                    .with_raw_output_schema(object(output))
+                    .with_annotations(annotations),
+            );
+        }
+        ToolSet { tools, validators }
+    }
+}
+
+/// What the bearer layer resolved for this MCP request.
+fn identity_of(context: &RequestContext<RoleServer>) -> Option<Identity> {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<ResolvedIdentity>())
+        .and_then(|resolved| resolved.0.clone())
+}
+
+fn success(structured: Value) -> CallToolResponse {
+    CallToolResult::structured(structured).into()
+}
+
+fn failure(error: &CallError) -> CallToolResponse {
+    CallToolResult::structured_error(serde_json::to_value(error).unwrap_or(Value::Null)).into()
+}
+
+impl GatewayTools {
+    fn search(&self, identity: Option<&Identity>, args: &JsonObject) -> CallToolResponse {
+        let needle = args
+            .get("query")
+            .and_then(Value::as_str)
+            .map(str::to_lowercase);
+        let namespace = args.get("namespace").and_then(Value::as_str);
+        let operations: Vec<Value> = self
+            .dispatch
+            .registry()
+            .list_for(identity)
+            .into_iter()
+            .filter(|op| op.op_type != OperationType::Subscription)
+            .filter(|op| namespace.is_none_or(|ns| op.namespace == ns))
+            .filter(|op| {
+                needle.as_deref().is_none_or(|needle| {
+                    op.name.to_lowercase().contains(needle)
+                        || op
+                            .description
+                            .as_deref()
+                            .is_some_and(|d| d.to_lowercase().contains(needle))
+                })
+            })
+            .filter_map(|op| serde_json::to_value(op).ok())
+            .collect();
+        success(json!({ "operations": operations }))
+    }
+
+    fn schema(&self, identity: Option<&Identity>, args: &JsonObject) -> CallToolResponse {
+        let operation = args
+            .get("operation")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match self.dispatch.registry().schema_for(identity, operation) {
+            Ok(spec) => success(serde_json::to_value(spec).unwrap_or(Value::Null)),
+            Err(error) => failure(&error),
+        }
+    }
+
+    async fn call(
+        &self,
+        identity: Option<Identity>,
+        call: &JsonObject,
+        abort: &CancellationToken,
+    ) -> Result<Value, CallError> {
+        let operation = call
+            .get("operation")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let input = call.get("input").cloned().unwrap_or(Value::Null);
+        let options = CallOptions {
+            abort: Some(abort.child_token()),
+            last_event_id: None,
+        };
+        self.dispatch
+            .invoke_with(identity, operation, input, options)
+            .await
+            .result
+    }
+
+    async fn batch(
+        &self,
+        identity: Option<Identity>,
+        args: &JsonObject,
+        abort: &CancellationToken,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let calls = args
+            .get("calls")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if calls.len() > self.max_batch_len {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "a batch holds at most {} calls, this one {}",
+                    self.max_batch_len,
+                    calls.len()
+                ),
+                None,
+            ));
+        }
+        let results: Vec<Value> = futures::stream::iter(calls)
+            .then(|call| {
+                let identity = identity.clone();
+                async move {
+                    let empty = JsonObject::new();
+                    let call = call.as_object().unwrap_or(&empty);
+                    match self.call(identity.clone(), call, abort).await {
+                        Ok(output) => json!({ "output": output }),
+                        Err(error) => {
+                            let operation = call
+                                .get("operation")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default();
+                            let declared = self
+                                .dispatch
+                                .registry()
+                                .external_spec(operation)
+                                .map(|spec| spec.error_schemas.clone())
+                                .unwrap_or_default();
+                            let status = call_error_to_http_status_with_identity(
+                                &error,
+                                identity.is_some(),
+                                &declared,
+                            );
+                            json!({ "error": error, "status": status.as_u16() })
+                        }
+                    }
+                }
+            })
+            .collect()
+            .await;
+        Ok(success(json!({ "results": results })))
+    }
+}
+
+impl ServerHandler for GatewayTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("alknet-http", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "The operations of this alknet-http node. Use `search` to find operations, `schema` to read one's input schema, then `call` (or `batch`).",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools.tools.clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(index) = self.tools.tools.iter().position(|t| t.name == request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool `{}`; the tools are search, schema, call and batch",
+                    request.name
+                ),
+                None,
+            ));
+        };
+        let args = request.arguments.unwrap_or_default();
+        let as_value = Value::Object(args);
+        let problems: Vec<String> = self.tools.validators[index]
+            .iter_errors(&as_value)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        if !problems.is_empty() {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "invalid arguments for `{}`: {}",
+                    request.name,
+                    problems.join("; ")
+                ),
+                None,
+            ));
+        }
+        let Value::Object(args) = as_value else {
+            unreachable!("built from an object above")
+        };
+        let identity = identity_of(&context);
+        Ok(match request.name.as_ref() {
+            "search" => self.search(identity.as_ref(), &args),
+            "schema" => self.schema(identity.as_ref(), &args),
+            "call" => match self.call(identity, &args, &context.ct).await {
+                Ok(output) => success(json!({ "output": output })),
+                Err(error) => failure(&error),
+            },
+            _ => self.batch(identity, &args, &context.ct).await?,
+        })
+    }
+}
+
+async fn require_identity(request: Request, next: Next) -> Response {
+    let anonymous = request
+        .extensions()
+        .get::<ResolvedIdentity>()
+        .is_none_or(|r| r.0.is_none());
+    if anonymous {
+        let body = serde_json::to_vec(&CallError::forbidden("authentication required"))
+            .unwrap_or_default();
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return response;
+    }
+    next.run(request).await
+}
+
+/// The MCP surface: rmcp's streamable-HTTP server at `config.path`, serving the four gateway
+/// tools over `dispatch`. Mount it behind the server's bearer layer (`alknet-http-server`
+/// does), which resolves the identity each tool call runs as.
+///
+/// ```
+/// use std::sync::Arc;
+/// use alknet_http_core::{AnonymousOnly, OperationRegistry};
+/// use alknet_http_core::dispatch::GatewayDispatch;
+/// use alknet_http_mcp::{McpConfig, router};
+///
+/// let dispatch = GatewayDispatch::new(OperationRegistry::empty(), Arc::new(AnonymousOnly));
+/// let app: axum::Router = router(dispatch, McpConfig::default());
+/// ```
+pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
+    let tools = GatewayTools {
+        dispatch,
+        tools: Arc::new(ToolSet::new()),
+        max_batch_len: config.max_batch_len,
+    };
+    let mut server_config = StreamableHttpServerConfig::default()
+        .with_sse_keep_alive(Some(config.sse_keep_alive))
+        .with_max_request_body_bytes(config.max_request_body_bytes)
+        .with_cancellation_token(config.shutdown.clone());
+    server_config = if config.allowed_hosts.is_empty() {
+        server_config.disable_allowed_hosts()
+    } else {
+        server_config.with_allowed_hosts(config.allowed_hosts.clone())
+    };
+    let service = StreamableHttpService::new(
+        move || Ok(tools.clone()),
+        Arc::new(LocalSessionManager::default()),
+        server_config,
+    );
+    let router = Router::new().route_service(&config.path, service);
+    if config.allow_anonymous {
+        router
+    } else {
+        router.layer(middleware::from_fn(require_identity))
+    }
+}

@@ -1,0 +1,322 @@
+//! `from_mcp` against real rmcp servers on loopback: a bare one with hand-made tools (paged
+//! listing, structured and unstructured results, `isError`), and our own `to_mcp`.
+
+use std::sync::Arc;
+
+use alknet_http_core::dispatch::GatewayDispatch;
+use alknet_http_core::identity::AnonymousOnly;
+use alknet_http_core::{
+    AdapterError, Capabilities, HandlerKind, OperationAdapter, OperationRegistry, Provenance,
+    Visibility,
+};
+use alknet_http_mcp::rmcp::ServerHandler;
+use alknet_http_mcp::rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use alknet_http_mcp::rmcp::service::{RequestContext, RoleServer};
+use alknet_http_mcp::rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use alknet_http_mcp::rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService,
+};
+use alknet_http_mcp::{FromMcp, FromMcpConfig, MCP_TOOL_ERROR, McpConfig};
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::{ALICE, Slow, registry, shared_http, start};
+
+const UPSTREAM_TOKEN: &str = "upstream-secret";
+
+fn object(value: Value) -> Arc<JsonObject> {
+    match value {
+        Value::Object(map) => Arc::new(map),
+        _ => unreachable!(),
+    }
+}
+
+#[derive(Clone)]
+struct Upstream;
+
+fn upstream_tools() -> Vec<Tool> {
+    vec![
+        Tool::new(
+            "echo",
+            "Echo a message, structured",
+            object(json!({"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]})),
+        )
+        .with_raw_output_schema(object(json!({"type": "object", "properties": {"echo": {"type": "string"}}}))),
+        Tool::new("plain", "Say hello as text", object(json!({"type": "object"}))),
+        Tool::new("fail", "Always fails", object(json!({"type": "object"}))),
+        Tool::new("weird name!", "A name that needs a slug", object(json!({"type": "object"}))),
+        Tool::new("broken", "An unusable input schema", object(json!({"type": 12}))),
+    ]
+}
+
+impl ServerHandler for Upstream {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        // Two tools per page: the importer must follow the cursor.
+        let start: usize = request
+            .and_then(|r| r.cursor)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let tools = upstream_tools();
+        let end = (start + 2).min(tools.len());
+        let mut page = ListToolsResult::with_all_items(tools[start..end].to_vec());
+        page.next_cursor = (end < tools.len()).then(|| end.to_string());
+        Ok(page)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let args = request.arguments.unwrap_or_default();
+        Ok(match request.name.as_ref() {
+            "echo" => CallToolResult::structured(json!({"echo": args.get("message")})),
+            "plain" => CallToolResult::success(vec![
+                ContentBlock::text("hello"),
+                ContentBlock::text("{\"not\": \"parsed\"}"),
+            ]),
+            "fail" => CallToolResult::error(vec![ContentBlock::text("disk full")]),
+            _ => CallToolResult::success(vec![]),
+        }
+        .into())
+    }
+}
+
+async fn require_token(request: Request, next: Next) -> Response {
+    let expected = format!("Bearer {UPSTREAM_TOKEN}");
+    if request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        != Some(expected.as_str())
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Bearer")],
+            "",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+struct UpstreamServer {
+    url: String,
+    stop: CancellationToken,
+}
+
+impl Drop for UpstreamServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn upstream() -> UpstreamServer {
+    let stop = CancellationToken::new();
+    let service = StreamableHttpService::new(
+        || Ok(Upstream),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default().with_cancellation_token(stop.clone()),
+    );
+    let app = axum::Router::new()
+        .route_service("/mcp", service)
+        .layer(middleware::from_fn(require_token));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+    });
+    UpstreamServer {
+        url: format!("http://{addr}/mcp"),
+        stop,
+    }
+}
+
+fn with_token(url: &str) -> FromMcpConfig {
+    FromMcpConfig::new(url, "up")
+        .with_token(
+            "up",
+            Capabilities::new().with_http_token("up", UPSTREAM_TOKEN),
+        )
+        .with_visibility(Visibility::External)
+}
+
+fn dispatch(registrations: Vec<alknet_http_core::HandlerRegistration>) -> GatewayDispatch {
+    let registry = OperationRegistry::builder()
+        .with_all(registrations)
+        .build()
+        .unwrap();
+    GatewayDispatch::new(registry, Arc::new(AnonymousOnly))
+}
+
+#[tokio::test]
+async fn tools_import_with_schemas_and_results_per_spec() {
+    let server = upstream().await;
+    let import = FromMcp::new(with_token(&server.url), shared_http())
+        .plan()
+        .await
+        .unwrap();
+    let names: Vec<&str> = import
+        .registrations
+        .iter()
+        .map(|r| r.spec.name.as_str())
+        .collect();
+    assert_eq!(names, ["up/echo", "up/plain", "up/fail", "up/weird_name_"]);
+    assert_eq!(import.skipped.len(), 1);
+    assert_eq!(import.skipped[0].0, "broken");
+    assert!(
+        import
+            .summary("up")
+            .starts_with("mcp up: imported 4 tools, skipped 1 (broken: input schema is not usable")
+    );
+    let echo = &import.registrations[0];
+    assert_eq!(echo.provenance, Provenance::FromMcp);
+    assert!(matches!(echo.handler, HandlerKind::Once(_)));
+    assert_eq!(echo.spec.op_type, alknet_http_core::OperationType::Mutation);
+    assert_eq!(
+        echo.spec.output_schema["properties"]["echo"]["type"],
+        "string"
+    );
+    // Without an outputSchema: the content block union.
+    assert_eq!(
+        import.registrations[1].spec.output_schema,
+        alknet_http_mcp::content_blocks_schema()
+    );
+    assert!(
+        import.registrations[0]
+            .spec
+            .declared_error(MCP_TOOL_ERROR)
+            .is_some()
+    );
+
+    let d = dispatch(import.registrations);
+    // Structured result → structuredContent.
+    let out = d
+        .invoke(None, "up/echo", json!({"message": "hi"}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(out, json!({"echo": "hi"}));
+    // Unstructured → the content blocks unchanged (no JSON guessing).
+    let out = d.invoke(None, "up/plain", json!({})).await.result.unwrap();
+    assert_eq!(
+        out,
+        json!([{"type": "text", "text": "hello"}, {"type": "text", "text": "{\"not\": \"parsed\"}"}])
+    );
+    // isError → MCP_TOOL_ERROR with the content in details.
+    let error = d
+        .invoke(None, "up/fail", json!({}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(error.code, MCP_TOOL_ERROR);
+    assert_eq!(error.message, "disk full");
+    assert_eq!(error.details.unwrap()["content"][0]["text"], "disk full");
+    // The local input schema is checked first.
+    let error = d
+        .invoke(None, "up/echo", json!({}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(error.code, "INVALID_INPUT");
+}
+
+#[tokio::test]
+async fn imports_are_internal_by_default_and_refusals_are_typed() {
+    let server = upstream().await;
+    let config = FromMcpConfig::new(&server.url, "up").with_token(
+        "up",
+        Capabilities::new().with_http_token("up", UPSTREAM_TOKEN),
+    );
+    let registrations = FromMcp::new(config, shared_http()).import().await.unwrap();
+    assert!(
+        registrations
+            .iter()
+            .all(|r| r.spec.visibility == Visibility::Internal)
+    );
+    // A wrong token or none: Unauthorized.
+    for config in [
+        FromMcpConfig::new(&server.url, "up"),
+        FromMcpConfig::new(&server.url, "up")
+            .with_token("up", Capabilities::new().with_http_token("up", "wrong")),
+    ] {
+        let error = FromMcp::new(config, shared_http())
+            .import()
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AdapterError::Unauthorized(_)), "{error}");
+    }
+    // Nobody listening: DiscoveryFailed.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let error = FromMcp::new(
+        FromMcpConfig::new(format!("http://{dead}/mcp"), "up"),
+        shared_http(),
+    )
+    .import()
+    .await
+    .unwrap_err();
+    assert!(matches!(error, AdapterError::DiscoveryFailed(_)), "{error}");
+}
+
+#[tokio::test]
+async fn a_node_imports_another_nodes_to_mcp() {
+    let node = start(registry(Arc::new(Slow::default())), McpConfig::default()).await;
+    let url = format!("http://{}/mcp", node.addr);
+    let config = FromMcpConfig::new(url, "remote")
+        .with_token(
+            "remote",
+            Capabilities::new().with_http_token("remote", ALICE),
+        )
+        .with_visibility(Visibility::External);
+    let registrations = FromMcp::new(config, shared_http()).import().await.unwrap();
+    let names: Vec<&str> = registrations.iter().map(|r| r.spec.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "remote/search",
+            "remote/schema",
+            "remote/call",
+            "remote/batch"
+        ]
+    );
+    let d = dispatch(registrations);
+    // The remote node runs the call as alice (the import's token).
+    let out = d
+        .invoke(None, "remote/call", json!({"operation": "demo/whoami"}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(out, json!({"output": {"id": "alice"}}));
+    // A remote operation failure is an isError result → MCP_TOOL_ERROR with the CallError.
+    let error = d
+        .invoke(None, "remote/call", json!({"operation": "demo/register"}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(error.code, MCP_TOOL_ERROR);
+    assert_eq!(
+        error.details.unwrap()["structuredContent"]["code"],
+        "NAME_TAKEN"
+    );
+}
