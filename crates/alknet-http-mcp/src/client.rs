@@ -173,6 +173,11 @@ impl FromMcp {
         FromMcp { config, http }
     }
 
+    /// The namespace imported into.
+    pub fn namespace(&self) -> &str {
+        &self.config.namespace
+    }
+
     async fn connect(&self) -> Result<Connection, AdapterError> {
         let mut transport =
             StreamableHttpClientTransportConfig::with_uri(self.config.endpoint.as_str());

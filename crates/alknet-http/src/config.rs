@@ -27,6 +27,10 @@
 //! [decoy]
 //! kind = "not-found"          # "not-found", "static" (root = "site") or "redirect" (to = "https://…")
 //!
+//! [mcp]
+//! allowed_hosts = ["localhost", "127.0.0.1", "node.example.com"]   # Host header guard
+//! allow_anonymous = false
+//!
 //! [[import.openapi]]          # a REST API as operations: see the `imports` module
 //! namespace = "petstore"
 //! spec = "petstore.yaml"
@@ -81,7 +85,10 @@ pub struct NodeConfig {
     pub gateway: GatewayLimits,
     /// The decoy.
     pub decoy: Option<DecoyEntry>,
-    /// Imports (`[[import.openapi]]`).
+    /// The MCP surface.
+    #[serde(default)]
+    pub mcp: McpSection,
+    /// Imports (`[[import.openapi]]`, `[[import.mcp]]`).
     #[serde(default)]
     pub import: ImportConfig,
 }
@@ -102,6 +109,7 @@ impl Default for NodeConfig {
             limits: LimitsConfig::default(),
             gateway: GatewayLimits::default(),
             decoy: None,
+            mcp: McpSection::default(),
             import: ImportConfig::default(),
         })
     }
@@ -176,6 +184,20 @@ pub struct DecoyEntry {
     pub to: Option<String>,
 }
 
+/// The `[mcp]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpSection {
+    /// Accepted `Host` values (default: loopback names only); `["*"]` accepts any.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Let requests without a token use MCP (default false).
+    pub allow_anonymous: Option<bool>,
+    /// Most calls in one `batch` tool call (default 100).
+    pub max_batch_len: Option<usize>,
+    /// Largest JSON-RPC request body (default 4 MiB).
+    pub max_request_body_bytes: Option<usize>,
+}
+
 /// Everything the node needs, resolved from a configuration.
 #[derive(Debug)]
 pub struct Resolved {
@@ -199,6 +221,8 @@ pub struct Resolved {
     pub call_timeout: Duration,
     /// Imports, documents and credentials read.
     pub imports: Vec<ResolvedImport>,
+    /// The MCP surface.
+    pub mcp: alknet_http_mcp::McpConfig,
 }
 
 impl NodeConfig {
@@ -352,6 +376,23 @@ impl NodeConfig {
                 .call_timeout_ms
                 .map_or(alknet_http_core::registry::DEFAULT_CALL_TIMEOUT, ms),
             imports,
+            mcp: {
+                let d = alknet_http_mcp::McpConfig::default();
+                let m = self.mcp;
+                alknet_http_mcp::McpConfig {
+                    allowed_hosts: match m.allowed_hosts {
+                        Some(hosts) if hosts.iter().any(|h| h == "*") => Vec::new(),
+                        Some(hosts) => hosts,
+                        None => d.allowed_hosts.clone(),
+                    },
+                    allow_anonymous: m.allow_anonymous.unwrap_or(d.allow_anonymous),
+                    max_batch_len: m.max_batch_len.unwrap_or(d.max_batch_len),
+                    max_request_body_bytes: m
+                        .max_request_body_bytes
+                        .unwrap_or(d.max_request_body_bytes),
+                    ..d
+                }
+            },
         })
     }
 }

@@ -14,6 +14,14 @@
 //! headers = { "X-Client" = "alknet" }    # sent with every request
 //! rename = { listPets = "list", "GET /pets/{petId}" = "get" }
 //! max_response_bytes = 16777216
+//!
+//! [[import.mcp]]
+//! namespace = "tools"                    # tool `t` becomes `tools/t`
+//! endpoint = "http://127.0.0.1:8000/mcp" # streamable HTTP
+//! token_file = "tools.token"             # sent as `Authorization: Bearer`
+//! visibility = "external"                # default "internal"
+//! scopes = ["tools:use"]
+//! tools = ["search", "fetch"]            # only these (default: all)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,6 +30,7 @@ use std::sync::Arc;
 
 use alknet_http_core::client::SharedHttpClient;
 use alknet_http_core::{AccessControl, Capabilities, HandlerRegistration, Visibility};
+use alknet_http_mcp::{FromMcp, FromMcpConfig};
 use alknet_http_openapi::import::{
     ForwardLimits, FromOpenApi, HttpAuthScheme, HttpServiceConfig, ImportOptions, OpenApiSpec,
 };
@@ -36,6 +45,28 @@ pub struct ImportConfig {
     /// `[[import.openapi]]` entries.
     #[serde(default)]
     pub openapi: Vec<OpenApiImportConfig>,
+    /// `[[import.mcp]]` entries.
+    #[serde(default)]
+    pub mcp: Vec<McpImportConfig>,
+}
+
+/// One `[[import.mcp]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpImportConfig {
+    /// The namespace of the imported operations.
+    pub namespace: String,
+    /// The server's streamable-HTTP endpoint.
+    pub endpoint: String,
+    /// A file holding the bearer token.
+    pub token_file: Option<PathBuf>,
+    /// `internal` (default) or `external`.
+    pub visibility: Option<String>,
+    /// Scopes a caller needs.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Only these tools.
+    pub tools: Option<BTreeSet<String>>,
 }
 
 /// One `[[import.openapi]]` entry.
@@ -85,7 +116,41 @@ pub struct OpenApiImportConfig {
 #[derive(Debug)]
 pub struct ResolvedImport {
     label: String,
-    importer: FromOpenApi,
+    importer: Importer,
+}
+
+#[derive(Debug)]
+enum Importer {
+    OpenApi(FromOpenApi),
+    Mcp(FromMcp),
+}
+
+fn read_secret(file: &Path) -> Result<String, String> {
+    let secret = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read credential {}: {e}", file.display()))?;
+    let secret = secret.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(format!("credential file {} is empty", file.display()));
+    }
+    Ok(secret.to_owned())
+}
+
+fn visibility(value: Option<&str>) -> Result<Visibility, String> {
+    match value {
+        None | Some("internal") => Ok(Visibility::Internal),
+        Some("external") => Ok(Visibility::External),
+        Some(other) => Err(format!(
+            "visibility `{other}` is neither \"internal\" nor \"external\""
+        )),
+    }
+}
+
+fn access_control(scopes: Vec<String>) -> AccessControl {
+    if scopes.is_empty() {
+        AccessControl::default()
+    } else {
+        AccessControl::scopes(scopes)
+    }
 }
 
 /// The operations of every import and one summary line per import.
@@ -100,7 +165,7 @@ pub struct Imported {
 impl ImportConfig {
     /// Whether nothing is imported.
     pub fn is_empty(&self) -> bool {
-        self.openapi.is_empty()
+        self.openapi.is_empty() && self.mcp.is_empty()
     }
 
     /// Reads every document and credential; `resolve` turns relative paths into absolute ones.
@@ -109,10 +174,41 @@ impl ImportConfig {
         resolve: impl Fn(&Path) -> PathBuf,
         http: &Arc<SharedHttpClient>,
     ) -> Result<Vec<ResolvedImport>, ConfigError> {
-        self.openapi
+        let mut imports: Vec<ResolvedImport> = self
+            .openapi
             .into_iter()
             .map(|entry| entry.resolve(&resolve, http))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        for entry in self.mcp {
+            imports.push(entry.resolve(&resolve, http)?);
+        }
+        Ok(imports)
+    }
+}
+
+impl McpImportConfig {
+    fn resolve(
+        self,
+        resolve: &impl Fn(&Path) -> PathBuf,
+        http: &Arc<SharedHttpClient>,
+    ) -> Result<ResolvedImport, ConfigError> {
+        let label = format!("import.mcp `{}`", self.namespace);
+        let fail = |message: String| ConfigError(format!("{label}: {message}"));
+        let mut config = FromMcpConfig::new(self.endpoint, self.namespace.clone());
+        if let Some(file) = &self.token_file {
+            let token = read_secret(&resolve(file)).map_err(fail)?;
+            config = config.with_token(
+                self.namespace.clone(),
+                Capabilities::new().with_http_token(self.namespace.clone(), token),
+            );
+        }
+        config.visibility = visibility(self.visibility.as_deref()).map_err(fail)?;
+        config.access_control = access_control(self.scopes);
+        config.tools = self.tools;
+        Ok(ResolvedImport {
+            label,
+            importer: Importer::Mcp(FromMcp::new(config, http.clone())),
+        })
     }
 }
 
@@ -148,13 +244,7 @@ impl OpenApiImportConfig {
         let mut capabilities = Capabilities::new();
         match (&auth, &self.credential_file) {
             (Some(_), Some(file)) => {
-                let file = resolve(file);
-                let secret = std::fs::read_to_string(&file)
-                    .map_err(|e| fail(format!("cannot read credential {}: {e}", file.display())))?;
-                let secret = secret.trim_end_matches(['\r', '\n']);
-                if secret.is_empty() {
-                    return Err(fail(format!("credential file {} is empty", file.display())));
-                }
+                let secret = read_secret(&resolve(file)).map_err(fail)?;
                 capabilities = capabilities.with_api_key(self.namespace.clone(), secret);
             }
             (None, Some(_)) => {
@@ -162,15 +252,7 @@ impl OpenApiImportConfig {
             }
             (Some(_), None) | (None, None) => {}
         }
-        let visibility = match self.visibility.as_deref() {
-            None | Some("internal") => Visibility::Internal,
-            Some("external") => Visibility::External,
-            Some(other) => {
-                return Err(fail(format!(
-                    "visibility `{other}` is neither \"internal\" nor \"external\""
-                )));
-            }
-        };
+        let visibility = visibility(self.visibility.as_deref()).map_err(fail)?;
         let mut config = HttpServiceConfig::new(self.namespace.clone(), self.base_url);
         config.auth = auth;
         config.default_headers = self.headers.into_iter().collect();
@@ -180,11 +262,7 @@ impl OpenApiImportConfig {
                 ..ForwardLimits::default()
             };
         }
-        let access_control = if self.scopes.is_empty() {
-            AccessControl::default()
-        } else {
-            AccessControl::scopes(self.scopes)
-        };
+        let access_control = access_control(self.scopes);
         let options = ImportOptions {
             rename: self.rename,
             include_tags: self.include_tags,
@@ -197,14 +275,17 @@ impl OpenApiImportConfig {
         };
         Ok(ResolvedImport {
             label,
-            importer: FromOpenApi::new(spec, config, http.clone()).with_options(options),
+            importer: Importer::OpenApi(
+                FromOpenApi::new(spec, config, http.clone()).with_options(options),
+            ),
         })
     }
 }
 
-/// Plans every import and drops the documents. Two operations with one name — across imports,
-/// or an import and one of `local` (name → where it is defined) — are an error naming both.
-pub fn plan_imports(
+/// Plans every import (MCP imports connect and list their tools) and drops the documents.
+/// Two operations with one name — across imports, or an import and one of `local` (name →
+/// where it is defined) — are an error naming both.
+pub async fn plan_imports(
     imports: Vec<ResolvedImport>,
     local: &[(String, String)],
 ) -> Result<Imported, ConfigError> {
@@ -214,23 +295,43 @@ pub fn plan_imports(
         summaries: Vec::new(),
     };
     for import in imports {
-        let report = import
-            .importer
-            .plan()
-            .map_err(|e| ConfigError(format!("{}: {e}", import.label)))?;
-        // The document is not needed any more: handlers keep only what they forward with.
-        drop(import.importer);
-        imported.summaries.push(report.summary());
-        for operation in report.operations {
-            let name = operation.registration.spec.name.clone();
-            let here = format!("{} ({})", import.label, operation.source);
+        let fail =
+            |e: alknet_http_core::AdapterError| ConfigError(format!("{}: {e}", import.label));
+        let (operations, summary) = match import.importer {
+            Importer::OpenApi(importer) => {
+                let report = importer.plan().map_err(fail)?;
+                // The document is not needed any more: handlers keep only what they forward with.
+                drop(importer);
+                let summary = report.summary();
+                let operations = report
+                    .operations
+                    .into_iter()
+                    .map(|o| (o.source, o.registration))
+                    .collect::<Vec<_>>();
+                (operations, summary)
+            }
+            Importer::Mcp(importer) => {
+                let report = importer.plan().await.map_err(fail)?;
+                let summary = report.summary(&importer.namespace());
+                let operations = report
+                    .registrations
+                    .into_iter()
+                    .map(|r| ("tool".to_owned(), r))
+                    .collect::<Vec<_>>();
+                (operations, summary)
+            }
+        };
+        imported.summaries.push(summary);
+        for (source, registration) in operations {
+            let name = registration.spec.name.clone();
+            let here = format!("{} ({source})", import.label);
             if let Some(first) = owners.get(&name) {
                 return Err(ConfigError(format!(
                     "operation name `{name}` is defined twice: by {first} and by {here}; rename one (`rename = {{ ... }}`)"
                 )));
             }
             owners.insert(name, here);
-            imported.registrations.push(operation.registration);
+            imported.registrations.push(registration);
         }
     }
     Ok(imported)
@@ -242,8 +343,8 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn collisions_across_imports_and_local_operations_name_both() {
+    #[tokio::test]
+    async fn collisions_across_imports_and_local_operations_name_both() {
         let dir = std::env::temp_dir().join(format!("alknet-imports-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
@@ -261,13 +362,14 @@ mod tests {
         let resolve = |p: &Path| dir.join(p);
         let imports = config("demo").resolve(resolve, &http).unwrap();
         let local = [("demo/echo".to_owned(), "the demo operations".to_owned())];
-        let error = plan_imports(imports, &local).unwrap_err().0;
+        let error = plan_imports(imports, &local).await.unwrap_err().0;
         assert_eq!(
             error,
             "operation name `demo/echo` is defined twice: by the demo operations and by import.openapi `demo` (GET /a); rename one (`rename = { ... }`)"
         );
-        let imported =
-            plan_imports(config("pets").resolve(resolve, &http).unwrap(), &local).unwrap();
+        let imported = plan_imports(config("pets").resolve(resolve, &http).unwrap(), &local)
+            .await
+            .unwrap();
         assert_eq!(imported.registrations.len(), 2);
         assert_eq!(
             imported.summaries,

@@ -14,6 +14,7 @@
 //! | [`gateway`] | `/search`, `/schema`, `/call`, `/batch`, `/subscribe` (`alknet-http-gateway`) |
 //! | [`openapi`] | `to_openapi`, `/openapi.json`, and `from_openapi`/`from_jsonschema` imports (`alknet-http-openapi`) |
 //! | [`ws`] | the WebSocket call session at `/alknet/call` (`alknet-http-ws`) |
+//! | [`mcp`] | `/mcp` (`to_mcp`) and `from_mcp` imports (`alknet-http-mcp`) |
 //! | [`Node`], [`NodeBuilder`], [`Listener`] | one process serving a registry on its listeners |
 //! | [`demo`] | the demo operations of the embedded default node |
 //! | [`config`] | the TOML node configuration (feature `cli`) |
@@ -27,12 +28,11 @@
 //! | `gateway` | yes | the HTTP gateway (`alknet-http-gateway`); implies `server` |
 //! | `ws` | yes | the WebSocket call session (`alknet-http-ws`); implies `server` |
 //! | `openapi` | yes | `/openapi.json` and the REST importers (`alknet-http-openapi`); implies `gateway` |
+//! | `mcp` | yes | `/mcp` and `from_mcp` (`alknet-http-mcp`); implies `server` |
 //! | `tls` | yes | HTTPS listeners (rustls with ring, ALPN `h2`/`http/1.1`) |
 //! | `quic` | no | the native `alknet/call` transport over QUIC |
 //! | `cli` | yes | the `alknet-http` command and the TOML configuration |
 //! | `full` | no | all of the above |
-//!
-//! The MCP surface joins as feature `mcp` when its crate lands.
 //!
 //! ## Example
 //!
@@ -56,6 +56,8 @@
 pub use alknet_http_core as core;
 #[cfg(feature = "gateway")]
 pub use alknet_http_gateway as gateway;
+#[cfg(feature = "mcp")]
+pub use alknet_http_mcp as mcp;
 #[cfg(feature = "openapi")]
 pub use alknet_http_openapi as openapi;
 #[cfg(feature = "server")]

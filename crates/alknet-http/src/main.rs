@@ -228,7 +228,9 @@ async fn serve(
     } else {
         Vec::new()
     };
-    let imported = plan_imports(resolved.imports, &local).map_err(|e| e.to_string())?;
+    let imported = plan_imports(resolved.imports, &local)
+        .await
+        .map_err(|e| e.to_string())?;
     for line in &imported.summaries {
         say!("{line}");
     }
@@ -244,7 +246,8 @@ async fn serve(
         .limits(resolved.limits)
         .decoy(resolved.decoy)
         .stealth(resolved.stealth)
-        .gateway_config(resolved.gateway);
+        .gateway_config(resolved.gateway)
+        .mcp_config(resolved.mcp);
     let node = listeners
         .into_iter()
         .fold(node, |node, listener| node.listen(listener))

@@ -134,6 +134,8 @@ pub struct NodeBuilder {
     ws_limits: alknet_http_ws::WsLimits,
     #[cfg(feature = "ws")]
     sessions: alknet_http_ws::Sessions,
+    #[cfg(feature = "mcp")]
+    mcp: alknet_http_mcp::McpConfig,
 }
 
 impl Default for NodeBuilder {
@@ -156,6 +158,8 @@ impl Default for NodeBuilder {
             ws_limits: alknet_http_ws::WsLimits::default(),
             #[cfg(feature = "ws")]
             sessions: alknet_http_ws::Sessions::new(),
+            #[cfg(feature = "mcp")]
+            mcp: alknet_http_mcp::McpConfig::default(),
         }
     }
 }
@@ -242,6 +246,15 @@ impl NodeBuilder {
     #[cfg(feature = "ws")]
     pub fn sessions(&self) -> alknet_http_ws::Sessions {
         self.sessions.clone()
+    }
+
+    /// The MCP surface's configuration (path, allowed hosts, anonymous access, limits). Its
+    /// shutdown token is the node's.
+    #[cfg(feature = "mcp")]
+    #[must_use]
+    pub fn mcp_config(mut self, config: alknet_http_mcp::McpConfig) -> Self {
+        self.mcp = config;
+        self
     }
 
     /// Checks the configuration.
@@ -348,7 +361,21 @@ impl Node {
                 ),
             ))
         };
-        #[cfg(not(feature = "ws"))]
+        #[cfg(feature = "mcp")]
+        let adapter = {
+            let dispatch = adapter.dispatch().with_timeout(b.call_timeout);
+            let config = alknet_http_mcp::McpConfig {
+                shutdown: stop.clone(),
+                ..b.mcp.clone()
+            };
+            let paths = [config.path.clone()];
+            adapter.with_surface(alknet_http_server::Surface::new(
+                "mcp",
+                paths,
+                alknet_http_mcp::router(dispatch, config),
+            ))
+        };
+        #[cfg(not(any(feature = "ws", feature = "mcp")))]
         let _ = stop;
         adapter.build()
     }
