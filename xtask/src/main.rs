@@ -6,6 +6,7 @@
 //! | `hack` | `cargo hack check --each-feature` on every member crate and the facade's feature powerset (installs cargo-hack when missing) |
 //! | `browser` | the real-browser tests: installs Debian `chromium` and npm `playwright-core` when missing, then runs the `#[ignore]`d browser tests |
 //! | `openapi-e2e` | the importer against real documents (npm `@readme/oas-examples`, every 3.0/3.1 file) and a real upstream (Prism mocking the Petstores, imported by a node from config) |
+//! | `mcp-e2e` | the official MCP SDKs (PyPI `mcp`, npm `@modelcontextprotocol/sdk`) as clients of `/mcp`, and a Python `MCPServer` imported from config |
 //! | `schemathesis` | schemathesis (PyPI, in a venv under `target/e2e`) runs `--checks all` against `/openapi.json` of a running demo node |
 //! | `package` | `cargo package` of every publishable crate, verified (inter-crate path dependencies resolve through workspace packaging) |
 //! | `bench` | the benchmarks (release builds, loopback only), each against its baseline in the same run; writes `BENCHMARKS.md` |
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "hack" => hack(),
         "openapi-e2e" => openapi_e2e(),
+        "mcp-e2e" => mcp_e2e(),
         "package" => package(),
         "browser" => browser(),
         "schemathesis" => schemathesis(),
@@ -128,9 +130,11 @@ fn ci() -> Result {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     crypto_guard()?;
+    no_stdio_guard()?;
     browser()?;
     schemathesis()?;
     openapi_e2e()?;
+    mcp_e2e()?;
     hack()?;
     package()
 }
@@ -182,7 +186,7 @@ struct BenchCase {
     goal: &'static str,
 }
 
-const BENCH_CASES: [BenchCase; 3] = [
+const BENCH_CASES: [BenchCase; 4] = [
     BenchCase {
         name: "`GatewayDispatch::invoke` of a validated, access-controlled echo",
         ours: "invoke/gateway_dispatch",
@@ -206,6 +210,14 @@ const BENCH_CASES: [BenchCase; 3] = [
         baseline_name: "quinn bi-stream echo of the same bytes",
         per_iteration: 64.0,
         goal: "≥ 0.80",
+    },
+    BenchCase {
+        name: "MCP `tools/call` through `to_mcp` (`call` tool → dispatch → echo), sequential",
+        ours: "mcp_tools_call/to_mcp_call",
+        baseline: "mcp_tools_call/bare_rmcp_echo",
+        baseline_name: "a bare rmcp streamable-HTTP server with an `echo` tool",
+        per_iteration: 1.0,
+        goal: "report",
     },
 ];
 
@@ -270,6 +282,18 @@ fn bench() -> Result {
             "--noplot",
         ]),
     )?;
+    run(
+        "cargo bench tools_call (MCP)",
+        cargo().args([
+            "bench",
+            "-p",
+            "alknet-http-mcp",
+            "--bench",
+            "tools_call",
+            "--",
+            "--noplot",
+        ]),
+    )?;
     let mut table = String::from(
         "| case | ours | baseline in the same run | ratio | goal |\n|---|---|---|---|---|\n",
     );
@@ -296,7 +320,7 @@ fn bench() -> Result {
          against its baseline in the same run on the same machine; only the ratios are meaningful.\n\n\
          Machine: {}\n\n{table}\n{import}\n\
          Not measured yet (issue #10): `POST /call` over HTTP/1.1 and h2 against bare hyper, the WebSocket session \
-         against raw fastwebsockets and jsonrpsee, `/subscribe` against bare axum SSE, `to_mcp`, `from_openapi` \
+         against raw fastwebsockets and jsonrpsee, `/subscribe` against bare axum SSE, `from_openapi` \
          call latency, idle WebSocket sessions.\n",
         machine()
     );
@@ -350,31 +374,80 @@ fn import_bench() -> Result<String> {
     ))
 }
 
+/// The pinned MCP Python SDK (2.x: `MCPServer`, `streamable_http_client`).
+const MCP_PYTHON_SDK: &str = "mcp==2.3.0";
+/// The pinned MCP TypeScript SDK.
+const MCP_TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
+
+/// A virtualenv under `target/e2e/venv` with the PyPI packages (`name==version`) installed.
+fn python_venv(packages: &[&str]) -> Result<PathBuf> {
+    let venv = root().join("target/e2e/venv");
+    if !venv.join("bin/pip").exists() {
+        std::fs::create_dir_all(root().join("target/e2e"))
+            .map_err(|e| format!("cannot create target/e2e: {e}"))?;
+        run(
+            "python3 -m venv",
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        )?;
+    }
+    let pip = venv.join("bin/pip");
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            let (name, version) = p.split_once("==").unwrap_or((p, ""));
+            !Command::new(&pip)
+                .args(["show", name])
+                .output()
+                .is_ok_and(|o| {
+                    o.status.success()
+                        && String::from_utf8_lossy(&o.stdout)
+                            .contains(&format!("Version: {version}"))
+                })
+        })
+        .collect();
+    if !missing.is_empty() {
+        run(
+            &format!("pip install {}", missing.join(" ")),
+            Command::new(&pip)
+                .args(["install", "-q", "--disable-pip-version-check"])
+                .args(&missing),
+        )?;
+    }
+    Ok(venv)
+}
+
+/// MCP with the official SDKs: the Python and TypeScript SDK clients use `/mcp` of a running
+/// node, and a node imports a Python SDK `MCPServer` from `[[import.mcp]]`.
+fn mcp_e2e() -> Result {
+    let venv = python_venv(&[MCP_PYTHON_SDK])?;
+    let e2e = npm_packages(&[MCP_TS_SDK])?;
+    run(
+        "MCP SDK clients and a Python MCP server against the node",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "alknet-http",
+                "--test",
+                "it",
+                "mcp_sdk",
+                "--",
+                "--ignored",
+            ])
+            .env("ALKNET_E2E_NODE_MODULES", e2e.join("node_modules"))
+            .env("ALKNET_E2E_PYTHON", venv.join("bin/python")),
+    )
+}
+
 /// The pinned schemathesis.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// schemathesis against `/openapi.json` of a running demo node, with a token.
 fn schemathesis() -> Result {
-    let e2e = root().join("target/e2e");
-    let venv = e2e.join("venv");
+    let venv = python_venv(&[SCHEMATHESIS])?;
     let tool = venv.join("bin/schemathesis");
-    if !tool.exists() {
-        std::fs::create_dir_all(&e2e)
-            .map_err(|e| format!("cannot create {}: {e}", e2e.display()))?;
-        run(
-            "python3 -m venv",
-            Command::new("python3").args(["-m", "venv"]).arg(&venv),
-        )?;
-        run(
-            "pip install schemathesis",
-            Command::new(venv.join("bin/pip")).args([
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                SCHEMATHESIS,
-            ]),
-        )?;
-    }
+    let e2e = root().join("target/e2e");
     run(
         "build alknet-http",
         cargo().args(["build", "-q", "-p", "alknet-http", "--bin", "alknet-http"]),
@@ -645,6 +718,43 @@ fn crypto_guard() -> Result {
     Ok(())
 }
 
+/// No stdio or child-process MCP transport may be compiled in, under any feature: rmcp's
+/// `transport-io` and `transport-child-process` stay off (http-surfaces §11, §13).
+fn no_stdio_guard() -> Result {
+    println!("==> MCP guard (streamable HTTP only: no stdio, no child process)");
+    let out = cargo()
+        .args([
+            "tree",
+            "--workspace",
+            "--all-features",
+            "--edges",
+            "features",
+            "-i",
+            "rmcp",
+        ])
+        .output()
+        .map_err(|e| format!("cargo tree: {e}"))?;
+    let tree = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !tree.contains("rmcp feature \"transport-streamable-http-server\"")
+    {
+        return Err(format!(
+            "cannot read rmcp's features:\n{tree}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    for forbidden in [
+        "transport-io",
+        "transport-child-process",
+        "which-command",
+        "process-wrap",
+    ] {
+        if tree.contains(&format!("\"{forbidden}\"")) || tree.contains(&format!("{forbidden} v")) {
+            return Err(format!("rmcp is built with `{forbidden}`:\n{tree}"));
+        }
+    }
+    Ok(())
+}
+
 /// Library code takes configuration and secrets through types only, and ships no stubs.
 fn lint_source() -> Result {
     println!("==> source checks (no env reads, no stubs in library code)");
@@ -668,6 +778,8 @@ fn lint_source() -> Result {
         };
         for (n, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
+            // The crate's own version, fixed at compile time, is build metadata, not configuration.
+            let code = code.replace("env!(\"CARGO_PKG_VERSION\")", "");
             for pattern in ENV_READS.iter().chain(STUBS) {
                 if code.contains(pattern) {
                     hits.push(format!(

@@ -27,7 +27,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use alknet_http_core::{AnonymousOnly, OperationRegistry};
+//! use alknet_http_core::{identity::AnonymousOnly, OperationRegistry};
 //! use alknet_http_core::dispatch::GatewayDispatch;
 //!
 //! let dispatch = GatewayDispatch::new(OperationRegistry::empty(), Arc::new(AnonymousOnly));

@@ -148,14 +148,22 @@ fn tool_definitions() -> Vec<(&'static str, &'static str, Value, Value, bool)> {
                 "additionalProperties": false,
                 "properties": {"operation": operation}
             }),
-            json!({"type": "object", "required": ["name", "op_type", "input_schema"]}),
+            // Error results carry a CallError as structured content, and SDK clients validate it
+            // against this schema too (the TypeScript SDK does): allow both shapes.
+            json!({"type": "object", "anyOf": [
+                {"required": ["name", "op_type", "input_schema"]},
+                call_error_schema()
+            ]}),
             true,
         ),
         (
             "call",
             "Call one query or mutation with its input. The result is `{\"output\": …}`; a failure is an error result carrying the call error (`code`, `message`, `retryable`, `details`).",
             one_call.clone(),
-            json!({"type": "object", "required": ["output"], "properties": {"output": {}}}),
+            json!({"type": "object", "anyOf": [
+                {"required": ["output"], "properties": {"output": {}}},
+                call_error_schema()
+            ]}),
             false,
         ),
         (
@@ -402,6 +410,18 @@ impl ServerHandler for GatewayTools {
     }
 }
 
+/// rmcp acknowledges a session `DELETE` with 202; MCP clients expect 200 or 204 (the Python
+/// SDK logs a warning otherwise).
+async fn delete_is_no_content(request: Request, next: Next) -> Response {
+    let delete = request.method() == axum::http::Method::DELETE;
+    let mut response = next.run(request).await;
+    if delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        *response.body_mut() = Body::empty();
+    }
+    response
+}
+
 async fn require_identity(request: Request, next: Next) -> Response {
     let anonymous = request
         .extensions()
@@ -430,7 +450,7 @@ async fn require_identity(request: Request, next: Next) -> Response {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use alknet_http_core::{AnonymousOnly, OperationRegistry};
+/// use alknet_http_core::{identity::AnonymousOnly, OperationRegistry};
 /// use alknet_http_core::dispatch::GatewayDispatch;
 /// use alknet_http_mcp::{McpConfig, router};
 ///
@@ -457,7 +477,9 @@ pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
         Arc::new(LocalSessionManager::default()),
         server_config,
     );
-    let router = Router::new().route_service(&config.path, service);
+    let router = Router::new()
+        .route_service(&config.path, service)
+        .layer(middleware::from_fn(delete_is_no_content));
     if config.allow_anonymous {
         router
     } else {

@@ -312,7 +312,7 @@ pub async fn plan_imports(
             }
             Importer::Mcp(importer) => {
                 let report = importer.plan().await.map_err(fail)?;
-                let summary = report.summary(&importer.namespace());
+                let summary = report.summary(importer.namespace());
                 let operations = report
                     .registrations
                     .into_iter()

@@ -35,7 +35,7 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Log filter, e.g. `info`, `debug` or `alknet_http_server=debug`.
-    #[arg(long, global = true, default_value = "info")]
+    #[arg(long, global = true, default_value = "info,rmcp=warn")]
     log: String,
 }
 

@@ -2,4 +2,5 @@
 //! sockets by its own client subcommands.
 
 mod cli;
+mod mcp_sdk;
 mod prism;
