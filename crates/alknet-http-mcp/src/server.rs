@@ -47,6 +47,9 @@ pub struct McpConfig {
     pub max_batch_len: usize,
     /// Keep-alive interval of the SSE response streams. Default 15 s.
     pub sse_keep_alive: Duration,
+    /// A session idle this long is closed; its id then answers 404 and clients re-initialise.
+    /// Default 5 min.
+    pub session_idle_timeout: Duration,
     /// Cancel to end every MCP session (server shutdown).
     pub shutdown: CancellationToken,
 }
@@ -60,6 +63,7 @@ impl Default for McpConfig {
             max_request_body_bytes: 4 << 20,
             max_batch_len: 100,
             sse_keep_alive: Duration::from_secs(15),
+            session_idle_timeout: Duration::from_secs(300),
             shutdown: CancellationToken::new(),
         }
     }
@@ -472,11 +476,10 @@ pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
     } else {
         server_config.with_allowed_hosts(config.allowed_hosts.clone())
     };
-    let service = StreamableHttpService::new(
-        move || Ok(tools.clone()),
-        Arc::new(LocalSessionManager::default()),
-        server_config,
-    );
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(config.session_idle_timeout);
+    let service =
+        StreamableHttpService::new(move || Ok(tools.clone()), Arc::new(sessions), server_config);
     let router = Router::new()
         .route_service(&config.path, service)
         .layer(middleware::from_fn(delete_is_no_content));

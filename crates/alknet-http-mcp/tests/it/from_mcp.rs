@@ -118,6 +118,7 @@ async fn require_token(request: Request, next: Next) -> Response {
 struct UpstreamServer {
     url: String,
     stop: CancellationToken,
+    sessions: Arc<LocalSessionManager>,
 }
 
 impl Drop for UpstreamServer {
@@ -128,9 +129,10 @@ impl Drop for UpstreamServer {
 
 async fn upstream() -> UpstreamServer {
     let stop = CancellationToken::new();
+    let sessions = Arc::new(LocalSessionManager::default());
     let service = StreamableHttpService::new(
         || Ok(Upstream),
-        Arc::new(LocalSessionManager::default()),
+        sessions.clone(),
         StreamableHttpServerConfig::default().with_cancellation_token(stop.clone()),
     );
     let app = axum::Router::new()
@@ -147,6 +149,7 @@ async fn upstream() -> UpstreamServer {
     UpstreamServer {
         url: format!("http://{addr}/mcp"),
         stop,
+        sessions,
     }
 }
 

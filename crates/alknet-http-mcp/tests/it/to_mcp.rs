@@ -312,3 +312,77 @@ async fn unknown_sessions_are_404_and_hosts_are_checked() {
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
 }
+
+#[tokio::test]
+async fn idle_sessions_expire_to_404() {
+    let node = start(
+        registry(Arc::default()),
+        McpConfig {
+            session_idle_timeout: std::time::Duration::from_millis(300),
+            ..McpConfig::default()
+        },
+    )
+    .await;
+    let http = reqwest_client();
+    let post = |session: Option<String>, body: Value| {
+        let mut request = http
+            .post(node.url())
+            .bearer_auth(ALICE)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let init = post(
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}
+        }}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(init.status(), 200);
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    drop(init);
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let ok = post(Some(session.clone()), initialized).await.unwrap();
+    assert!(ok.status().is_success(), "{}", ok.status());
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let expired = post(Some(session), list).await.unwrap();
+    assert_eq!(expired.status(), 404);
+}
+
+#[tokio::test]
+async fn oversized_requests_are_413() {
+    let node = start(
+        registry(Arc::default()),
+        McpConfig {
+            max_request_body_bytes: 1024,
+            ..McpConfig::default()
+        },
+    )
+    .await;
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "x".repeat(4096), "version": "1"}
+    }});
+    let response = reqwest_client()
+        .post(node.url())
+        .bearer_auth(ALICE)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(big.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
