@@ -240,6 +240,15 @@ async fn tools_import_with_schemas_and_results_per_spec() {
         .result
         .unwrap_err();
     assert_eq!(error.code, "INVALID_INPUT");
+    // The server forgets the session (expiry, restart): the client re-initialises once and the
+    // call goes through.
+    server.sessions.sessions.write().await.clear();
+    let out = d
+        .invoke(None, "up/echo", json!({"message": "again"}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(out, json!({"echo": "again"}));
 }
 
 #[tokio::test]
