@@ -113,7 +113,7 @@ fn http() -> Arc<SharedHttpClient> {
     Arc::new(SharedHttpClient::new(config).unwrap())
 }
 
-const PETSTORE: &str = r##"
+pub(crate) const PETSTORE: &str = r##"
 openapi: 3.0.3
 info: {title: Petstore, version: "1.0"}
 servers: [{url: "https://elsewhere.example.com"}]
