@@ -3,5 +3,6 @@
 mod call;
 mod discovery;
 mod fixtures;
+mod fuzz;
 mod golden;
 mod sse;
