@@ -178,6 +178,7 @@ impl HttpServer {
             let watcher = graceful.watcher();
             let builder = builder.clone();
             let router = self.router.clone();
+            #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
             let tls = tls.clone();
             let handshake_timeout = self.limits.tls_handshake_timeout;
             let span = tracing::debug_span!("connection", %remote);
