@@ -465,21 +465,16 @@ fn python_venv(packages: &[&str]) -> Result<PathBuf> {
 fn mcp_e2e() -> Result {
     let venv = python_venv(&[MCP_PYTHON_SDK])?;
     let e2e = npm_packages(&[MCP_TS_SDK])?;
-    run(
+    let modules = e2e.join("node_modules");
+    let python = venv.join("bin/python");
+    ignored_tests(
         "MCP SDK clients and a Python MCP server against the node",
-        cargo()
-            .args([
-                "test",
-                "-p",
-                "alknet-http",
-                "--test",
-                "it",
-                "mcp_sdk",
-                "--",
-                "--ignored",
-            ])
-            .env("ALKNET_E2E_NODE_MODULES", e2e.join("node_modules"))
-            .env("ALKNET_E2E_PYTHON", venv.join("bin/python")),
+        "alknet-http",
+        "mcp_sdk",
+        &[
+            ("ALKNET_E2E_NODE_MODULES", modules.as_path()),
+            ("ALKNET_E2E_PYTHON", python.as_path()),
+        ],
     )
 }
 
@@ -625,42 +620,45 @@ fn npm_packages(packages: &[&str]) -> Result<PathBuf> {
     Ok(e2e)
 }
 
+/// `cargo test -p <package> --test it <filter> -- --ignored --nocapture` with the end-to-end
+/// environment (the tests print what they found, e.g. the outcome per document).
+fn ignored_tests(step: &str, package: &str, filter: &str, env: &[(&str, &Path)]) -> Result {
+    let mut cmd = cargo();
+    cmd.args([
+        "test",
+        "-p",
+        package,
+        "--test",
+        "it",
+        filter,
+        "--",
+        "--ignored",
+        "--nocapture",
+    ]);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    run(step, &mut cmd)
+}
+
 /// The OpenAPI importer against real documents and a real upstream: every 3.0/3.1 document of
 /// `@readme/oas-examples` imports or is refused with a typed error, and the node imports the
 /// Petstores mocked by Prism from config and returns Prism's responses through `POST /call`.
 fn openapi_e2e() -> Result {
     let e2e = npm_packages(&[PRISM, OAS_EXAMPLES])?;
     let modules = e2e.join("node_modules");
-    run(
+    let env = [("ALKNET_E2E_NODE_MODULES", modules.as_path())];
+    ignored_tests(
         "from_openapi sweep of @readme/oas-examples",
-        cargo()
-            .args([
-                "test",
-                "-p",
-                "alknet-http-openapi",
-                "--test",
-                "it",
-                "sweep",
-                "--",
-                "--ignored",
-                "--nocapture",
-            ])
-            .env("ALKNET_E2E_NODE_MODULES", &modules),
+        "alknet-http-openapi",
+        "sweep",
+        &env,
     )?;
-    run(
+    ignored_tests(
         "Prism round trip through the node",
-        cargo()
-            .args([
-                "test",
-                "-p",
-                "alknet-http",
-                "--test",
-                "it",
-                "prism",
-                "--",
-                "--ignored",
-            ])
-            .env("ALKNET_E2E_NODE_MODULES", &modules),
+        "alknet-http",
+        "prism",
+        &env,
     )
 }
 

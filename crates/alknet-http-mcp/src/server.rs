@@ -4,13 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alknet_http_core::dispatch::{CallOptions, GatewayDispatch};
-use alknet_http_core::error::call_error_to_http_status_with_identity;
+use alknet_http_core::error::{
+    call_error_to_http_response, call_error_to_http_status_with_identity,
+};
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::{CallError, Identity, OperationType};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use futures::StreamExt;
@@ -432,18 +434,9 @@ async fn require_identity(request: Request, next: Next) -> Response {
         .get::<ResolvedIdentity>()
         .is_none_or(|r| r.0.is_none());
     if anonymous {
-        let body = serde_json::to_vec(&CallError::forbidden("authentication required"))
-            .unwrap_or_default();
-        let mut response = Response::new(Body::from(body));
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        return response;
+        // 401 with `WWW-Authenticate: Bearer` and the CallError body: the core's mapping.
+        let error = CallError::forbidden("authentication required");
+        return call_error_to_http_response(&error, false, &[]).map(Body::from);
     }
     next.run(request).await
 }

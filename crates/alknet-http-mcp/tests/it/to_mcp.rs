@@ -26,6 +26,29 @@ async fn tool(
         .await
 }
 
+/// A raw JSON-RPC POST to `/mcp` as alice, with an optional session id and `Host`.
+fn raw_post(
+    node: &crate::Node,
+    session: Option<&str>,
+    host: Option<&str>,
+    body: &Value,
+) -> alknet_http_core::client::reqwest::RequestBuilder {
+    let mut request = reqwest_client()
+        .post(node.url())
+        .bearer_auth(ALICE)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(body.to_string());
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    request
+}
+
 fn names(result: &CallToolResult) -> Vec<String> {
     result.structured_content.as_ref().unwrap()["operations"]
         .as_array()
@@ -278,34 +301,23 @@ async fn cancellation_aborts_the_running_call() {
 #[tokio::test]
 async fn unknown_sessions_are_404_and_hosts_are_checked() {
     let node = start(registry(Arc::default()), McpConfig::default()).await;
-    let http = reqwest_client();
-    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
-    let post = |session: Option<&str>, host: Option<&str>| {
-        let mut request = http
-            .post(node.url())
-            .bearer_auth(ALICE)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(list.clone());
-        if let Some(session) = session {
-            request = request.header("mcp-session-id", session);
-        }
-        if let Some(host) = host {
-            request = request.header("host", host);
-        }
-        request.send()
-    };
-    let response = post(Some("no-such-session"), None).await.unwrap();
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let response = raw_post(&node, Some("no-such-session"), None, &list)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
     // A DNS-rebinding Host is refused before any MCP processing.
-    let response = post(None, Some("evil.example.com")).await.unwrap();
+    let response = raw_post(&node, None, Some("evil.example.com"), &list)
+        .send()
+        .await
+        .unwrap();
     assert!(response.status().is_client_error(), "{}", response.status());
     assert_ne!(response.status(), 404);
     // Without a token: 401 with a Bearer challenge.
-    let response = http
+    let response = reqwest_client()
         .post(node.url())
-        .body(list.clone())
+        .body(list.to_string())
         .send()
         .await
         .unwrap();
@@ -323,27 +335,16 @@ async fn idle_sessions_expire_to_404() {
         },
     )
     .await;
-    let http = reqwest_client();
-    let post = |session: Option<String>, body: Value| {
-        let mut request = http
-            .post(node.url())
-            .bearer_auth(ALICE)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(body.to_string());
-        if let Some(session) = session {
-            request = request.header("mcp-session-id", session);
-        }
-        request.send()
-    };
-    let init = post(
+    let init = raw_post(
+        &node,
         None,
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        None,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {},
             "clientInfo": {"name": "raw", "version": "1"}
         }}),
     )
+    .send()
     .await
     .unwrap();
     assert_eq!(init.status(), 200);
@@ -353,11 +354,17 @@ async fn idle_sessions_expire_to_404() {
         .to_owned();
     drop(init);
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let ok = post(Some(session.clone()), initialized).await.unwrap();
+    let ok = raw_post(&node, Some(&session), None, &initialized)
+        .send()
+        .await
+        .unwrap();
     assert!(ok.status().is_success(), "{}", ok.status());
     tokio::time::sleep(std::time::Duration::from_millis(900)).await;
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    let expired = post(Some(session), list).await.unwrap();
+    let expired = raw_post(&node, Some(&session), None, &list)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(expired.status(), 404);
 }
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::cli::{serve, temp_dir, text};
+use crate::prism::call;
 
 fn env_path(name: &str) -> PathBuf {
     PathBuf::from(
@@ -184,25 +185,6 @@ fn python_mcp_server(log: &Path) -> (Upstream, u16) {
     (upstream, port)
 }
 
-fn call(url: &str, token: &str, envelope: Value) -> (u16, Value) {
-    let output = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", &format!("{url}/call")])
-        .args([
-            "-H",
-            &format!("Authorization: Bearer {token}"),
-            "-d",
-            &envelope.to_string(),
-        ])
-        .output()
-        .unwrap();
-    let out = text(&output.stdout);
-    let (body, status) = out.rsplit_once('\n').unwrap();
-    (
-        status.parse().unwrap(),
-        serde_json::from_str(body).unwrap_or(Value::Null),
-    )
-}
-
 #[test]
 #[ignore = "needs the MCP Python SDK; run by `cargo xtask ci`"]
 fn a_node_imports_a_python_mcp_server() {
@@ -226,28 +208,16 @@ fn a_node_imports_a_python_mcp_server() {
     assert_eq!(node.preamble, ["mcp py: imported 3 tools"]);
     let token = std::fs::read_to_string(&token_file).unwrap();
     // A structured tool: its structuredContent.
-    let (status, out) = call(
-        &node.url,
-        &token,
-        json!({"operation": "/py/add", "input": {"a": 2, "b": 3}}),
-    );
+    let (status, out) = call(&node.url, &token, "/py/add", json!({"a": 2, "b": 3}));
     assert_eq!((status, out), (200, json!({"total": 5, "terms": [2, 3]})));
     // An unstructured tool: the content blocks unchanged.
-    let (status, out) = call(
-        &node.url,
-        &token,
-        json!({"operation": "/py/shout", "input": {"text": "hi"}}),
-    );
+    let (status, out) = call(&node.url, &token, "/py/shout", json!({"text": "hi"}));
     assert_eq!(
         (status, out),
         (200, json!([{"type": "text", "text": "HI!"}]))
     );
     // An erroring tool: MCP_TOOL_ERROR (502: the upstream tool failed).
-    let (status, error) = call(
-        &node.url,
-        &token,
-        json!({"operation": "/py/explode", "input": {"reason": "x"}}),
-    );
+    let (status, error) = call(&node.url, &token, "/py/explode", json!({"reason": "x"}));
     assert_eq!(status, 502, "{error}");
     assert_eq!(error["code"], "MCP_TOOL_ERROR");
     assert!(
@@ -258,11 +228,7 @@ fn a_node_imports_a_python_mcp_server() {
         "{error}"
     );
     // The tool's input schema is enforced locally.
-    let (status, error) = call(
-        &node.url,
-        &token,
-        json!({"operation": "/py/add", "input": {"a": "two"}}),
-    );
+    let (status, error) = call(&node.url, &token, "/py/add", json!({"a": "two"}));
     assert_eq!(
         (status, error["code"].as_str()),
         (422, Some("INVALID_INPUT"))

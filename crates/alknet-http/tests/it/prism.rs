@@ -68,7 +68,7 @@ fn prism(document: &Path, log: &Path) -> Prism {
 }
 
 /// `curl`: the status and the JSON body (or null).
-fn curl(args: &[&str]) -> (u16, Value) {
+pub(crate) fn curl(args: &[&str]) -> (u16, Value) {
     let output = Command::new("curl")
         .args(["-s", "-w", "\n%{http_code}"])
         .args(args)
@@ -82,7 +82,8 @@ fn curl(args: &[&str]) -> (u16, Value) {
     )
 }
 
-fn call(node: &str, token: &str, operation: &str, input: Value) -> (u16, Value) {
+/// `POST /call` with curl: the status and the JSON body.
+pub(crate) fn call(node: &str, token: &str, operation: &str, input: Value) -> (u16, Value) {
     let envelope = json!({ "operation": operation, "input": input }).to_string();
     curl(&[
         &format!("{node}/call"),
