@@ -10,6 +10,7 @@
 //! | `schemathesis` | schemathesis (PyPI, in a venv under `target/e2e`) runs `--checks all` against `/openapi.json` of a running demo node |
 //! | `package` | `cargo package` of every publishable crate, verified (inter-crate path dependencies resolve through workspace packaging) |
 //! | `bench` | the benchmarks (release builds, loopback only), each against its baseline in the same run; writes `BENCHMARKS.md` |
+//! | `soak` | the node under churn and abuse (1,000 WebSocket sessions, vanishing SSE clients, timed-out calls) for a bounded time, then the leak check; arguments go to the `soak` binary (`--duration S`, default 120) |
 //! | `lint-source` | the source checks alone: no environment reads and no `todo!`/`unimplemented!` in library code |
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
@@ -45,10 +46,11 @@ fn main() -> ExitCode {
         "browser" => browser(),
         "schemathesis" => schemathesis(),
         "bench" => bench(),
+        "soak" => soak(&std::env::args().skip(2).collect::<Vec<_>>(), true),
         "lint-source" => lint_source(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|hack|package|browser|schemathesis|bench|lint-source>"
+                "usage: cargo xtask <ci|hack|package|browser|schemathesis|openapi-e2e|mcp-e2e|bench|soak|lint-source>"
             );
             return ExitCode::from(2);
         }
@@ -131,6 +133,8 @@ fn ci() -> Result {
     )?;
     crypto_guard()?;
     no_stdio_guard()?;
+    // The short soak: the full load for 15 s on the test build (the full one is `cargo xtask soak`).
+    soak(&["--duration".into(), "15".into()], false)?;
     browser()?;
     schemathesis()?;
     openapi_e2e()?;
@@ -201,7 +205,7 @@ struct BenchCase {
     goal: &'static str,
 }
 
-const BENCH_CASES: [BenchCase; 6] = [
+const BENCH_CASES: [BenchCase; 9] = [
     BenchCase {
         name: "`GatewayDispatch::invoke` of a validated, access-controlled echo",
         ours: "invoke/gateway_dispatch",
@@ -250,6 +254,30 @@ const BENCH_CASES: [BenchCase; 6] = [
         per_iteration: 1.0,
         goal: "≥ 0.90",
     },
+    BenchCase {
+        name: "WebSocket native session echo, 1 connection, 64 in flight",
+        ours: "ws_echo_64_in_flight/alknet_session",
+        baseline: "ws_echo_64_in_flight/raw_fastwebsockets_echo",
+        baseline_name: "a raw fastwebsockets server echoing the same bytes",
+        per_iteration: 1.0,
+        goal: "≥ 0.85",
+    },
+    BenchCase {
+        name: "WebSocket native session echo, 1 connection, 64 in flight",
+        ours: "ws_echo_64_in_flight/alknet_session",
+        baseline: "ws_echo_64_in_flight/jsonrpsee_echo",
+        baseline_name: "a jsonrpsee 0.26 WebSocket server, `echo` method, same client pattern",
+        per_iteration: 1.0,
+        goal: "≥ 1.5",
+    },
+    BenchCase {
+        name: "`/subscribe` SSE, 1 stream of small items (events/s)",
+        ours: "sse_one_stream/alknet_subscribe",
+        baseline: "sse_one_stream/bare_axum_sse",
+        baseline_name: "a bare axum `Sse` response of the same events",
+        per_iteration: 1.0,
+        goal: "≥ 0.90",
+    },
 ];
 
 /// Mean time per iteration in nanoseconds, from criterion's estimates.
@@ -285,58 +313,27 @@ fn machine() -> String {
     format!("{cores} cores, {cpu}; {rustc}")
 }
 
+/// The criterion benchmarks `cargo xtask bench` runs: (package, bench, features).
+const BENCHES: [(&str, &str, &str); 6] = [
+    ("alknet-http-core", "invoke", ""),
+    ("alknet-http-core", "session", "quic"),
+    ("alknet-http-mcp", "tools_call", ""),
+    ("alknet-http-gateway", "http_call", ""),
+    ("alknet-http-bench", "ws_call", ""),
+    ("alknet-http-bench", "sse", ""),
+];
+
 /// Runs the benchmarks and writes BENCHMARKS.md.
 fn bench() -> Result {
-    run(
-        "cargo bench invoke",
-        cargo().args([
-            "bench",
-            "-p",
-            "alknet-http-core",
-            "--bench",
-            "invoke",
-            "--",
-            "--noplot",
-        ]),
-    )?;
-    run(
-        "cargo bench session (QUIC)",
-        cargo().args([
-            "bench",
-            "-p",
-            "alknet-http-core",
-            "--features",
-            "quic",
-            "--bench",
-            "session",
-            "--",
-            "--noplot",
-        ]),
-    )?;
-    run(
-        "cargo bench tools_call (MCP)",
-        cargo().args([
-            "bench",
-            "-p",
-            "alknet-http-mcp",
-            "--bench",
-            "tools_call",
-            "--",
-            "--noplot",
-        ]),
-    )?;
-    run(
-        "cargo bench http_call (gateway)",
-        cargo().args([
-            "bench",
-            "-p",
-            "alknet-http-gateway",
-            "--bench",
-            "http_call",
-            "--",
-            "--noplot",
-        ]),
-    )?;
+    for (package, name, features) in BENCHES {
+        let mut cmd = cargo();
+        cmd.args(["bench", "-p", package, "--bench", name]);
+        if !features.is_empty() {
+            cmd.args(["--features", features]);
+        }
+        cmd.args(["--", "--noplot"]);
+        run(&format!("cargo bench {name} ({package})"), &mut cmd)?;
+    }
     let mut table = String::from(
         "| case | ours | baseline in the same run | ratio | goal |\n|---|---|---|---|---|\n",
     );
@@ -357,18 +354,96 @@ fn bench() -> Result {
         println!("{}", line.trim_end());
         table.push_str(&line);
     }
+    let latency = forward_and_idle()?;
     let import = import_bench()?;
     let doc = format!(
         "# Benchmarks\n\nWritten by `cargo xtask bench` (release builds, loopback only). Every case is measured \
          against its baseline in the same run on the same machine; only the ratios are meaningful.\n\n\
-         Machine: {}\n\n{table}\n{import}\n{GATEWAY_GAP}\n\
-         Not measured yet (issue #10): the WebSocket session \
-         against raw fastwebsockets and jsonrpsee, `/subscribe` against bare axum SSE, `from_openapi` \
-         call latency, idle WebSocket sessions.\n",
+         Machine: {}\n\n{table}\n{latency}\n{import}\n{GATEWAY_GAP}\n",
         machine()
     );
     std::fs::write(root().join("BENCHMARKS.md"), doc).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
     Ok(())
+}
+
+/// The soak run (`bench/src/bin/soak.rs`): `args` go to the binary; `release` builds optimised.
+fn soak(args: &[String], release: bool) -> Result {
+    let mut cmd = cargo();
+    cmd.args(["run", "-q", "-p", "alknet-http-bench", "--bin", "soak"]);
+    if release {
+        cmd.arg("--release");
+    }
+    cmd.arg("--").args(args);
+    run(&format!("soak {}", args.join(" ")), &mut cmd)
+}
+
+/// `cargo run --release -q <args> <extra>`, whose last stdout line is one JSON object.
+fn release_json(args: &[&str], extra: &[&std::ffi::OsStr]) -> Result<serde_json::Value> {
+    let what = args.join(" ");
+    println!("==> cargo run --release {what}");
+    let output = cargo()
+        .args(["run", "-q", "--release"])
+        .args(args)
+        .args(extra)
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "{what} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let line = stdout.lines().last().unwrap_or_default();
+    println!("{line}");
+    serde_json::from_str(line).map_err(|e| format!("{what} output: {e}"))
+}
+
+/// The latency a `from_openapi` import adds to a forwarded call, and idle WebSocket sessions.
+fn forward_and_idle() -> Result<String> {
+    let f = release_json(
+        &[
+            "-p",
+            "alknet-http-bench",
+            "--bin",
+            "forward_latency",
+            "--",
+            "5000",
+        ],
+        &[],
+    )?;
+    let i = release_json(
+        &[
+            "-p",
+            "alknet-http-bench",
+            "--bin",
+            "idle_sessions",
+            "--",
+            "10000",
+        ],
+        &[],
+    )?;
+    let n = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    Ok(format!(
+        "| case | ours | baseline in the same run | result | goal |\n|---|---|---|---|---|\n\
+         | `from_openapi` forwarded call (imported `POST /echo` through `GatewayDispatch`), sequential, {} calls | p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs | the same reqwest client calling the same upstream directly: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs | {:.1} µs added at p50 | ≤ 50 µs |\n\
+         | idle WebSocket sessions (node in its own process, bearer + `alknet.call.v1`, pings answered) | {} held of {} opened; every 100th still answered a call ({} of {}) | node RSS {:.0} MiB before, {:.0} MiB after | {:.1} KiB per session | ≤ 32 KiB; 10,000 held |\n",
+        n(&f, "calls"),
+        n(&f, "forwarded_p50_us"),
+        n(&f, "forwarded_p90_us"),
+        n(&f, "forwarded_p99_us"),
+        n(&f, "direct_p50_us"),
+        n(&f, "direct_p90_us"),
+        n(&f, "direct_p99_us"),
+        n(&f, "added_p50_us"),
+        n(&i, "held"),
+        n(&i, "opened"),
+        n(&i, "alive"),
+        n(&i, "probed"),
+        n(&i, "rss_before") / 1048576.0,
+        n(&i, "rss_after") / 1048576.0,
+        n(&i, "bytes_per_session") / 1024.0,
+    ))
 }
 
 /// Importing GitHub's REST description (npm `@octokit/openapi`): time and peak memory.
@@ -376,30 +451,16 @@ fn import_bench() -> Result<String> {
     let e2e = npm_packages(&[OCTOKIT_OPENAPI])?;
     let document = e2e.join("node_modules/@octokit/openapi/generated/api.github.com.json");
     println!("==> from_openapi import of {}", document.display());
-    let output = cargo()
-        .args([
-            "run",
-            "-q",
-            "--release",
+    let v = release_json(
+        &[
             "-p",
             "alknet-http-openapi",
             "--example",
             "import_bench",
             "--",
-        ])
-        .arg(&document)
-        .output()
-        .map_err(|e| format!("import_bench: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "import_bench failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let line = String::from_utf8_lossy(&output.stdout);
-    println!("{}", line.trim());
-    let v: serde_json::Value =
-        serde_json::from_str(line.trim()).map_err(|e| format!("import_bench output: {e}"))?;
+        ],
+        &[document.as_os_str()],
+    )?;
     let n = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     Ok(format!(
         "## `from_openapi`: GitHub's REST description (`{OCTOKIT_OPENAPI}`, `api.github.com.json`, 13 MB)\n\n\
@@ -663,7 +724,7 @@ fn openapi_e2e() -> Result {
 }
 
 /// Crates that are never published.
-const UNPUBLISHED: [&str; 2] = ["xtask", "alknet-http-tests"];
+const UNPUBLISHED: [&str; 3] = ["xtask", "alknet-http-tests", "alknet-http-bench"];
 
 /// The facade, whose feature powerset is checked.
 const FACADE: &str = "alknet-http";

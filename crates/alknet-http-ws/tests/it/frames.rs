@@ -10,7 +10,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::fixtures::{Hub, TOKEN, hub, within};
 
-async fn raw(
+pub(crate) async fn raw(
     hub: &Hub,
     protocol: Option<&str>,
 ) -> (

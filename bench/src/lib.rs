@@ -1,0 +1,26 @@
+//! Shared parts of alknet-http's comparative benchmarks and soak run: the node under test
+//! (a real [`alknet_http::Node`] on loopback with a token), the baselines' servers, and one load
+//! generator used for ours and for every baseline alike.
+//!
+//! Nothing here is published: `cargo xtask bench` and `cargo xtask soak` drive it.
+#![forbid(unsafe_code)]
+
+pub mod baseline;
+pub mod load;
+pub mod node;
+
+/// The bearer token of the node under test.
+pub const TOKEN: &str = "bench-token-0123456789";
+
+/// Resident memory of this process in bytes (`VmRSS`), and its peak (`VmHWM`).
+pub fn rss() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
