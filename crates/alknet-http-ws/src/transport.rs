@@ -9,7 +9,7 @@ use alknet_http_core::frame::{FrameError, MessageCodec, TransportMessage};
 use alknet_http_core::session::{Joined, join};
 use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketWrite};
 use futures::{Sink, Stream};
-use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, BufWriter, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, PollSender};
 
@@ -37,9 +37,10 @@ impl Default for WsLimits {
     }
 }
 
-type Inbound = mpsc::Receiver<Result<EventEnvelope, FrameError>>;
+type Inbound = std::pin::Pin<Box<dyn Stream<Item = Result<EventEnvelope, FrameError>> + Send>>;
 
-/// The inbound half as a `Stream`.
+/// The inbound half as a `Stream`: frames are read and decoded as the session polls for the
+/// next envelope (no task of its own, no hand-off).
 pub(crate) struct InboundStream(Inbound);
 
 impl Stream for InboundStream {
@@ -49,7 +50,7 @@ impl Stream for InboundStream {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
+        self.0.as_mut().poll_next(cx)
     }
 }
 
@@ -133,9 +134,13 @@ where
     ws.set_auto_pong(true);
     // fastwebsockets refuses a frame of exactly its limit; ours is inclusive.
     ws.set_max_message_size(limits.max_message_size.saturating_add(1));
-    let (reader, writer) = ws.split(tokio::io::split);
+    // Frames are written into a buffer and flushed once the queue is drained, so a burst of
+    // replies costs one write instead of one per frame.
+    let (reader, writer) = ws.split(|stream| {
+        let (read, write) = tokio::io::split(stream);
+        (read, BufWriter::with_capacity(WRITE_BUFFER, write))
+    });
     let (frames_tx, frames_rx) = mpsc::channel::<Frame<'static>>(limits.outbound_queue.max(1));
-    let (inbound_tx, inbound_rx) = mpsc::channel(limits.outbound_queue.max(1));
     let codec = MessageCodec::new(limits.max_message_size);
     let closing = CancellationToken::new();
     tokio::spawn(write_loop(
@@ -145,23 +150,27 @@ where
         shutdown,
         closing.clone(),
     ));
-    tokio::spawn(read_loop(
-        fastwebsockets::FragmentCollectorRead::new(reader),
-        frames_tx.clone(),
-        inbound_tx,
-        codec,
-        limits.idle_timeout,
-    ));
+
     let sink = FrameSink {
-        frames: PollSender::new(frames_tx),
+        frames: PollSender::new(frames_tx.clone()),
         codec,
         closing,
     };
-    join(InboundStream(inbound_rx), sink)
+    let inbound = inbound(
+        fastwebsockets::FragmentCollectorRead::new(reader),
+        frames_tx,
+        codec,
+        limits.idle_timeout,
+    );
+    join(InboundStream(inbound), sink)
 }
 
+/// Bytes of outbound frames buffered before they are written without waiting for the queue to
+/// drain.
+const WRITE_BUFFER: usize = 16 * 1024;
+
 async fn write_loop<S>(
-    mut writer: WebSocketWrite<WriteHalf<S>>,
+    mut writer: WebSocketWrite<BufWriter<WriteHalf<S>>>,
     mut frames: mpsc::Receiver<Frame<'static>>,
     ping_interval: Duration,
     shutdown: CancellationToken,
@@ -189,72 +198,98 @@ async fn write_loop<S>(
             },
             _ = ping.tick() => Frame::new(true, OpCode::Ping, None, Payload::Owned(Vec::new())),
         };
-        let closing = frame.opcode == OpCode::Close;
-        if writer.write_frame(frame).await.is_err() || closing {
+        let mut closing = frame.opcode == OpCode::Close;
+        if writer.write_frame(frame).await.is_err() {
+            return;
+        }
+        // Whatever else is queued goes into the same write.
+        while !closing && let Ok(frame) = frames.try_recv() {
+            closing = frame.opcode == OpCode::Close;
+            if writer.write_frame(frame).await.is_err() {
+                return;
+            }
+        }
+        if writer.flush().await.is_err() || closing {
             return;
         }
     }
 }
 
-async fn read_loop<S>(
-    mut reader: fastwebsockets::FragmentCollectorRead<ReadHalf<S>>,
+/// Reads frames as the session asks for envelopes: pongs and closes are queued for the
+/// writer; a connection silent for `idle_timeout` is closed with 1001; a frame that is not an
+/// envelope closes with its code (1003, 1007, 1009) and ends the stream with the error.
+fn inbound<S>(
+    reader: fastwebsockets::FragmentCollectorRead<ReadHalf<S>>,
     frames: mpsc::Sender<Frame<'static>>,
-    inbound: mpsc::Sender<Result<EventEnvelope, FrameError>>,
     codec: MessageCodec,
     idle_timeout: Duration,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
+) -> Inbound
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let obligated = frames.clone();
-    let mut send_fn = move |frame: Frame<'_>| {
-        let obligated = obligated.clone();
-        let frame = owned(frame);
-        async move {
-            obligated
-                .send(frame)
-                .await
-                .map_err(|_| std::io::Error::other("connection closed"))
-        }
-    };
-    loop {
-        let read = tokio::time::timeout(idle_timeout, reader.read_frame(&mut send_fn)).await;
-        let failure = match read {
-            Err(_) => {
-                let _ = frames.send(Frame::close(1001, b"idle timeout")).await;
-                None
-            }
-            Ok(Err(WebSocketError::FrameTooLarge)) => Some(FrameError::TooLarge {
-                size: codec.max_message_size() + 1,
-                max: codec.max_message_size(),
-            }),
-            Ok(Err(WebSocketError::ConnectionClosed | WebSocketError::UnexpectedEOF)) => None,
-            Ok(Err(e)) => Some(FrameError::InvalidFrame(e.to_string())),
-            Ok(Ok(frame)) => {
-                let message = match frame.opcode {
-                    OpCode::Binary => TransportMessage::Binary(&frame.payload),
-                    OpCode::Text => TransportMessage::Text(
-                        std::str::from_utf8(&frame.payload).unwrap_or_default(),
-                    ),
-                    OpCode::Close => return,
-                    _ => continue,
-                };
-                match codec.decode_message(message) {
-                    Ok(envelope) => {
-                        if inbound.send(Ok(envelope)).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    Err(e) => Some(e),
-                }
+    struct State<S> {
+        reader: fastwebsockets::FragmentCollectorRead<ReadHalf<S>>,
+        frames: mpsc::Sender<Frame<'static>>,
+        codec: MessageCodec,
+        idle_timeout: Duration,
+    }
+    let state = Some(State {
+        reader,
+        frames,
+        codec,
+        idle_timeout,
+    });
+    Box::pin(futures::stream::unfold(state, |state| async move {
+        let mut state = state?;
+        let obligated = state.frames.clone();
+        let mut send_fn = move |frame: Frame<'_>| {
+            let obligated = obligated.clone();
+            let frame = owned(frame);
+            async move {
+                obligated
+                    .send(frame)
+                    .await
+                    .map_err(|_| std::io::Error::other("connection closed"))
             }
         };
-        if let Some(error) = failure {
+        loop {
+            let read =
+                tokio::time::timeout(state.idle_timeout, state.reader.read_frame(&mut send_fn))
+                    .await;
+            let failure = match read {
+                Err(_) => {
+                    let _ = state.frames.send(Frame::close(1001, b"idle timeout")).await;
+                    None
+                }
+                Ok(Err(WebSocketError::FrameTooLarge)) => Some(FrameError::TooLarge {
+                    size: state.codec.max_message_size() + 1,
+                    max: state.codec.max_message_size(),
+                }),
+                Ok(Err(WebSocketError::ConnectionClosed | WebSocketError::UnexpectedEOF)) => None,
+                Ok(Err(e)) => Some(FrameError::InvalidFrame(e.to_string())),
+                Ok(Ok(frame)) => {
+                    let message = match frame.opcode {
+                        OpCode::Binary => TransportMessage::Binary(&frame.payload),
+                        OpCode::Text => TransportMessage::Text(
+                            std::str::from_utf8(&frame.payload).unwrap_or_default(),
+                        ),
+                        OpCode::Close => return None,
+                        _ => continue,
+                    };
+                    match state.codec.decode_message(message) {
+                        Ok(envelope) => return Some((Ok(envelope), Some(state))),
+                        Err(e) => Some(e),
+                    }
+                }
+            };
+            let error = failure?;
             let reason = error.to_string();
             let reason = &reason.as_bytes()[..reason.len().min(120)];
-            let _ = frames.send(Frame::close(error.close_code(), reason)).await;
-            let _ = inbound.send(Err(error)).await;
+            let _ = state
+                .frames
+                .send(Frame::close(error.close_code(), reason))
+                .await;
+            return Some((Err(error), None));
         }
-        return;
-    }
+    }))
 }

@@ -768,9 +768,9 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         .registry
         .get(&name)
         .is_some_and(|op| op.spec().op_type == OperationType::Subscription);
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        if streaming {
+    if streaming {
+        let shared = shared.clone();
+        tokio::spawn(async move {
             let mut items =
                 shared
                     .options
@@ -792,24 +792,38 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
             if !failed && !abort.is_cancelled() {
                 send(&shared, EventEnvelope::completed(id.clone())).await;
             }
-        } else {
-            let reply = shared
-                .options
-                .registry
-                .invoke_root(&name, request.input, root)
-                .await;
-            if !abort.is_cancelled() {
-                send(&shared, reply.into_event()).await;
-            }
+            finished(&shared, &id, generation);
+        });
+        return;
+    }
+    let mut call = options.registry.invoke_root(&name, request.input, root);
+    // A handler that is done on its first poll is answered inline: no task, no hand-off.
+    if let Poll::Ready(reply) = futures::poll!(&mut call) {
+        finished(shared, &id, generation);
+        if !abort.is_cancelled() {
+            send(shared, reply.into_event()).await;
         }
-        let mut in_flight = lock(&shared.in_flight);
-        if in_flight
-            .get(&id)
-            .is_some_and(|f| f.generation == generation)
-        {
-            in_flight.remove(&id);
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let reply = call.await;
+        if !abort.is_cancelled() {
+            send(&shared, reply.into_event()).await;
         }
+        finished(&shared, &id, generation);
     });
+}
+
+/// Forgets an incoming request once it is answered (unless its id was reused since).
+fn finished(shared: &Shared, id: &str, generation: u64) {
+    let mut in_flight = lock(&shared.in_flight);
+    if in_flight
+        .get(id)
+        .is_some_and(|f| f.generation == generation)
+    {
+        in_flight.remove(id);
+    }
 }
 
 /// An inbound `Stream` and an outbound `Sink` of envelopes joined into the one transport
