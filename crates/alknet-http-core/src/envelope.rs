@@ -167,23 +167,34 @@ impl EventEnvelope {
 
     /// Decodes the payload by type.
     pub fn event(&self) -> Result<Event, PayloadError> {
+        self.clone().into_event()
+    }
+
+    /// Decodes the payload by type, consuming the envelope (the input moves, nothing is
+    /// copied); the id stays with the caller.
+    pub fn into_event(self) -> Result<Event, PayloadError> {
+        let EventEnvelope {
+            event_type: kind,
+            payload,
+            ..
+        } = self;
         let wrap = |source| PayloadError {
-            event_type: self.event_type.clone(),
+            event_type: kind.clone(),
             source,
         };
-        Ok(match self.event_type.as_str() {
+        Ok(match kind.as_str() {
             event_type::CALL_REQUESTED => {
-                Event::Requested(CallRequested::deserialize(&self.payload).map_err(wrap)?)
+                Event::Requested(serde_json::from_value(payload).map_err(wrap)?)
             }
             event_type::CALL_RESPONDED => Event::Responded(
-                CallResponded::deserialize(&self.payload)
+                serde_json::from_value::<CallResponded>(payload)
                     .map_err(wrap)?
                     .output,
             ),
             event_type::CALL_COMPLETED => Event::Completed,
             event_type::CALL_ABORTED => Event::Aborted,
             event_type::CALL_ERROR => {
-                Event::Error(CallError::deserialize(&self.payload).map_err(wrap)?)
+                Event::Error(serde_json::from_value(payload).map_err(wrap)?)
             }
             other => Event::Unknown(other.to_owned()),
         })

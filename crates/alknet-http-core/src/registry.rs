@@ -1026,10 +1026,15 @@ pub(crate) fn invoke_once(
                         None => Some(future.await),
                     }
                 };
+                if abort.is_cancelled() {
+                    return ResponseEnvelope::error(request_id, aborted_error());
+                }
+                // The handler first: one that is done at once never registers for the abort
+                // signal nor arms its deadline timer (`timeout_at` polls its future first).
                 let outcome = tokio::select! {
                     biased;
-                    () = abort.cancelled() => return ResponseEnvelope::error(request_id, aborted_error()),
                     outcome = future => outcome,
+                    () = abort.cancelled() => return ResponseEnvelope::error(request_id, aborted_error()),
                 };
                 match outcome {
                     None => {

@@ -670,13 +670,13 @@ async fn send(shared: &Shared, envelope: EventEnvelope) {
     }
 }
 
-async fn route(shared: &Arc<Shared>, envelope: EventEnvelope) {
-    let id = envelope.id.clone();
-    let event = match envelope.event() {
+async fn route(shared: &Arc<Shared>, mut envelope: EventEnvelope) {
+    let id = std::mem::take(&mut envelope.id);
+    let event = match envelope.into_event() {
         Ok(event) => event,
         Err(e) => {
             tracing::debug!(error = %e, "malformed envelope");
-            if envelope.event_type == event_type::CALL_REQUESTED {
+            if e.event_type == event_type::CALL_REQUESTED {
                 send(
                     shared,
                     EventEnvelope::error(id, &CallError::invalid_input(e.to_string())),
