@@ -8,10 +8,11 @@ use alknet_http_core::EventEnvelope;
 use alknet_http_core::frame::{FrameError, MessageCodec, TransportMessage};
 use alknet_http_core::session::{Joined, join};
 use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketWrite};
+use futures::future::BoxFuture;
 use futures::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, BufWriter, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
-use tokio_util::sync::{CancellationToken, PollSender};
+use tokio_util::sync::CancellationToken;
 
 /// Timing and size limits of one WebSocket connection.
 #[derive(Debug, Clone)]
@@ -22,7 +23,8 @@ pub struct WsLimits {
     pub ping_interval: Duration,
     /// A connection that receives nothing (not even a pong) for this long is closed. Default 60 s.
     pub idle_timeout: Duration,
-    /// Outbound frames queued before senders wait. Default 256.
+    /// Outbound frames batched into one write at most, and control frames (pongs, closes)
+    /// queued for the writer before the reader waits. Default 256.
     pub outbound_queue: usize,
 }
 
@@ -54,12 +56,47 @@ impl Stream for InboundStream {
     }
 }
 
-/// The outbound half: envelopes encoded into binary frames for the writer task. Closing it
-/// (the session ended) makes the writer send a normal close.
+/// Writes a batch of frames and flushes; resolves to the emptied batch (its allocation reused).
+type WriteBatch = std::sync::Arc<
+    dyn Fn(Vec<Frame<'static>>) -> BoxFuture<'static, Result<Vec<Frame<'static>>, FrameError>>
+        + Send
+        + Sync,
+>;
+
+/// The outbound half: the session's own writer. Envelopes are encoded into binary frames and
+/// batched; a flush (the session's queue drained, or the batch full) writes the batch to the
+/// socket in one write, from the session's task — no hand-off to another task. Pings, pongs and
+/// closes go through the connection's control task, which shares the socket's write half.
+/// Closing the sink (the session ended) flushes and makes the control task send a normal close.
 pub(crate) struct FrameSink {
-    frames: PollSender<Frame<'static>>,
+    write: WriteBatch,
+    batch: Vec<Frame<'static>>,
+    max_batch: usize,
+    writing: Option<BoxFuture<'static, Result<Vec<Frame<'static>>, FrameError>>>,
     codec: MessageCodec,
     closing: CancellationToken,
+}
+
+impl FrameSink {
+    /// Drives the batch in progress, then starts writing the next one if any.
+    fn poll_write(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        until_empty: bool,
+    ) -> std::task::Poll<Result<(), FrameError>> {
+        loop {
+            if let Some(writing) = self.writing.as_mut() {
+                let emptied = std::task::ready!(writing.as_mut().poll(cx));
+                self.writing = None;
+                self.batch = emptied?;
+            }
+            if self.batch.is_empty() || (!until_empty && self.batch.len() < self.max_batch) {
+                return std::task::Poll::Ready(Ok(()));
+            }
+            let batch = std::mem::take(&mut self.batch);
+            self.writing = Some((self.write)(batch));
+        }
+    }
 }
 
 impl Sink<EventEnvelope> for FrameSink {
@@ -69,9 +106,7 @@ impl Sink<EventEnvelope> for FrameSink {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), FrameError>> {
-        self.frames
-            .poll_reserve(cx)
-            .map_err(|_| FrameError::ConnectionClosed)
+        self.poll_write(cx, false)
     }
 
     fn start_send(
@@ -79,25 +114,24 @@ impl Sink<EventEnvelope> for FrameSink {
         envelope: EventEnvelope,
     ) -> Result<(), FrameError> {
         let bytes = self.codec.encode(&envelope)?;
-        self.frames
-            .send_item(Frame::binary(Payload::Owned(bytes)))
-            .map_err(|_| FrameError::ConnectionClosed)
+        self.batch.push(Frame::binary(Payload::Owned(bytes)));
+        Ok(())
     }
 
     fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), FrameError>> {
-        std::task::Poll::Ready(Ok(()))
+        self.poll_write(cx, true)
     }
 
     fn poll_close(
         mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), FrameError>> {
-        self.frames.close();
+        let flushed = std::task::ready!(self.poll_write(cx, true));
         self.closing.cancel();
-        std::task::Poll::Ready(Ok(()))
+        std::task::Poll::Ready(flushed)
     }
 }
 
@@ -140,19 +174,40 @@ where
         let (read, write) = tokio::io::split(stream);
         (read, BufWriter::with_capacity(WRITE_BUFFER, write))
     });
+    let writer = std::sync::Arc::new(tokio::sync::Mutex::new(writer));
     let (frames_tx, frames_rx) = mpsc::channel::<Frame<'static>>(limits.outbound_queue.max(1));
     let codec = MessageCodec::new(limits.max_message_size);
     let closing = CancellationToken::new();
-    tokio::spawn(write_loop(
-        writer,
+    tokio::spawn(control_loop(
+        writer.clone(),
         frames_rx,
         limits.ping_interval,
         shutdown,
         closing.clone(),
     ));
-
+    let write: WriteBatch = std::sync::Arc::new(move |mut batch: Vec<Frame<'static>>| {
+        let writer = writer.clone();
+        Box::pin(async move {
+            let mut writer = writer.lock().await;
+            for frame in batch.drain(..) {
+                writer
+                    .write_frame(frame)
+                    .await
+                    .map_err(|_| FrameError::ConnectionClosed)?;
+            }
+            writer
+                .flush()
+                .await
+                .map_err(|_| FrameError::ConnectionClosed)?;
+            Ok(batch)
+        })
+    });
+    let max_batch = limits.outbound_queue.max(1);
     let sink = FrameSink {
-        frames: PollSender::new(frames_tx.clone()),
+        write,
+        batch: Vec::new(),
+        max_batch,
+        writing: None,
         codec,
         closing,
     };
@@ -165,12 +220,12 @@ where
     join(InboundStream(inbound), sink)
 }
 
-/// Bytes of outbound frames buffered before they are written without waiting for the queue to
-/// drain.
+/// Bytes of outbound frames buffered before they are written without waiting for a flush.
 const WRITE_BUFFER: usize = 16 * 1024;
 
-async fn write_loop<S>(
-    mut writer: WebSocketWrite<BufWriter<WriteHalf<S>>>,
+/// Pings, pongs and closes: everything written to the connection that is not an envelope.
+async fn control_loop<S>(
+    writer: std::sync::Arc<tokio::sync::Mutex<WebSocketWrite<BufWriter<WriteHalf<S>>>>>,
     mut frames: mpsc::Receiver<Frame<'static>>,
     ping_interval: Duration,
     shutdown: CancellationToken,
@@ -185,7 +240,7 @@ async fn write_loop<S>(
             biased;
             () = shutdown.cancelled() => Frame::close(1001, b"server shutting down"),
             () = closing.cancelled() => {
-                // Send what the session queued before it closed, then a normal close.
+                // Answer what is still queued (pongs, a close code), then a normal close.
                 match frames.try_recv() {
                     Ok(frame) => frame,
                     Err(_) => Frame::close(1000, b""),
@@ -193,23 +248,13 @@ async fn write_loop<S>(
             }
             next = frames.recv() => match next {
                 Some(frame) => frame,
-                // The session closed its sink: a normal close.
                 None => Frame::close(1000, b""),
             },
             _ = ping.tick() => Frame::new(true, OpCode::Ping, None, Payload::Owned(Vec::new())),
         };
-        let mut closing = frame.opcode == OpCode::Close;
-        if writer.write_frame(frame).await.is_err() {
-            return;
-        }
-        // Whatever else is queued goes into the same write.
-        while !closing && let Ok(frame) = frames.try_recv() {
-            closing = frame.opcode == OpCode::Close;
-            if writer.write_frame(frame).await.is_err() {
-                return;
-            }
-        }
-        if writer.flush().await.is_err() || closing {
+        let closing = frame.opcode == OpCode::Close;
+        let mut writer = writer.lock().await;
+        if writer.write_frame(frame).await.is_err() || writer.flush().await.is_err() || closing {
             return;
         }
     }
