@@ -9,12 +9,14 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
 
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::{CallOptions, ResponseEnvelope, ResponseStream};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
 use http::{HeaderMap, HeaderValue, header};
@@ -64,6 +66,27 @@ pub fn project(stream: ResponseStream) -> impl Stream<Item = Result<Event, Infal
     )
 }
 
+/// Adds a `: ping` comment at every `interval` tick at which no event is ready, so proxies never
+/// see a silent stream. Unlike a keep-alive reset on every event, a busy stream pays nothing
+/// per event (no clock read, no timer reset).
+fn with_pings<S>(events: S, interval: Duration) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    S: Stream<Item = Result<Event, Infallible>> + Send,
+{
+    let mut events = Box::pin(events);
+    let period = interval.max(Duration::from_millis(1));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    futures::stream::poll_fn(move |cx| {
+        if let Poll::Ready(event) = events.as_mut().poll_next(cx) {
+            return Poll::Ready(event);
+        }
+        ticks
+            .poll_tick(cx)
+            .map(|_| Some(Ok(Event::default().comment("ping"))))
+    })
+}
+
 pub(crate) async fn subscribe(
     State(gateway): State<Arc<Gateway>>,
     ResolvedIdentity(identity): ResolvedIdentity,
@@ -88,12 +111,11 @@ pub(crate) async fn subscribe(
             ..CallOptions::default()
         },
     );
-    let keep_alive = KeepAlive::new()
-        .interval(gateway.config.sse_ping_interval)
-        .text("ping");
-    let mut response = Sse::new(project(stream))
-        .keep_alive(keep_alive)
-        .into_response();
+    let mut response = Sse::new(with_pings(
+        project(stream),
+        gateway.config.sse_ping_interval,
+    ))
+    .into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
