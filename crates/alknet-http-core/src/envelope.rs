@@ -193,9 +193,7 @@ impl EventEnvelope {
             ),
             event_type::CALL_COMPLETED => Event::Completed,
             event_type::CALL_ABORTED => Event::Aborted,
-            event_type::CALL_ERROR => {
-                Event::Error(serde_json::from_value(payload).map_err(wrap)?)
-            }
+            event_type::CALL_ERROR => Event::Error(serde_json::from_value(payload).map_err(wrap)?),
             other => Event::Unknown(other.to_owned()),
         })
     }
