@@ -181,7 +181,9 @@ pub async fn sse_count(
     loop {
         let n = tcp.read(&mut buf).await.map_err(|e| e.to_string())?;
         if n == 0 {
-            return Err(format!("the stream ended without `completed` after {events} events"));
+            return Err(format!(
+                "the stream ended without `completed` after {events} events"
+            ));
         }
         tail.extend_from_slice(&buf[..n]);
         if !head_checked {

@@ -221,7 +221,7 @@ where
 }
 
 /// Bytes of outbound frames buffered before they are written without waiting for a flush.
-const WRITE_BUFFER: usize = 16 * 1024;
+const WRITE_BUFFER: usize = 8 * 1024;
 
 /// Pings, pongs and closes: everything written to the connection that is not an envelope.
 async fn control_loop<S>(
