@@ -5,6 +5,7 @@ use std::sync::Arc;
 use alknet_http_core::access::ResourceTarget;
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::registry::SERVICES_LIST;
+use alknet_http_core::error::call_error_to_http_response;
 use alknet_http_core::{CallError, Identity};
 use axum::Json;
 use axum::body::Bytes;
@@ -27,6 +28,12 @@ pub(crate) struct CallEnvelope {
 
 /// Parses a call envelope; `INVALID_INPUT` (400 on HTTP) when it is not one.
 pub(crate) fn parse_envelope(body: &[u8]) -> Result<CallEnvelope, CallError> {
+    // Straight from the bytes when well formed; the general path below words the errors.
+    if let Ok(envelope) = serde_json::from_slice::<CallEnvelope>(body)
+        && !envelope.operation.is_empty()
+    {
+        return Ok(envelope);
+    }
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| CallError::invalid_input(format!("request body is not JSON: {e}")))?;
     envelope_from_value(value)
@@ -84,8 +91,23 @@ impl Gateway {
         error: &CallError,
         identity: Option<&Identity>,
     ) -> Response {
-        self.dispatch
-            .error_response(operation, error, identity)
+        self.error_for(operation, error, identity.is_some())
+    }
+
+    /// The HTTP rendering of `error` (http-surfaces §5): `authenticated` tells 401 from 403.
+    pub(crate) fn error_for(
+        &self,
+        operation: &str,
+        error: &CallError,
+        authenticated: bool,
+    ) -> Response {
+        let declared = self
+            .dispatch
+            .registry()
+            .external_spec(operation)
+            .map(|spec| spec.error_schemas.as_slice())
+            .unwrap_or_default();
+        call_error_to_http_response(error, authenticated, declared)
             .map(axum::body::Body::from)
             .into_response()
     }
@@ -185,12 +207,13 @@ pub(crate) async fn call(
         Ok(envelope) => envelope,
         Err(e) => return bad_request(&e),
     };
+    let authenticated = identity.is_some();
     match gateway
-        .run(identity.clone(), &envelope.operation, envelope.input)
+        .run(identity, &envelope.operation, envelope.input)
         .await
     {
         Ok(output) => Json(output).into_response(),
-        Err(e) => gateway.error(&envelope.operation, &e, identity.as_ref()),
+        Err(e) => gateway.error_for(&envelope.operation, &e, authenticated),
     }
 }
 

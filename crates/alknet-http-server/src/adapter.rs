@@ -11,7 +11,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{BearerState, bearer_layer};
+use crate::auth::{BearerLayer, BearerState};
 use crate::config::{DecoyConfig, ServerLimits, Stealth};
 use crate::decoy::decoy_router;
 use crate::serve::HttpServer;
@@ -222,7 +222,7 @@ impl HttpAdapter {
         };
         let authed = reserved
             .fallback_service(custom)
-            .layer(axum::middleware::from_fn_with_state(state, bearer_layer));
+            .layer(BearerLayer(state));
         let limits = self.limits;
         let router = Router::new()
             .route(HEALTHZ, get(health))

@@ -7,8 +7,7 @@ use alknet_http_core::identity::{ResolvedIdentity, bearer_token};
 use alknet_http_core::{AuthToken, IdentityProvider};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
 use tower::ServiceExt;
@@ -32,20 +31,57 @@ pub fn resolve(provider: &dyn IdentityProvider, headers: &http::HeaderMap) -> Re
     ResolvedIdentity(identity)
 }
 
-pub(crate) async fn bearer_layer(
-    State(state): State<BearerState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let identity = resolve(state.provider.as_ref(), request.headers());
-    if state.stealth == Stealth::Full && identity.0.is_none() {
-        return match state.decoy.oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
+/// The bearer layer as a tower layer (no boxing of the inner service per request).
+#[derive(Clone)]
+pub(crate) struct BearerLayer(pub(crate) BearerState);
+
+impl<S> tower::Layer<S> for BearerLayer {
+    type Service = Bearer<S>;
+
+    fn layer(&self, inner: S) -> Bearer<S> {
+        Bearer {
+            inner,
+            state: self.0.clone(),
+        }
     }
-    request.extensions_mut().insert(identity);
-    next.run(request).await
+}
+
+/// Resolves the identity into the request's extensions, or (full stealth, no identity) hands
+/// the request to the decoy.
+#[derive(Clone)]
+pub(crate) struct Bearer<S> {
+    inner: S,
+    state: BearerState,
+}
+
+impl<S> tower::Service<Request> for Bearer<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::Either<
+        S::Future,
+        futures::future::BoxFuture<'static, Result<Response, std::convert::Infallible>>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let identity = resolve(self.state.provider.as_ref(), request.headers());
+        if self.state.stealth == Stealth::Full && identity.0.is_none() {
+            let decoy = self.state.decoy.clone();
+            return futures::future::Either::Right(Box::pin(decoy.oneshot(request)));
+        }
+        request.extensions_mut().insert(identity);
+        futures::future::Either::Left(self.inner.call(request))
+    }
 }
 
 /// A `401 Unauthorized` with `WWW-Authenticate: Bearer` and the given JSON body.
