@@ -837,7 +837,7 @@ pub struct RootCall {
 impl RootCall {
     /// A root call with a fresh UUID v4 id, no identity and the default 30 s timeout.
     pub fn new() -> Self {
-        RootCall::with_id(uuid::Uuid::new_v4().to_string())
+        RootCall::with_id(new_request_id())
     }
 
     /// A root call with a given request id.
@@ -1016,6 +1016,15 @@ where
             },
         }
     })
+}
+
+/// A fresh request id: a UUID v4, hyphenated lowercase (encoded without the formatting machinery).
+pub(crate) fn new_request_id() -> String {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
 }
 
 /// What an aborted call resolves to locally (no frame is ever sent for it).

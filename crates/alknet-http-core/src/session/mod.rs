@@ -281,7 +281,7 @@ impl Session {
 
     /// Starts a call with per-request options; the returned future can be aborted explicitly.
     pub fn request(&self, operation: &str, input: Value, options: OutgoingOptions) -> OutgoingCall {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::registry::new_request_id();
         let shared = self.shared.clone();
         let deadline = Instant::now() + shared.options.config.call_timeout;
         let mut guard = AbortGuard::new(shared.clone(), id.clone());
@@ -331,7 +331,7 @@ impl Session {
         input: Value,
         options: OutgoingOptions,
     ) -> Subscription {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::registry::new_request_id();
         let shared = &self.shared;
         let closed = || Subscription {
             id: id.clone(),
