@@ -338,9 +338,11 @@ async fn session_over(
     let max = options.config.max_frame_size;
     let send = connection.open_uni().await?;
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(accept_streams(connection.clone(), tx, max));
+    tokio::spawn(accept_streams(connection.clone(), tx));
     let transport = QuicTransport {
-        incoming: rx,
+        streams: Some(rx),
+        incoming: futures::stream::SelectAll::new(),
+        max,
         outgoing: FramedWrite::new(send, FrameCodec::new(max)),
     };
     let session = Session::spawn(transport, options);
@@ -352,38 +354,30 @@ async fn session_over(
     Ok(session)
 }
 
-/// Reads envelopes from every stream the peer opens and merges them into one channel.
-async fn accept_streams(
-    connection: quinn::Connection,
-    tx: mpsc::Sender<Result<EventEnvelope, FrameError>>,
-    max: usize,
-) {
+/// Hands every stream the peer opens to the transport, until the connection or the session
+/// ends.
+async fn accept_streams(connection: quinn::Connection, tx: mpsc::Sender<quinn::RecvStream>) {
     loop {
         let recv = tokio::select! {
             uni = connection.accept_uni() => uni,
             bi = connection.accept_bi() => bi.map(|(_, recv)| recv),
             () = tx.closed() => return,
         };
-        let Ok(recv) = recv else {
-            // The connection ended: dropping `tx` (once every reader is done) ends the session.
+        // The connection ended: dropping `tx` lets the session end once every stream is read.
+        let Ok(recv) = recv else { return };
+        if tx.send(recv).await.is_err() {
             return;
-        };
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let mut frames = FramedRead::new(recv, FrameCodec::new(max));
-            while let Some(frame) = frames.next().await {
-                let failed = frame.is_err();
-                if tx.send(frame).await.is_err() || failed {
-                    return;
-                }
-            }
-        });
+        }
     }
 }
 
-/// The merged inbound streams and the one outbound stream, as one envelope transport.
+/// The peer's streams read as one stream of envelopes (polled by the session itself: no task
+/// and no hand-off per envelope), and the one outbound stream.
 struct QuicTransport {
-    incoming: mpsc::Receiver<Result<EventEnvelope, FrameError>>,
+    /// New streams from the acceptor; `None` once the connection accepts no more.
+    streams: Option<mpsc::Receiver<quinn::RecvStream>>,
+    incoming: futures::stream::SelectAll<FramedRead<quinn::RecvStream, FrameCodec>>,
+    max: usize,
     outgoing: FramedWrite<quinn::SendStream, FrameCodec>,
 }
 
@@ -391,7 +385,21 @@ impl Stream for QuicTransport {
     type Item = Result<EventEnvelope, FrameError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.incoming.poll_recv(cx)
+        let this = &mut *self;
+        while let Some(streams) = this.streams.as_mut() {
+            match streams.poll_recv(cx) {
+                Poll::Ready(Some(recv)) => this
+                    .incoming
+                    .push(FramedRead::new(recv, FrameCodec::new(this.max))),
+                Poll::Ready(None) => this.streams = None,
+                Poll::Pending => break,
+            }
+        }
+        match this.incoming.poll_next_unpin(cx) {
+            // No stream open right now, but more may come.
+            Poll::Ready(None) if this.streams.is_some() => Poll::Pending,
+            other => other,
+        }
     }
 }
 
