@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use alknet_http_core::access::ResourceTarget;
+use alknet_http_core::error::call_error_to_http_response;
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::registry::SERVICES_LIST;
-use alknet_http_core::error::call_error_to_http_response;
 use alknet_http_core::{CallError, Identity};
 use axum::Json;
 use axum::body::Bytes;

@@ -220,9 +220,7 @@ impl HttpAdapter {
             stealth: self.stealth,
             decoy,
         };
-        let authed = reserved
-            .fallback_service(custom)
-            .layer(BearerLayer(state));
+        let authed = reserved.fallback_service(custom).layer(BearerLayer(state));
         let limits = self.limits;
         let router = Router::new()
             .route(HEALTHZ, get(health))

@@ -55,26 +55,48 @@ async fn oversize_bodies_get_413() {
         .await
         .unwrap();
     assert_eq!(big.status(), 413);
+    // The node keeps serving.
+    let after = http
+        .post(server.url("/call"))
+        .body(vec![b'a'; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200);
     server.shutdown().await;
 }
 
 #[tokio::test]
-async fn a_client_trickling_headers_is_cut_off() {
+async fn clients_trickling_headers_are_cut_off_and_others_are_served_meanwhile() {
     let server = start_with_limits(ServerLimits {
-        header_read_timeout: Duration::from_millis(300),
+        header_read_timeout: Duration::from_secs(2),
         ..limits()
     })
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let started = std::time::Instant::now();
-    stream
-        .write_all(b"GET /search HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
-    // Never finish the head; the server must give up on us.
-    let _ = read_until_closed(&mut stream).await;
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        // Never finish the head; the server must give up on us.
+        stream
+            .write_all(b"GET /search HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    // While they hang (still open: nothing to read yet), an ordinary client is served.
+    let ok = client().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let mut probe = [0u8; 1];
     assert!(
-        started.elapsed() >= Duration::from_millis(250),
+        matches!(slow[0].try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the hanging clients were cut off before the ordinary one was served"
+    );
+    for stream in &mut slow {
+        let _ = read_until_closed(stream).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
         "{:?}",
         started.elapsed()
     );
