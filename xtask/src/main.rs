@@ -215,6 +215,16 @@ per route) — tried, but `route_layer` lets a wrong method on a reserved path a
 bearer layer, which a fully stealthy node must not do, so it needs a method-agnostic design; and the \
 server's own timeout in place of tower-http's, which arms a timer per request (measured: the \
 timeout and body-limit layers together cost 9 % of HTTP/1.1 throughput).\n\n\
+**QUIC.** 64 in flight went from 0.87 to about 1.06 of raw quinn once the session read the \
+peer's streams itself (one `SelectAll` polled by the session instead of a reader task per stream \
+forwarding every envelope through a channel). One call in flight is a latency measure: a call still \
+crosses three task hand-offs that raw quinn does not (caller → session writer, server reader → \
+server writer, client reader → caller), each a wake-up of another worker thread; what would remove \
+two of them is one task per session driving both reading and writing, which needs the reader's \
+backpressure rethought (a full outbound queue must not stall the task that drains it).\n\n\
+**Run-to-run spread on this machine.** Repeated runs of the same build moved these ratios by as much as \
+0.18 (`POST /call` HTTP/1.1 0.71–0.81, `/subscribe` 0.85–0.97, QUIC one in flight 0.64–0.82); the \
+table is one run, as written.\n\n\
 **`to_mcp`.** A sequential `tools/call` costs about 300 µs in rmcp itself (client worker, session \
 worker, one SSE response stream per POST); our code is under 1 % of the samples (identity lookup, \
 argument validation, dispatch). The gap is the node's server stack in front of rmcp (header-read \
