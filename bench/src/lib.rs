@@ -12,6 +12,12 @@ pub mod node;
 /// The bearer token of the node under test.
 pub const TOKEN: &str = "bench-token-0123456789";
 
+/// Raises this process's open-file limit to its hard limit (thousands of sockets are held);
+/// returns the limit in force.
+pub fn raise_open_files() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
+}
+
 /// Resident memory of this process in bytes (`VmRSS`), and its peak (`VmHWM`).
 pub fn rss() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -115,6 +115,7 @@ fn hold(mut ws: ClientWs) -> tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sen
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    alknet_http_bench::raise_open_files();
     let arg = std::env::args().nth(1).unwrap_or_default();
     if arg == "serve" {
         serve().await;

@@ -134,6 +134,8 @@ async fn ws_worker(addr: SocketAddr, deadline: Instant, stats: Arc<Stats>, seed:
         };
         bump(&stats.sessions_opened);
         for _ in 0..1 + rng.below(8) {
+            // Sessions stay open between calls, so about all 1,000 are live at once.
+            tokio::time::sleep(Duration::from_millis(rng.below(150))).await;
             match rng.below(3) {
                 0 => {
                     let n = rng.below(1000);
@@ -175,7 +177,7 @@ async fn ws_worker(addr: SocketAddr, deadline: Instant, stats: Arc<Stats>, seed:
             session.close();
         }
         drop(session);
-        tokio::time::sleep(Duration::from_millis(rng.below(200))).await;
+        tokio::time::sleep(Duration::from_millis(rng.below(20))).await;
     }
 }
 
@@ -338,6 +340,7 @@ async fn expect_error(request: reqwest::RequestBuilder, status: u16, code: &str,
 
 fn main() {
     let options = options();
+    let open_files = alknet_http_bench::raise_open_files();
     alknet_http::core::client::install_crypto_provider();
     let node_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -410,6 +413,7 @@ fn main() {
     let report = json!({
         "duration_s": load_seconds,
         "ws_workers": options.sessions,
+        "open_files_limit": open_files,
         "http_workers": options.http,
         "sessions_opened": load(&stats.sessions_opened),
         "ok": load(&stats.ok),

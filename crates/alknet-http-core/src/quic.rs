@@ -173,6 +173,7 @@ impl QuicServer {
 
     /// Runs the accept loop until the endpoint is closed: every connection gets a session with
     /// the options `options_for` picks, handed to `on_session`. Handshakes run concurrently.
+    /// Each session lives until the peer or [`Session::close`] ends it.
     pub async fn serve<F, G>(self, options_for: F, on_session: G)
     where
         F: Fn(SocketAddr) -> SessionOptions + Send + Sync + 'static,
@@ -192,7 +193,12 @@ impl QuicServer {
                 };
                 let options = options_for(connection.remote_address());
                 match session_over(connection, options).await {
-                    Ok(session) => on_session(session),
+                    Ok(session) => {
+                        on_session(session.clone());
+                        // The server owns its sessions: each lives until the peer or a
+                        // `close` ends it, whatever `on_session` kept.
+                        session.closed().await;
+                    }
                     Err(e) => tracing::debug!(error = %e, "quic session setup failed"),
                 }
             });
@@ -346,9 +352,9 @@ async fn session_over(
         outgoing: FramedWrite::new(send, FrameCodec::new(max)),
     };
     let session = Session::spawn(transport, options);
-    let watcher = session.clone();
+    let closed = session.on_close();
     tokio::spawn(async move {
-        watcher.closed().await;
+        closed.await;
         connection.close(0u32.into(), b"session closed");
     });
     Ok(session)

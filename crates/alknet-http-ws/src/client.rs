@@ -1,5 +1,6 @@
 //! A Rust client over WebSocket, on the same session engine as the server: both sides may
-//! call, subscriptions stream, drop aborts.
+//! call, subscriptions stream, drop aborts. Dropping the last handle of a client's session (and
+//! of its running calls) closes the connection with 1000.
 
 use alknet_http_core::OperationRegistry;
 use alknet_http_core::session::{Session, SessionOptions};

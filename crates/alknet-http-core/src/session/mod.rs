@@ -216,11 +216,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A handle to a running session; cheap to clone. Dropping handles does not close the session:
-/// it ends when the transport ends or [`Session::close`] is called.
+/// A handle to a running session; cheap to clone. The session ends when the transport ends,
+/// when [`Session::close`] is called, or when the last handle is dropped (outgoing calls and
+/// subscriptions still running count as handles), like dropping a client closes its
+/// connection.
 #[derive(Debug, Clone)]
 pub struct Session {
     shared: Arc<Shared>,
+    handle: Arc<Handle>,
+}
+
+/// Closes the session when the last [`Session`] (or outgoing call) holding it is dropped.
+#[derive(Debug)]
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        shutdown(&self.0, CloseReason::Local);
+    }
 }
 
 impl Session {
@@ -268,7 +281,8 @@ impl Session {
         tokio::spawn(write_loop(shared.clone(), sink, data_rx, control_rx));
         tokio::spawn(read_loop(shared.clone(), stream));
         tokio::spawn(sweep_loop(shared.clone()));
-        Session { shared }
+        let handle = Arc::new(Handle(shared.clone()));
+        Session { shared, handle }
     }
 
     /// Calls a Query or Mutation on the other side. Resolves on the first `call.responded`.
@@ -284,7 +298,7 @@ impl Session {
         let id = crate::registry::new_request_id();
         let shared = self.shared.clone();
         let deadline = Instant::now() + shared.options.config.call_timeout;
-        let mut guard = AbortGuard::new(shared.clone(), id.clone());
+        let mut guard = AbortGuard::new(self, id.clone());
         let receiver = if shared.closed.is_cancelled() {
             None
         } else {
@@ -336,7 +350,7 @@ impl Session {
         let closed = || Subscription {
             id: id.clone(),
             state: SubscriptionState::Failed(Some(CallError::connection_closed())),
-            guard: AbortGuard::disarmed(shared.clone(), id.clone()),
+            guard: AbortGuard::disarmed(self, id.clone()),
         };
         if shared.closed.is_cancelled() {
             return closed();
@@ -347,7 +361,7 @@ impl Session {
             options.parent_request_id.clone(),
             shared.options.config.subscription_queue,
         );
-        let guard = AbortGuard::new(shared.clone(), id.clone());
+        let guard = AbortGuard::new(self, id.clone());
         let envelope = requested_envelope(&id, operation, input, options);
         if shared.data_tx.send(envelope).await.is_err() {
             lock(&shared.pending).remove(&id);
@@ -410,13 +424,21 @@ impl Session {
 
     /// Waits until the session has ended and says why.
     pub async fn closed(&self) -> CloseReason {
+        self.on_close().await
+    }
+
+    /// Resolves when the session has ended, without holding it open (unlike a clone awaiting
+    /// [`Session::closed`]).
+    pub fn on_close(&self) -> impl std::future::Future<Output = CloseReason> + Send + 'static {
         let mut rx = self.shared.reason.subscribe();
-        loop {
-            if let Some(reason) = rx.borrow_and_update().clone() {
-                return reason;
-            }
-            if rx.changed().await.is_err() {
-                return CloseReason::Local;
+        async move {
+            loop {
+                if let Some(reason) = rx.borrow_and_update().clone() {
+                    return reason;
+                }
+                if rx.changed().await.is_err() {
+                    return CloseReason::Local;
+                }
             }
         }
     }
@@ -439,23 +461,24 @@ struct AbortGuard {
     shared: Arc<Shared>,
     id: String,
     armed: bool,
+    /// Keeps the session open while this call runs.
+    _handle: Arc<Handle>,
 }
 
 impl AbortGuard {
-    fn new(shared: Arc<Shared>, id: String) -> Self {
+    fn new(session: &Session, id: String) -> Self {
         AbortGuard {
-            shared,
+            shared: session.shared.clone(),
             id,
             armed: true,
+            _handle: session.handle.clone(),
         }
     }
 
-    fn disarmed(shared: Arc<Shared>, id: String) -> Self {
-        AbortGuard {
-            shared,
-            id,
-            armed: false,
-        }
+    fn disarmed(session: &Session, id: String) -> Self {
+        let mut guard = AbortGuard::new(session, id);
+        guard.armed = false;
+        guard
     }
 
     fn disarm(&mut self) {

@@ -12,10 +12,12 @@ use crate::fixtures::{Hooks, connect_h1, connect_h2, hub, options, sessions_list
 #[tokio::test]
 async fn round_trip_over_http1_and_http2() {
     let hub = hub(WsLimits::default()).await;
-    for session in [
+    // Held to the end: dropping a client's last handle closes its session.
+    let sessions = [
         within(connect_h1(&hub, options())).await.unwrap(),
         within(connect_h2(&hub, options())).await.unwrap(),
-    ] {
+    ];
+    for session in &sessions {
         assert_eq!(
             within(session.call("/hub/echo", json!({"n": 1})))
                 .await
@@ -40,6 +42,13 @@ async fn round_trip_over_http1_and_http2() {
         );
     }
     assert_eq!(sessions_listed(&hub, 2).await.len(), 2);
+    drop(sessions);
+    within(async {
+        while !hub.sessions.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -92,10 +101,12 @@ async fn the_subprotocol_carries_the_token_and_is_never_echoed() {
 #[tokio::test]
 async fn acl_is_checked_per_call() {
     let hub = hub(WsLimits::default()).await;
-    for session in [
+    // Held to the end: dropping a client's last handle closes its session.
+    let sessions = [
         within(connect_h1(&hub, options())).await.unwrap(),
         within(connect_h2(&hub, options())).await.unwrap(),
-    ] {
+    ];
+    for session in &sessions {
         let e = within(session.call("hub/admin", json!(null)))
             .await
             .unwrap_err();
@@ -110,10 +121,12 @@ async fn acl_is_checked_per_call() {
 #[tokio::test]
 async fn subscriptions_stream_then_complete() {
     let hub = hub(WsLimits::default()).await;
-    for session in [
+    // Held to the end: dropping a client's last handle closes its session.
+    let sessions = [
         within(connect_h1(&hub, options())).await.unwrap(),
         within(connect_h2(&hub, options())).await.unwrap(),
-    ] {
+    ];
+    for session in &sessions {
         let items: Vec<_> = within(
             session
                 .subscribe("hub/ticks", json!({"count": 5}))
