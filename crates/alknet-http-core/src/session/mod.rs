@@ -820,11 +820,26 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         return;
     }
     let mut call = options.registry.invoke_root(&name, request.input, root);
-    // A handler that is done on its first poll is answered inline: no task, no hand-off.
+    // A handler that is done on its first poll is answered inline: no task, no hand-off. The
+    // reader never waits for queue space here (two peers flooding each other must not block
+    // both readers): a full queue hands the reply to a task, and the request stays in flight
+    // (counted against the concurrency limit) until it is queued.
     if let Poll::Ready(reply) = futures::poll!(&mut call) {
-        finished(shared, &id, generation);
-        if !abort.is_cancelled() {
-            send(shared, reply.into_event()).await;
+        if abort.is_cancelled() {
+            finished(shared, &id, generation);
+            return;
+        }
+        match shared.data_tx.try_send(reply.into_event()) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {
+                finished(shared, &id, generation);
+            }
+            Err(mpsc::error::TrySendError::Full(reply)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    send(&shared, reply).await;
+                    finished(&shared, &id, generation);
+                });
+            }
         }
         return;
     }

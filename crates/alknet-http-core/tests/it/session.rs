@@ -616,3 +616,33 @@ async fn the_overlay_is_attached_by_peer_id_and_dropped_on_close() {
     assert!(peers.peer_ids().is_empty());
     let _ = oneshot::channel::<()>();
 }
+
+#[tokio::test]
+async fn two_peers_flooding_each_other_through_tiny_buffers_do_not_deadlock() {
+    // 4 KiB pipes and 2-envelope queues: both sides' replies back up at once, which must not
+    // stop either side from reading.
+    let (a, b) = tokio::io::duplex(4096);
+    let config = SessionConfig {
+        outbound_queue: 2,
+        ..SessionConfig::default()
+    };
+    let left = Session::over_io(a, options(base()).with_config(config.clone()));
+    let right = Session::over_io(b, options(base()).with_config(config));
+    let payload = json!("x".repeat(2048));
+    let calls = |from: Session| {
+        let payload = payload.clone();
+        async move {
+            let all = (0..300).map(|_| from.call("demo/echo", payload.clone()));
+            futures::future::join_all(all).await
+        }
+    };
+    let (l, r) = tokio::time::timeout(
+        Duration::from_secs(30),
+        futures::future::join(calls(left.clone()), calls(right.clone())),
+    )
+    .await
+    .expect("the peers deadlocked");
+    for result in l.into_iter().chain(r) {
+        assert_eq!(result.unwrap(), payload);
+    }
+}
