@@ -14,11 +14,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = alknet_http_bench::bench_runtime();
     let node = runtime.block_on(node::start(Duration::from_secs(30)));
     let node_addr = node.addr;
     let axum_addr = runtime.block_on(baseline::axum_sse());

@@ -36,11 +36,7 @@ async fn jsonrpsee_server() -> SocketAddr {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = alknet_http_bench::bench_runtime();
     let node = runtime.block_on(node::start(Duration::from_secs(30)));
     let node_addr = node.addr;
     let (echo_addr, rpc_addr) =

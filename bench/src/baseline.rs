@@ -14,52 +14,57 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 
-async fn bind() -> (tokio::net::TcpListener, SocketAddr) {
+/// Binds a loopback port and runs `connection` on a task for every accepted TCP stream.
+async fn serve_each<F, Fut>(connection: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let addr = listener.local_addr().expect("local address");
-    (listener, addr)
-}
-
-/// A hyper 1.x server whose every connection upgrades to a WebSocket that echoes each data
-/// frame's bytes back unchanged.
-pub async fn ws_echo() -> SocketAddr {
-    let (listener, addr) = bind().await;
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(|mut request: Request<_>| async move {
-                    let (response, fut) = upgrade::upgrade(&mut request)?;
-                    tokio::spawn(async move {
-                        let Ok(mut ws) = fut.await else { return };
-                        while let Ok(frame) = ws.read_frame().await {
-                            match frame.opcode {
-                                OpCode::Binary | OpCode::Text => {
-                                    let echo = Frame::new(true, frame.opcode, None, frame.payload);
-                                    if ws.write_frame(echo).await.is_err() {
-                                        return;
-                                    }
-                                }
-                                OpCode::Close => return,
-                                _ => {}
-                            }
-                        }
-                    });
-                    Ok::<Response<Empty<Bytes>>, fastwebsockets::WebSocketError>(response)
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
-            });
+            tokio::spawn(connection(stream));
         }
     });
     addr
+}
+
+/// A hyper 1.x server whose every connection upgrades to a WebSocket that echoes each data
+/// frame's bytes back unchanged.
+pub async fn ws_echo() -> SocketAddr {
+    serve_each(|stream| async move {
+        let service = hyper::service::service_fn(|mut request: Request<_>| async move {
+            let (response, fut) = upgrade::upgrade(&mut request)?;
+            tokio::spawn(async move {
+                let Ok(mut ws) = fut.await else { return };
+                while let Ok(frame) = ws.read_frame().await {
+                    match frame.opcode {
+                        OpCode::Binary | OpCode::Text => {
+                            let echo = Frame::new(true, frame.opcode, None, frame.payload);
+                            if ws.write_frame(echo).await.is_err() {
+                                return;
+                            }
+                        }
+                        OpCode::Close => return,
+                        _ => {}
+                    }
+                }
+            });
+            Ok::<Response<Empty<Bytes>>, fastwebsockets::WebSocketError>(response)
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades()
+            .await;
+    })
+    .await
 }
 
 /// A bare axum server: `POST /subscribe` streams `{"n": i}` for `i < count` as SSE events with
@@ -93,20 +98,13 @@ pub async fn json_echo() -> SocketAddr {
 }
 
 async fn serve_axum(app: axum::Router) -> SocketAddr {
-    let (listener, addr) = bind().await;
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let service = hyper_util::service::TowerToHyperService::new(app.clone());
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+    serve_each(move |stream| {
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        async move {
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         }
-    });
-    addr
+    })
+    .await
 }

@@ -12,6 +12,16 @@ pub mod node;
 /// The bearer token of the node under test.
 pub const TOKEN: &str = "bench-token-0123456789";
 
+/// The runtime every comparative bench runs ours and its baselines on: two workers, like the
+/// machine.
+pub fn bench_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// Raises this process's open-file limit to its hard limit (thousands of sockets are held);
 /// returns the limit in force.
 pub fn raise_open_files() -> u64 {
