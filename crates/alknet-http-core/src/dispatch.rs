@@ -162,11 +162,22 @@ impl GatewayDispatch {
         error: &CallError,
         identity: Option<&Identity>,
     ) -> http::Response<Bytes> {
+        self.error_response_for(operation, error, identity.is_some())
+    }
+
+    /// [`GatewayDispatch::error_response`] when only whether the caller had an identity is known
+    /// (it tells 401 from 403); the identity itself may have moved into the call.
+    pub fn error_response_for(
+        &self,
+        operation: &str,
+        error: &CallError,
+        authenticated: bool,
+    ) -> http::Response<Bytes> {
         let declared = self
             .registry
             .external_spec(operation)
             .map(|spec| spec.error_schemas.as_slice())
             .unwrap_or_default();
-        call_error_to_http_response(error, identity.is_some(), declared)
+        call_error_to_http_response(error, authenticated, declared)
     }
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use alknet_http_core::access::ResourceTarget;
-use alknet_http_core::error::call_error_to_http_response;
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::registry::SERVICES_LIST;
 use alknet_http_core::{CallError, Identity};
@@ -101,13 +100,8 @@ impl Gateway {
         error: &CallError,
         authenticated: bool,
     ) -> Response {
-        let declared = self
-            .dispatch
-            .registry()
-            .external_spec(operation)
-            .map(|spec| spec.error_schemas.as_slice())
-            .unwrap_or_default();
-        call_error_to_http_response(error, authenticated, declared)
+        self.dispatch
+            .error_response_for(operation, error, authenticated)
             .map(axum::body::Body::from)
             .into_response()
     }
