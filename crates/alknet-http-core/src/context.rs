@@ -1,18 +1,20 @@
-//! The per-call [`OperationContext`] and what it carries: identity, [`Capabilities`], deadline,
-//! [`AbortPolicy`], abort signal, scoped environment and the composition env (call-protocol §8.3).
+//! The per-call [`OperationContext`] and what it carries: identity, capabilities, deadline,
+//! [`AbortPolicy`], abort signal, scoped environment, and the [`OperationEnv`] handlers compose
+//! through (call-protocol §8.3–§8.4).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use secrecy::SecretString;
+use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::OwnershipProvider;
-use crate::env::{OperationEnv, PeerRef};
+use crate::capability::Capabilities;
+use crate::envelope::{ResponseEnvelope, strip_slash};
 use crate::error::CallError;
 use crate::identity::Identity;
 
@@ -83,7 +85,7 @@ impl ScopedPeerEnv {
         ScopedPeerEnv {
             allowed_ops: ops
                 .into_iter()
-                .map(|s| crate::envelope::strip_slash(s.as_ref()).to_owned())
+                .map(|s| strip_slash(s.as_ref()).to_owned())
                 .collect(),
             peer_pinned: HashSet::new(),
         }
@@ -93,7 +95,7 @@ impl ScopedPeerEnv {
     #[must_use]
     pub fn with_pin(mut self, peer: &str, op: &str) -> Self {
         self.peer_pinned
-            .insert(format!("{peer}/{}", crate::envelope::strip_slash(op)));
+            .insert(format!("{peer}/{}", strip_slash(op)));
         self
     }
 
@@ -109,98 +111,63 @@ impl ScopedPeerEnv {
     }
 }
 
-/// The kind of an outbound credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialKind {
-    /// An API key (sent in a header or query parameter the importer declares).
-    ApiKey,
-    /// An HTTP bearer token.
-    HttpToken,
+/// Which peer a composed call is routed to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerRef {
+    /// The first layer that has the operation: session, then peers in order, then base.
+    Any,
+    /// Only this peer's connection overlay; no fallthrough.
+    Specific(String),
 }
 
-#[derive(Clone)]
-struct Credential {
-    kind: CredentialKind,
-    secret: SecretString,
-}
-
-/// Outbound credentials of one registration, by service name (call-protocol §12).
+/// The environment handlers compose through. Never concrete in handler code.
 ///
-/// Immutable, cheap to clone, zeroized on drop, redacted in `Debug`, and deliberately not
-/// serializable. Dispatch hands them to the handler only after access control allowed the call.
-///
-/// ```
-/// use alknet_http_core::Capabilities;
-/// use secrecy::ExposeSecret;
-///
-/// let caps = Capabilities::new().with_http_token("github", "ghp_secret");
-/// assert_eq!(caps.get("github").unwrap().expose_secret(), "ghp_secret");
-/// assert!(!format!("{caps:?}").contains("ghp_secret"));
-/// ```
-#[derive(Clone, Default)]
-pub struct Capabilities {
-    entries: Arc<BTreeMap<String, Credential>>,
-}
-
-impl Capabilities {
-    /// No credentials.
-    pub fn new() -> Self {
-        Capabilities::default()
+/// Every implementation checks reachability against the parent's scoped env (`NOT_FOUND`
+/// otherwise), builds the child context (call-protocol §8.3) and dispatches with every check
+/// (`Internal` operations are reachable). Names are in registry form (`ns/op`, no leading
+/// slash): [`OperationContext::call`] normalises them once.
+pub trait OperationEnv: Send + Sync + fmt::Debug {
+    /// Composes `name` with the parent's abort policy.
+    fn invoke(
+        &self,
+        name: &str,
+        input: Value,
+        parent: &OperationContext,
+    ) -> BoxFuture<'static, ResponseEnvelope> {
+        self.invoke_with_policy(name, input, parent, parent.abort_policy())
     }
 
-    fn with(mut self, service: impl Into<String>, kind: CredentialKind, secret: String) -> Self {
-        let mut entries = Arc::unwrap_or_clone(self.entries);
-        entries.insert(
-            service.into(),
-            Credential {
-                kind,
-                secret: SecretString::from(secret),
-            },
-        );
-        self.entries = Arc::new(entries);
-        self
+    /// Composes `name` with an explicit policy for the child.
+    fn invoke_with_policy(
+        &self,
+        name: &str,
+        input: Value,
+        parent: &OperationContext,
+        policy: AbortPolicy,
+    ) -> BoxFuture<'static, ResponseEnvelope>;
+
+    /// Whether some layer has `name`.
+    fn contains(&self, name: &str) -> bool {
+        let _ = name;
+        true
     }
 
-    /// Adds an API key for `service`.
-    #[must_use]
-    pub fn with_api_key(self, service: impl Into<String>, key: impl Into<String>) -> Self {
-        self.with(service, CredentialKind::ApiKey, key.into())
+    /// Composes a call routed by `peer` (the default ignores the peer).
+    fn invoke_peer(
+        &self,
+        peer: &PeerRef,
+        name: &str,
+        input: Value,
+        parent: &OperationContext,
+    ) -> BoxFuture<'static, ResponseEnvelope> {
+        let _ = peer;
+        self.invoke(name, input, parent)
     }
 
-    /// Adds an HTTP bearer token for `service`.
-    #[must_use]
-    pub fn with_http_token(self, service: impl Into<String>, token: impl Into<String>) -> Self {
-        self.with(service, CredentialKind::HttpToken, token.into())
-    }
-
-    /// The secret for `service`.
-    pub fn get(&self, service: &str) -> Option<&SecretString> {
-        self.entries.get(service).map(|c| &c.secret)
-    }
-
-    /// The kind of the credential for `service`.
-    pub fn kind(&self, service: &str) -> Option<CredentialKind> {
-        self.entries.get(service).map(|c| c.kind)
-    }
-
-    /// Whether there are no credentials.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The service names that have credentials.
-    pub fn services(&self) -> impl Iterator<Item = &str> {
-        self.entries.keys().map(String::as_str)
-    }
-}
-
-impl fmt::Debug for Capabilities {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut map = f.debug_map();
-        for (service, credential) in self.entries.iter() {
-            map.entry(service, &format_args!("{:?}([redacted])", credential.kind));
-        }
-        map.finish()
+    /// Whether `peer` routes to `name`.
+    fn peer_contains(&self, peer: &PeerRef, name: &str) -> bool {
+        let _ = peer;
+        self.contains(name)
     }
 }
 
@@ -349,8 +316,7 @@ impl OperationContext {
     /// Composes a call to `name` (`"ns/op"`, slash optional) through the env, with this call's
     /// abort policy.
     pub async fn call(&self, name: &str, input: Value) -> Result<Value, CallError> {
-        let (namespace, op) = split_name(name);
-        self.env.invoke(namespace, op, input, self).await.result
+        self.env.invoke(strip_slash(name), input, self).await.result
     }
 
     /// Composes a call with an explicit abort policy for the child.
@@ -360,9 +326,8 @@ impl OperationContext {
         input: Value,
         policy: AbortPolicy,
     ) -> Result<Value, CallError> {
-        let (namespace, op) = split_name(name);
         self.env
-            .invoke_with_policy(namespace, op, input, self, policy)
+            .invoke_with_policy(strip_slash(name), input, self, policy)
             .await
             .result
     }
@@ -374,16 +339,9 @@ impl OperationContext {
         name: &str,
         input: Value,
     ) -> Result<Value, CallError> {
-        let (namespace, op) = split_name(name);
         self.env
-            .invoke_peer(peer, namespace, op, input, self)
+            .invoke_peer(peer, strip_slash(name), input, self)
             .await
             .result
     }
-}
-
-/// Splits `"ns/op/rest"` (slash optional) into `("ns", "op/rest")`.
-pub(crate) fn split_name(name: &str) -> (&str, &str) {
-    let name = crate::envelope::strip_slash(name);
-    name.split_once('/').unwrap_or((name, ""))
 }

@@ -278,6 +278,12 @@ pub fn call_error_to_http_response(
     declared: &[ErrorDefinition],
 ) -> http::Response<Bytes> {
     let status = call_error_to_http_status_with_identity(error, has_identity, declared);
+    http_error_response(error, status)
+}
+
+/// The HTTP rendering of a call error whose status is already known (the headers of
+/// [`call_error_to_http_response`] follow from the status and the error).
+pub fn http_error_response(error: &CallError, status: StatusCode) -> http::Response<Bytes> {
     let body = serde_json::to_vec(error).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = http::Response::new(Bytes::from(body));
     *response.status_mut() = status;

@@ -15,9 +15,11 @@
 //! | [`identity`] | [`Identity`], [`AuthToken`], [`IdentityProvider`], [`StaticTokenProvider`], token minting |
 //! | [`spec`] | [`OperationSpec`], [`OperationType`], [`Visibility`], [`ErrorDefinition`], [`Provenance`] |
 //! | [`access`] | [`AccessControl`] and its check, ownership providers and stores |
-//! | [`registry`] | registrations, handler kinds, the builder, layers, dispatch, discovery ops |
-//! | [`context`] | [`OperationContext`], [`AbortPolicy`], [`Capabilities`], authorities, scoped envs |
-//! | [`env`](mod@env) | [`OperationEnv`] and [`PeerCompositeEnv`]: composed calls across layers |
+//! | [`capability`] | [`Capabilities`]: a registration's outbound credentials |
+//! | [`context`] | [`OperationContext`], [`AbortPolicy`], authorities, scoped envs, [`OperationEnv`] |
+//! | [`registry`] | registrations, handler kinds, the builder, layers, overlays, discovery ops |
+//! | [`invoke`] | [`RootCall`] and the path every call takes: admission, handler, deadline, abort |
+//! | [`compose`] | [`PeerCompositeEnv`] and the [`PeerTable`](compose::PeerTable): composed calls across layers |
 //! | [`dispatch`] | [`GatewayDispatch`], the spine every HTTP-shaped surface uses |
 //! | [`session`] | the bidirectional call session over streams and messages, the pending-request map |
 //! | [`adapter`] | [`OperationAdapter`], [`AdapterError`] and `from_call` |
@@ -69,15 +71,17 @@
 
 pub mod access;
 pub mod adapter;
+pub mod capability;
 #[cfg(feature = "http-client")]
 pub mod client;
+pub mod compose;
 pub mod context;
 pub mod dispatch;
-pub mod env;
 pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod identity;
+pub mod invoke;
 #[cfg(feature = "quic")]
 pub mod quic;
 pub mod registry;
@@ -90,16 +94,18 @@ pub use access::{
     AccessControl, AccessDecision, InMemoryOwnership, OwnershipProvider, OwnershipStore,
 };
 pub use adapter::{AdapterError, OperationAdapter};
+pub use capability::Capabilities;
+pub use compose::PeerCompositeEnv;
 pub use context::{
-    AbortPolicy, Capabilities, CompositionAuthority, OperationContext, ScopedPeerEnv,
+    AbortPolicy, CompositionAuthority, OperationContext, OperationEnv, PeerRef, ScopedPeerEnv,
 };
-pub use dispatch::{CallOptions, GatewayDispatch};
-pub use env::{OperationEnv, PeerCompositeEnv, PeerRef};
+pub use dispatch::{CallFailure, CallOptions, GatewayDispatch};
 pub use envelope::{CallRequested, Event, EventEnvelope, ResponseEnvelope};
 pub use error::{CallError, ErrorCode};
 pub use identity::{AuthToken, Identity, IdentityProvider, StaticTokenProvider};
+pub use invoke::{ResponseStream, RootCall};
 pub use registry::{
     Handler, HandlerKind, HandlerRegistration, HandlerResult, OperationLayer, OperationOverlay,
-    OperationRegistry, RegistryBuilder, RegistryError, ResponseStream, RootCall, StreamingHandler,
+    OperationRegistry, RegistryBuilder, RegistryError, StreamingHandler,
 };
 pub use spec::{ErrorDefinition, OperationSpec, OperationType, Provenance, Visibility};

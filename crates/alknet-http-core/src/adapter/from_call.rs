@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::adapter::{AdapterError, OperationAdapter};
-use crate::context::{Capabilities, OperationContext};
+use crate::capability::Capabilities;
+use crate::context::OperationContext;
 use crate::error::CallError;
 use crate::registry::{HandlerKind, HandlerRegistration, RegistryError};
 use crate::session::{OutgoingOptions, Session};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use alknet_http_core::env::PeerTable;
+use alknet_http_core::compose::PeerTable;
 use alknet_http_core::{
     AbortPolicy, AccessControl, CallOptions, Capabilities, CompositionAuthority, HandlerKind,
     HandlerRegistration, Identity, OperationEnv, OperationOverlay, OperationRegistry,
@@ -484,8 +484,7 @@ async fn continue_running_child_not_yet_started_is_aborted() {
         let root_token = root_token.clone();
         async move {
             let pending = ctx.env().invoke_with_policy(
-                "app",
-                "late",
+                "app/late",
                 json!({}),
                 &ctx,
                 AbortPolicy::ContinueRunning,

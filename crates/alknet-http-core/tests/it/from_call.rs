@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use alknet_http_core::adapter::{FromCall, FromCallConfig};
-use alknet_http_core::env::PeerTable;
+use alknet_http_core::compose::PeerTable;
 use alknet_http_core::frame::FrameCodec;
 use alknet_http_core::session::{Session, SessionOptions};
 use alknet_http_core::{

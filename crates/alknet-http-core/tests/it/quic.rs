@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alknet_http_core::adapter::{FromCall, FromCallConfig};
-use alknet_http_core::env::PeerTable;
+use alknet_http_core::compose::PeerTable;
 use alknet_http_core::frame::FrameCodec;
 use alknet_http_core::quic::{
     ALPN, QuicConfig, QuicDialer, QuicError, QuicServer, ServerIdentity, ServerVerification, quinn,
@@ -58,7 +58,7 @@ fn server_registry(
             Capabilities::new(),
         )
         .with_leaf(
-            OperationSpec::mutation("b/wait"),
+            OperationSpec::query("b/wait"),
             HandlerKind::once(move |_, _| {
                 let guard = dropped.lock().unwrap().take();
                 let _ = started.send(());

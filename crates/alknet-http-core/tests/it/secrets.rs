@@ -1,6 +1,6 @@
 //! Checklist "Secrets": capabilities are never serialized, never printed.
 
-use alknet_http_core::context::CredentialKind;
+use alknet_http_core::capability::CredentialKind;
 use alknet_http_core::{Capabilities, OperationContext};
 use secrecy::ExposeSecret;
 

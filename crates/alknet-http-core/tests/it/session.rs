@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use alknet_http_core::env::PeerTable;
+use alknet_http_core::compose::PeerTable;
 use alknet_http_core::envelope::event_type;
 use alknet_http_core::frame::FrameCodec;
 use alknet_http_core::session::{

@@ -1,23 +1,40 @@
-//! [`GatewayDispatch`]: the dispatch spine every HTTP-shaped surface uses (http-surfaces §2).
+//! [`GatewayDispatch`]: the dispatch spine every gateway-like surface uses (http-surfaces §2),
+//! and the gateway's semantics, once: discovery ([`GatewayDispatch::search`],
+//! [`GatewayDispatch::schema`]), calls with the disconnect policy ([`GatewayDispatch::call`]),
+//! batches ([`GatewayDispatch::batch`]) and the status of an error for a caller. The HTTP gateway
+//! and `to_mcp` only parse requests and render these answers.
+
+mod batch;
+mod discovery;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use http::StatusCode;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::OwnershipProvider;
-use crate::envelope::ResponseEnvelope;
-use crate::error::{CallError, call_error_to_http_response};
+use crate::compose::PeerCompositeEnv;
+use crate::context::OperationEnv;
+use crate::envelope::{ResponseEnvelope, strip_slash};
+use crate::error::{CallError, call_error_to_http_status_with_identity, http_error_response};
 use crate::identity::{AuthToken, Identity, IdentityProvider};
-use crate::registry::{DEFAULT_CALL_TIMEOUT, OperationRegistry, ResponseStream, RootCall};
+use crate::invoke::{DEFAULT_CALL_TIMEOUT, ResponseStream, RootCall, invoke_once, invoke_stream};
+use crate::registry::{OperationLayer, OperationRegistry, RegisteredOperation};
+use crate::spec::Visibility;
+
+pub use batch::{BatchCall, BatchLimits, BatchOutcome, BatchTooLarge};
+pub use discovery::SearchQuery;
 
 /// Options of one gateway call beyond identity, operation and input.
 #[derive(Debug, Clone, Default)]
 pub struct CallOptions {
-    /// Cancel this to abort the call and its composed descendants.
+    /// Cancelled when the caller is gone (an HTTP disconnect, an MCP cancel or session end):
+    /// it aborts the call and its composed descendants, except a Mutation that runs to
+    /// completion under [`GatewayDispatch::call`]'s disconnect policy.
     pub abort: Option<CancellationToken>,
     /// `Last-Event-ID` from a resuming SSE client, passed into the handler's context.
     pub last_event_id: Option<String>,
@@ -49,6 +66,8 @@ pub struct CallOptions {
 #[derive(Debug, Clone)]
 pub struct GatewayDispatch {
     registry: OperationRegistry,
+    /// The root env, built once: every call composes through it.
+    env: Arc<dyn OperationEnv>,
     identity_provider: Arc<dyn IdentityProvider>,
     ownership: Option<Arc<dyn OwnershipProvider>>,
     timeout: Duration,
@@ -58,6 +77,7 @@ impl GatewayDispatch {
     /// A spine over `registry`, resolving bearer tokens with `identity_provider`.
     pub fn new(registry: OperationRegistry, identity_provider: Arc<dyn IdentityProvider>) -> Self {
         GatewayDispatch {
+            env: Arc::new(PeerCompositeEnv::new(registry.clone())),
             registry,
             identity_provider,
             ownership: None,
@@ -106,8 +126,16 @@ impl GatewayDispatch {
             timeout: self.timeout,
             abort: options.abort.unwrap_or_default(),
             last_event_id: options.last_event_id,
+            env: Some(self.env.clone()),
             ..RootCall::new()
         }
+    }
+
+    /// The operation `name` (registry form) when a caller from outside may reach it.
+    fn external(&self, name: &str) -> Option<&Arc<RegisteredOperation>> {
+        self.registry
+            .get(name)
+            .filter(|op| op.spec.visibility == Visibility::External)
     }
 
     /// Dispatches a Query or Mutation.
@@ -128,8 +156,9 @@ impl GatewayDispatch {
         input: Value,
         options: CallOptions,
     ) -> BoxFuture<'static, ResponseEnvelope> {
-        self.registry
-            .invoke_root(operation, input, self.root(identity, options))
+        let name = strip_slash(operation);
+        let seed = self.root(identity, options).into_seed(self.env.clone());
+        invoke_once(self.registry.lookup(name), name, input, seed)
     }
 
     /// Dispatches a Subscription. Pre-handler failures are a one-item error stream.
@@ -150,8 +179,64 @@ impl GatewayDispatch {
         input: Value,
         options: CallOptions,
     ) -> ResponseStream {
-        self.registry
-            .invoke_root_streaming(operation, input, self.root(identity, options))
+        let name = strip_slash(operation);
+        let seed = self.root(identity, options).into_seed(self.env.clone());
+        invoke_stream(self.registry.lookup(name), name, input, seed)
+    }
+
+    /// Runs a Query or Mutation for a caller that may go away, under the disconnect policy
+    /// (call-protocol §5): when `options.abort` fires, a Query is dropped with its descendants,
+    /// while a Mutation runs to completion (its result discarded) unless its spec opts in to
+    /// `cancel_on_disconnect`. A failure carries its HTTP status for this caller.
+    pub async fn call(
+        &self,
+        identity: Option<Identity>,
+        operation: &str,
+        input: Value,
+        options: CallOptions,
+    ) -> Result<Value, CallFailure> {
+        let name = strip_slash(operation);
+        let op = self.registry.lookup(name);
+        let authenticated = identity.is_some();
+        let spared = op.as_ref().is_some_and(|op| !op.spec.cancels_on_disconnect());
+        let declared = op.clone();
+        let mut root = self.root(identity, options);
+        if spared {
+            // Detached from the caller: neither its abort signal nor dropping this future
+            // reaches the Mutation.
+            root.abort = CancellationToken::new();
+        }
+        let call = invoke_once(op, name, input, root.into_seed(self.env.clone()));
+        let result = if spared {
+            // Handlers' panics are caught inside the call, so the task itself cannot fail.
+            match tokio::spawn(call).await {
+                Ok(reply) => reply.result,
+                Err(e) => Err(CallError::internal(format!("call failed: {e}"))),
+            }
+        } else {
+            call.await.result
+        };
+        result.map_err(|error| self.failure_of(declared.as_deref(), error, authenticated))
+    }
+
+    /// The failure `error` is for a caller of `operation` (http-surfaces §5).
+    pub fn failure(&self, operation: &str, error: CallError, authenticated: bool) -> CallFailure {
+        let op = self.registry.get(operation).cloned();
+        self.failure_of(op.as_deref(), error, authenticated)
+    }
+
+    fn failure_of(
+        &self,
+        op: Option<&RegisteredOperation>,
+        error: CallError,
+        authenticated: bool,
+    ) -> CallFailure {
+        let declared = op
+            .filter(|op| op.spec.visibility == Visibility::External)
+            .map(|op| op.spec.error_schemas.as_slice())
+            .unwrap_or_default();
+        let status = call_error_to_http_status_with_identity(&error, authenticated, declared);
+        CallFailure { error, status }
     }
 
     /// Renders a call error for HTTP (http-surfaces §5), using the declared error statuses of
@@ -173,11 +258,25 @@ impl GatewayDispatch {
         error: &CallError,
         authenticated: bool,
     ) -> http::Response<Bytes> {
-        let declared = self
-            .registry
-            .external_spec(operation)
-            .map(|spec| spec.error_schemas.as_slice())
-            .unwrap_or_default();
-        call_error_to_http_response(error, authenticated, declared)
+        self.failure(strip_slash(operation), error.clone(), authenticated)
+            .to_http_response()
+    }
+}
+
+/// A failed gateway call: the error and the HTTP status it has for this caller
+/// (http-surfaces §5; 401 and 403 tell an anonymous caller from one without the right).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallFailure {
+    /// What the client is told.
+    pub error: CallError,
+    /// Its status.
+    pub status: StatusCode,
+}
+
+impl CallFailure {
+    /// Status, `WWW-Authenticate` and `Retry-After` where the rules ask for them, and the
+    /// CallError as a JSON body.
+    pub fn to_http_response(&self) -> http::Response<Bytes> {
+        http_error_response(&self.error, self.status)
     }
 }

@@ -1,8 +1,7 @@
-//! Composition (call-protocol §8.4–§8.5): the [`OperationEnv`] trait handlers compose through,
-//! and [`PeerCompositeEnv`], which routes composed calls across the layers
-//! session → peers (in insertion order) → base.
+//! Composition (call-protocol §8.4–§8.5): [`PeerCompositeEnv`], the [`OperationEnv`] that routes
+//! composed calls across the layers session → peers (in insertion order) → base, and the
+//! [`PeerTable`] of a node's connection overlays.
 
-use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use futures::FutureExt;
@@ -10,74 +9,13 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{AbortPolicy, OperationContext};
-use crate::envelope::ResponseEnvelope;
+use crate::context::{AbortPolicy, OperationContext, OperationEnv, PeerRef};
+use crate::envelope::{ResponseEnvelope, strip_slash};
 use crate::error::CallError;
-use crate::registry::{
-    CallSeed, DeadlineRule, OperationLayer, OperationRegistry, RegisteredOperation, invoke_once,
+use crate::invoke::{
+    CallSeed, DeadlineRule, ResponseStream, RootCall, aborted_error, invoke_once, invoke_stream,
 };
-
-/// Which peer a composed call is routed to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum PeerRef {
-    /// The first layer that has the operation: session, then peers in order, then base.
-    Any,
-    /// Only this peer's connection overlay; no fallthrough.
-    Specific(String),
-}
-
-/// The environment handlers compose through. Never concrete in handler code.
-///
-/// Every implementation checks reachability against the parent's scoped env (`NOT_FOUND`
-/// otherwise), builds the child context (call-protocol §8.3) and dispatches with every check
-/// (`Internal` operations are reachable).
-pub trait OperationEnv: Send + Sync + fmt::Debug {
-    /// Composes `"{namespace}/{op}"` with the parent's abort policy.
-    fn invoke(
-        &self,
-        namespace: &str,
-        op: &str,
-        input: Value,
-        parent: &OperationContext,
-    ) -> BoxFuture<'static, ResponseEnvelope> {
-        self.invoke_with_policy(namespace, op, input, parent, parent.abort_policy())
-    }
-
-    /// Composes `"{namespace}/{op}"` with an explicit policy for the child.
-    fn invoke_with_policy(
-        &self,
-        namespace: &str,
-        op: &str,
-        input: Value,
-        parent: &OperationContext,
-        policy: AbortPolicy,
-    ) -> BoxFuture<'static, ResponseEnvelope>;
-
-    /// Whether some layer has `name`.
-    fn contains(&self, name: &str) -> bool {
-        let _ = name;
-        true
-    }
-
-    /// Composes a call routed by `peer` (the default ignores the peer).
-    fn invoke_peer(
-        &self,
-        peer: &PeerRef,
-        namespace: &str,
-        op: &str,
-        input: Value,
-        parent: &OperationContext,
-    ) -> BoxFuture<'static, ResponseEnvelope> {
-        let _ = peer;
-        self.invoke(namespace, op, input, parent)
-    }
-
-    /// Whether `peer` routes to `name`.
-    fn peer_contains(&self, peer: &PeerRef, name: &str) -> bool {
-        let _ = peer;
-        self.contains(name)
-    }
-}
+use crate::registry::{OperationLayer, OperationRegistry, RegisteredOperation};
 
 /// The connection overlays of a node's peers, by peer id, in insertion order (Layer 2).
 #[derive(Debug, Default)]
@@ -134,7 +72,7 @@ impl PeerTable {
 /// connection overlays. Children share it.
 ///
 /// ```
-/// use alknet_http_core::{OperationRegistry, env::PeerCompositeEnv, OperationEnv};
+/// use alknet_http_core::{OperationRegistry, PeerCompositeEnv, OperationEnv};
 /// let registry = OperationRegistry::builder().build().unwrap();
 /// let env = PeerCompositeEnv::new(registry);
 /// assert!(env.contains("services/list"));
@@ -191,7 +129,7 @@ impl PeerCompositeEnv {
     fn compose(
         &self,
         peer: &PeerRef,
-        name: String,
+        name: &str,
         input: Value,
         parent: &OperationContext,
         policy: AbortPolicy,
@@ -201,15 +139,15 @@ impl PeerCompositeEnv {
             futures::future::ready(ResponseEnvelope::error(request_id.clone(), e)).boxed()
         };
         if !parent.may_start_children() {
-            return fail(crate::registry::aborted_error());
+            return fail(aborted_error());
         }
         let reachable = parent
             .scoped_env()
-            .is_some_and(|env| env.allows(peer, &name));
+            .is_some_and(|env| env.allows(peer, name));
         if !reachable {
-            return fail(CallError::not_found(&name));
+            return fail(CallError::not_found(name));
         }
-        let target = self.resolve(peer, &name);
+        let target = self.resolve(peer, name);
         let (abort, ancestor_abort) = match policy {
             AbortPolicy::AbortDependents => {
                 (parent.abort.child_token(), parent.ancestor_abort.clone())
@@ -231,18 +169,15 @@ impl PeerCompositeEnv {
             last_event_id: None,
         };
         match policy {
-            AbortPolicy::AbortDependents => invoke_once(target, &name, input, seed),
+            AbortPolicy::AbortDependents => invoke_once(target, name, input, seed),
             AbortPolicy::ContinueRunning => {
                 // Detached, so that it survives its ancestor's future being dropped once started.
                 let barrier = ancestor_abort.unwrap_or_default();
-                let call = invoke_once(target, &name, input, seed);
+                let call = invoke_once(target, name, input, seed);
                 let child_id = request_id.clone();
                 let task = tokio::spawn(async move {
                     if barrier.is_cancelled() {
-                        return ResponseEnvelope::error(
-                            request_id,
-                            crate::registry::aborted_error(),
-                        );
+                        return ResponseEnvelope::error(request_id, aborted_error());
                     }
                     call.await
                 });
@@ -263,45 +198,68 @@ impl PeerCompositeEnv {
 impl OperationEnv for PeerCompositeEnv {
     fn invoke_with_policy(
         &self,
-        namespace: &str,
-        op: &str,
+        name: &str,
         input: Value,
         parent: &OperationContext,
         policy: AbortPolicy,
     ) -> BoxFuture<'static, ResponseEnvelope> {
-        self.compose(
-            &PeerRef::Any,
-            format!("{namespace}/{op}"),
-            input,
-            parent,
-            policy,
-        )
+        self.compose(&PeerRef::Any, name, input, parent, policy)
     }
 
     fn contains(&self, name: &str) -> bool {
-        self.resolve(&PeerRef::Any, crate::envelope::strip_slash(name))
-            .is_some()
+        self.resolve(&PeerRef::Any, strip_slash(name)).is_some()
     }
 
     fn invoke_peer(
         &self,
         peer: &PeerRef,
-        namespace: &str,
-        op: &str,
+        name: &str,
         input: Value,
         parent: &OperationContext,
     ) -> BoxFuture<'static, ResponseEnvelope> {
-        self.compose(
-            peer,
-            format!("{namespace}/{op}"),
-            input,
-            parent,
-            parent.abort_policy(),
-        )
+        self.compose(peer, name, input, parent, parent.abort_policy())
     }
 
     fn peer_contains(&self, peer: &PeerRef, name: &str) -> bool {
-        self.resolve(peer, crate::envelope::strip_slash(name))
-            .is_some()
+        self.resolve(peer, strip_slash(name)).is_some()
+    }
+}
+
+impl OperationRegistry {
+    /// Dispatches a root request/response call against this (base) layer. Without
+    /// `call.env` the call composes through a flat env over this registry, built for it;
+    /// callers that dispatch often build the env once ([`GatewayDispatch`] and sessions do).
+    ///
+    /// [`GatewayDispatch`]: crate::GatewayDispatch
+    pub fn invoke_root(
+        &self,
+        name: &str,
+        input: Value,
+        call: RootCall,
+    ) -> BoxFuture<'static, ResponseEnvelope> {
+        let name = strip_slash(name);
+        let seed = self.seed(call);
+        invoke_once(self.lookup(name), name, input, seed)
+    }
+
+    /// Dispatches a root subscription against this (base) layer (see
+    /// [`OperationRegistry::invoke_root`] for its env).
+    pub fn invoke_root_streaming(
+        &self,
+        name: &str,
+        input: Value,
+        call: RootCall,
+    ) -> ResponseStream {
+        let name = strip_slash(name);
+        let seed = self.seed(call);
+        invoke_stream(self.lookup(name), name, input, seed)
+    }
+
+    fn seed(&self, mut call: RootCall) -> CallSeed {
+        let env = call
+            .env
+            .take()
+            .unwrap_or_else(|| Arc::new(PeerCompositeEnv::new(self.clone())));
+        call.into_seed(env)
     }
 }

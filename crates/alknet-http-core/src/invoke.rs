@@ -1,0 +1,431 @@
+//! The root call and the dispatch path every call takes (call-protocol §8.2): admission
+//! (lookup, visibility, access control, input validation), then the handler with its deadline,
+//! abort signal and panic isolation, and the error mapping.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, LazyLock};
+use std::task::Poll;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream};
+use futures::{FutureExt, Stream, StreamExt};
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::access::{AccessDecision, OwnershipProvider, ResourceTarget};
+use crate::context::{AbortPolicy, OperationContext, OperationEnv};
+use crate::envelope::{ResponseEnvelope, strip_slash};
+use crate::error::CallError;
+use crate::identity::Identity;
+use crate::registry::{
+    HandlerKind, HandlerResult, OperationLayer, OperationOverlay, RegisteredOperation,
+};
+use crate::spec::Visibility;
+
+/// The stream `invoke_streaming` returns: envelopes, the last one an error if the call failed.
+pub type ResponseStream = BoxStream<'static, ResponseEnvelope>;
+
+/// The deadline of root Query/Mutation calls unless configured otherwise: 30 s.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a transport knows about a root call before dispatch (call-protocol §8.2–§8.3).
+#[derive(Debug, Clone)]
+pub struct RootCall {
+    /// The envelope id (or a fresh UUID v4 for gateway calls).
+    pub request_id: String,
+    /// The resolved per-request identity.
+    pub identity: Option<Identity>,
+    /// The originator named by a forwarding node (metadata only).
+    pub forwarded_for: Option<Identity>,
+    /// The composition env; `None` gives a flat env over the base registry.
+    pub env: Option<Arc<dyn OperationEnv>>,
+    /// The ownership provider of the session, if any.
+    pub ownership: Option<Arc<dyn OwnershipProvider>>,
+    /// The deadline of Query/Mutation calls, from dispatch (ignored for subscriptions).
+    pub timeout: Duration,
+    /// Cancelled by the transport to abort the call (`call.aborted`, disconnect).
+    pub abort: CancellationToken,
+    /// `Last-Event-ID` of a resuming SSE client.
+    pub last_event_id: Option<String>,
+}
+
+impl RootCall {
+    /// A root call with a fresh UUID v4 id, no identity and the default 30 s timeout.
+    pub fn new() -> Self {
+        RootCall::with_id(new_request_id())
+    }
+
+    /// A root call with a given request id.
+    pub fn with_id(request_id: impl Into<String>) -> Self {
+        RootCall {
+            request_id: request_id.into(),
+            identity: None,
+            forwarded_for: None,
+            env: None,
+            ownership: None,
+            timeout: DEFAULT_CALL_TIMEOUT,
+            abort: CancellationToken::new(),
+            last_event_id: None,
+        }
+    }
+
+    /// Sets the identity.
+    #[must_use]
+    pub fn identity(mut self, identity: Option<Identity>) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The seed of this root call, composing through `env` (what `self.env` says is the
+    /// caller's to decide: it is ignored here).
+    pub(crate) fn into_seed(self, env: Arc<dyn OperationEnv>) -> CallSeed {
+        CallSeed {
+            request_id: self.request_id,
+            parent_request_id: None,
+            identity: self.identity,
+            forwarded_for: self.forwarded_for,
+            env,
+            abort_policy: AbortPolicy::AbortDependents,
+            deadline: DeadlineRule::Root(self.timeout),
+            ownership: self.ownership,
+            internal: false,
+            // A child: the transport's cancel cascades in, but a timeout or panic inside the
+            // call does not look like a transport abort.
+            abort: self.abort.child_token(),
+            ancestor_abort: None,
+            last_event_id: self.last_event_id,
+        }
+    }
+}
+
+impl Default for RootCall {
+    fn default() -> Self {
+        RootCall::new()
+    }
+}
+
+/// How a call's deadline is set.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DeadlineRule {
+    /// Root call: `now + timeout` for Query/Mutation, none for subscriptions.
+    Root(Duration),
+    /// Composed call: the parent's deadline.
+    Inherit(Option<Instant>),
+}
+
+/// Everything dispatch needs besides the registration to build a context.
+pub(crate) struct CallSeed {
+    pub(crate) request_id: String,
+    pub(crate) parent_request_id: Option<String>,
+    pub(crate) identity: Option<Identity>,
+    pub(crate) forwarded_for: Option<Identity>,
+    pub(crate) env: Arc<dyn OperationEnv>,
+    pub(crate) abort_policy: AbortPolicy,
+    pub(crate) deadline: DeadlineRule,
+    pub(crate) ownership: Option<Arc<dyn OwnershipProvider>>,
+    pub(crate) internal: bool,
+    pub(crate) abort: CancellationToken,
+    pub(crate) ancestor_abort: Option<CancellationToken>,
+    pub(crate) last_event_id: Option<String>,
+}
+
+impl CallSeed {
+    fn into_context(self, op: &RegisteredOperation) -> OperationContext {
+        let deadline = match self.deadline {
+            DeadlineRule::Root(_) if op.spec.op_type.is_streaming() => None,
+            DeadlineRule::Root(timeout) => Some(Instant::now() + timeout),
+            DeadlineRule::Inherit(deadline) => deadline,
+        };
+        OperationContext {
+            request_id: self.request_id,
+            parent_request_id: self.parent_request_id,
+            identity: self.identity,
+            handler_identity: op.handler_identity.clone(),
+            forwarded_for: self.forwarded_for,
+            capabilities: op.capabilities.clone(),
+            metadata: BTreeMap::new(),
+            scoped_env: op.scoped_env.clone(),
+            env: self.env,
+            abort_policy: self.abort_policy,
+            deadline,
+            ownership: self.ownership,
+            internal: self.internal,
+            abort: self.abort,
+            ancestor_abort: self.ancestor_abort,
+            child_counter: Default::default(),
+            last_event_id: self.last_event_id,
+        }
+    }
+}
+
+/// Steps 1–5 of call-protocol §8.2: lookup, visibility, access control, input validation.
+fn admit(
+    op: Option<Arc<RegisteredOperation>>,
+    name: &str,
+    input: &Value,
+    seed: &CallSeed,
+) -> Result<Arc<RegisteredOperation>, CallError> {
+    let op = op
+        .filter(|op| seed.internal || op.spec.visibility == Visibility::External)
+        .ok_or_else(|| CallError::not_found(name))?;
+    let target = ResourceTarget::extract(op.spec.resource_id_path.as_deref(), input);
+    if let AccessDecision::Forbidden(reason) =
+        op.spec
+            .access_control
+            .check(seed.identity.as_ref(), target, seed.ownership.as_deref())
+    {
+        return Err(CallError::forbidden(reason));
+    }
+    op.validate_input(input)?;
+    Ok(op)
+}
+
+/// Cancels the call's abort signal if the call is dropped before it finished.
+struct AbortOnDrop(Option<CancellationToken>);
+
+impl AbortOnDrop {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(token) = self.0.take() {
+            token.cancel();
+        }
+    }
+}
+
+fn panic_error() -> CallError {
+    CallError::internal("handler panicked")
+}
+
+/// Ends `items` once `abort` is cancelled. The stream is polled first and the abort signal only
+/// registered for while it waits, so a busy stream pays one flag check per item rather than a
+/// poll of the cancellation future (unlike `take_until`).
+fn until_aborted<S>(items: S, abort: CancellationToken) -> impl Stream<Item = S::Item> + Send
+where
+    S: Stream + Send + 'static,
+{
+    let mut items = Box::pin(items);
+    let mut cancelled = Box::pin(abort.clone().cancelled_owned());
+    let mut done = false;
+    stream::poll_fn(move |cx| {
+        if done || abort.is_cancelled() {
+            done = true;
+            return Poll::Ready(None);
+        }
+        match items.as_mut().poll_next(cx) {
+            Poll::Ready(Some(item)) => Poll::Ready(Some(item)),
+            Poll::Ready(None) => {
+                done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => match cancelled.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    done = true;
+                    Poll::Ready(None)
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    })
+}
+
+/// A fresh request id: a UUID v4, hyphenated lowercase (encoded without the formatting machinery).
+pub(crate) fn new_request_id() -> String {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
+}
+
+/// What an aborted call resolves to locally (no frame is ever sent for it).
+pub(crate) fn aborted_error() -> CallError {
+    CallError::internal("call aborted")
+}
+
+/// Dispatches a request/response call to `op` (already looked up in some layer).
+pub(crate) fn invoke_once(
+    op: Option<Arc<RegisteredOperation>>,
+    name: &str,
+    input: Value,
+    seed: CallSeed,
+) -> BoxFuture<'static, ResponseEnvelope> {
+    let request_id = seed.request_id.clone();
+    let op = match admit(op, name, &input, &seed) {
+        Ok(op) => op,
+        Err(e) => return futures::future::ready(ResponseEnvelope::error(request_id, e)).boxed(),
+    };
+    let HandlerKind::Once(handler) = &op.handler else {
+        let e = CallError::invalid_operation_type(format!(
+            "{} is a subscription: use the streaming path",
+            op.spec.path()
+        ));
+        return futures::future::ready(ResponseEnvelope::error(request_id, e)).boxed();
+    };
+    let handler = handler.clone();
+    let ctx = seed.into_context(&op);
+    let deadline = ctx.deadline;
+    let abort = ctx.abort.clone();
+    let mut guard = AbortOnDrop(Some(ctx.abort.clone()));
+    async move {
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| handler(input, ctx)));
+        let result = match started {
+            Err(_) => Err(panic_error()),
+            Ok(future) => {
+                let future = AssertUnwindSafe(future).catch_unwind();
+                let future = async {
+                    match deadline {
+                        Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
+                        None => Some(future.await),
+                    }
+                };
+                if abort.is_cancelled() {
+                    return ResponseEnvelope::error(request_id, aborted_error());
+                }
+                // The handler first: one that is done at once never registers for the abort
+                // signal nor arms its deadline timer (`timeout_at` polls its future first).
+                let outcome = tokio::select! {
+                    biased;
+                    outcome = future => outcome,
+                    () = abort.cancelled() => return ResponseEnvelope::error(request_id, aborted_error()),
+                };
+                match outcome {
+                    None => {
+                        return ResponseEnvelope::error(
+                            request_id,
+                            CallError::timeout(format!("{} exceeded its deadline", op.spec.path())),
+                        );
+                    }
+                    Some(Err(_)) => Err(panic_error()),
+                    Some(Ok(result)) => {
+                        guard.disarm();
+                        result.map_err(|e| op.map_error(e))
+                    }
+                }
+            }
+        };
+        ResponseEnvelope { request_id, result }
+    }
+    .boxed()
+}
+
+/// Dispatches a subscription to `op`. Pre-handler failures are a one-item error stream; an `Err`
+/// item ends the stream at once.
+pub(crate) fn invoke_stream(
+    op: Option<Arc<RegisteredOperation>>,
+    name: &str,
+    input: Value,
+    seed: CallSeed,
+) -> ResponseStream {
+    let request_id = seed.request_id.clone();
+    let one = |e: CallError| {
+        stream::once(futures::future::ready(ResponseEnvelope::error(
+            request_id.clone(),
+            e,
+        )))
+        .boxed()
+    };
+    let op = match admit(op, name, &input, &seed) {
+        Ok(op) => op,
+        Err(e) => return one(e),
+    };
+    let HandlerKind::Stream(handler) = &op.handler else {
+        return one(CallError::invalid_operation_type(format!(
+            "{} is not a subscription: use the request/response path",
+            op.spec.path()
+        )));
+    };
+    let ctx = seed.into_context(&op);
+    let guard = AbortOnDrop(Some(ctx.abort.clone()));
+    let abort = ctx.abort.clone();
+    let inner = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(input, ctx))) {
+        // An aborted subscription just stops: no further items, no terminal item.
+        Ok(inner) => until_aborted(AssertUnwindSafe(inner).catch_unwind(), abort).boxed(),
+        Err(_) => return one(panic_error()),
+    };
+    struct State {
+        inner: Option<BoxStream<'static, std::thread::Result<HandlerResult>>>,
+        guard: AbortOnDrop,
+        op: Arc<RegisteredOperation>,
+        request_id: String,
+    }
+    let state = State {
+        inner: Some(inner),
+        guard,
+        op,
+        request_id,
+    };
+    stream::unfold(state, |mut state| async move {
+        let inner = state.inner.as_mut()?;
+        let result = match inner.next().await {
+            Some(Ok(Ok(output))) => Ok(output),
+            Some(Ok(Err(e))) => Err(state.op.map_error(e)),
+            Some(Err(_)) => Err(panic_error()),
+            None => {
+                state.inner = None;
+                state.guard.disarm();
+                return None;
+            }
+        };
+        if result.is_err() {
+            // Terminal: drop the handler's stream at once.
+            state.inner = None;
+            state.guard.disarm();
+        }
+        let envelope = ResponseEnvelope {
+            request_id: state.request_id.clone(),
+            result,
+        };
+        Some((envelope, state))
+    })
+    .boxed()
+}
+
+impl OperationOverlay {
+    /// Calls an operation of this overlay the way hub-side code composes it: `Internal`
+    /// operations (every import) are reachable, and access control checks `call.identity` —
+    /// the authority the calling code acts as — against the operation's own ACL.
+    pub fn invoke_as(
+        &self,
+        name: &str,
+        input: Value,
+        call: RootCall,
+    ) -> BoxFuture<'static, ResponseEnvelope> {
+        let name = strip_slash(name);
+        // Overlay operations are imported leaves: they compose nothing, so they need no env.
+        let mut seed = call.into_seed(NO_COMPOSITION.clone());
+        seed.internal = true;
+        invoke_once(self.lookup(name), name, input, seed)
+    }
+}
+
+/// The env of calls that compose nothing: every composed call is `NOT_FOUND`.
+#[derive(Debug)]
+struct NoComposition;
+
+static NO_COMPOSITION: LazyLock<Arc<dyn OperationEnv>> = LazyLock::new(|| Arc::new(NoComposition));
+
+impl OperationEnv for NoComposition {
+    fn invoke_with_policy(
+        &self,
+        name: &str,
+        _input: Value,
+        parent: &OperationContext,
+        _policy: AbortPolicy,
+    ) -> BoxFuture<'static, ResponseEnvelope> {
+        let reply = ResponseEnvelope::error(parent.next_child_id(), CallError::not_found(name));
+        futures::future::ready(reply).boxed()
+    }
+
+    fn contains(&self, _name: &str) -> bool {
+        false
+    }
+}

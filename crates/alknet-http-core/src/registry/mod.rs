@@ -1,0 +1,264 @@
+//! The operation registry (call-protocol §8): the immutable base layer and its builder, the
+//! [`OperationLayer`] trait dispatch looks names up in, and connection overlays.
+
+mod discovery;
+mod overlay;
+mod registration;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+use crate::access::ResourceTarget;
+use crate::capability::Capabilities;
+use crate::context::{CompositionAuthority, ScopedPeerEnv};
+use crate::envelope::strip_slash;
+use crate::error::CallError;
+use crate::identity::Identity;
+use crate::spec::{OperationSpec, OperationSummary, Provenance, Visibility};
+
+pub use discovery::{SERVICES_LIST, SERVICES_SCHEMA};
+pub use overlay::OperationOverlay;
+pub use registration::{
+    Handler, HandlerFuture, HandlerKind, HandlerRegistration, HandlerResult, RegisteredOperation,
+    RegistryError, ResultStream, StreamingHandler,
+};
+
+
+/// A set of operations that dispatch can look names up in: the base registry or an overlay.
+pub trait OperationLayer: Send + Sync + fmt::Debug {
+    /// The operation registered under `name` (registry form), if any.
+    fn lookup(&self, name: &str) -> Option<Arc<RegisteredOperation>>;
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RegistryInner {
+    pub(crate) ops: BTreeMap<String, Arc<RegisteredOperation>>,
+}
+
+/// The immutable base layer (Layer 0): local operations and startup imports, plus the
+/// discovery operations `services/list` and `services/schema`. Cheap to clone.
+///
+/// ```
+/// use alknet_http_core::{HandlerKind, OperationRegistry, OperationSpec};
+///
+/// let registry = OperationRegistry::builder()
+///     .with_leaf(OperationSpec::query("demo/echo"), HandlerKind::once(|input, _| async move { Ok(input) }), Default::default())
+///     .build()
+///     .unwrap();
+/// assert!(registry.get("demo/echo").is_some());
+/// assert!(registry.get("services/list").is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct OperationRegistry {
+    pub(crate) inner: Arc<RegistryInner>,
+}
+
+/// Builds an [`OperationRegistry`]; every check runs in [`RegistryBuilder::build`].
+#[derive(Debug, Default)]
+pub struct RegistryBuilder {
+    registrations: Vec<HandlerRegistration>,
+}
+
+impl RegistryBuilder {
+    /// Adds a `Local` operation with its authority, scoped env and capabilities.
+    #[must_use]
+    pub fn with_local(
+        self,
+        spec: OperationSpec,
+        handler: HandlerKind,
+        authority: Option<CompositionAuthority>,
+        scoped_env: Option<ScopedPeerEnv>,
+        capabilities: Capabilities,
+    ) -> Self {
+        self.with(HandlerRegistration {
+            spec,
+            handler,
+            provenance: Provenance::Local,
+            composition_authority: authority,
+            scoped_env,
+            capabilities,
+        })
+    }
+
+    /// Adds a `Local` subscription (see [`RegistryBuilder::with_local`]).
+    #[must_use]
+    pub fn with_local_streaming(
+        self,
+        spec: OperationSpec,
+        handler: StreamingHandler,
+        authority: Option<CompositionAuthority>,
+        scoped_env: Option<ScopedPeerEnv>,
+        capabilities: Capabilities,
+    ) -> Self {
+        self.with_local(
+            spec,
+            HandlerKind::Stream(handler),
+            authority,
+            scoped_env,
+            capabilities,
+        )
+    }
+
+    /// Adds an operation that composes nothing: `Local` provenance, no authority, no env.
+    #[must_use]
+    pub fn with_leaf(
+        self,
+        spec: OperationSpec,
+        handler: HandlerKind,
+        capabilities: Capabilities,
+    ) -> Self {
+        self.with_local(spec, handler, None, None, capabilities)
+    }
+
+    /// Adds a subscription that composes nothing.
+    #[must_use]
+    pub fn with_leaf_streaming(
+        self,
+        spec: OperationSpec,
+        handler: StreamingHandler,
+        capabilities: Capabilities,
+    ) -> Self {
+        self.with_leaf(spec, HandlerKind::Stream(handler), capabilities)
+    }
+
+    /// Adds a complete registration (adapters' imports come in this way).
+    #[must_use]
+    pub fn with(mut self, registration: HandlerRegistration) -> Self {
+        self.registrations.push(registration);
+        self
+    }
+
+    /// Adds many registrations.
+    #[must_use]
+    pub fn with_all(
+        mut self,
+        registrations: impl IntoIterator<Item = HandlerRegistration>,
+    ) -> Self {
+        self.registrations.extend(registrations);
+        self
+    }
+
+    /// Checks every registration and freezes the base layer.
+    pub fn build(self) -> Result<OperationRegistry, RegistryError> {
+        let mut ops = BTreeMap::new();
+        for registration in self.registrations {
+            insert_unique(&mut ops, RegisteredOperation::compile(registration)?)?;
+        }
+        // The discovery operations read the registry they live in, hence the cyclic build.
+        let mut result = Ok(());
+        let inner = Arc::new_cyclic(|weak: &Weak<RegistryInner>| {
+            for registration in discovery::registrations(weak) {
+                let added = RegisteredOperation::compile(registration)
+                    .and_then(|op| insert_unique(&mut ops, op));
+                if result.is_ok() {
+                    result = added;
+                }
+            }
+            RegistryInner {
+                ops: std::mem::take(&mut ops),
+            }
+        });
+        result.map(|()| OperationRegistry { inner })
+    }
+}
+
+pub(crate) fn insert_unique(
+    ops: &mut BTreeMap<String, Arc<RegisteredOperation>>,
+    op: RegisteredOperation,
+) -> Result<(), RegistryError> {
+    match ops.entry(op.spec.name.clone()) {
+        std::collections::btree_map::Entry::Occupied(taken) => {
+            Err(RegistryError::DuplicateName(taken.key().clone()))
+        }
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(Arc::new(op));
+            Ok(())
+        }
+    }
+}
+
+impl OperationLayer for OperationRegistry {
+    fn lookup(&self, name: &str) -> Option<Arc<RegisteredOperation>> {
+        self.inner.ops.get(name).cloned()
+    }
+}
+
+impl OperationRegistry {
+    /// A builder.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    /// A registry with only the discovery operations (what a client that serves nothing has).
+    pub fn empty() -> Self {
+        // Only the built-in discovery operations are registered; they cannot collide.
+        RegistryBuilder::default()
+            .build()
+            .unwrap_or_else(|_| OperationRegistry {
+                inner: Arc::new(RegistryInner::default()),
+            })
+    }
+
+    /// The operation registered under `name` (slash optional), whatever its visibility.
+    pub fn get(&self, name: &str) -> Option<&Arc<RegisteredOperation>> {
+        self.inner.ops.get(strip_slash(name))
+    }
+
+    /// The spec of the `External` operation `name` (slash optional); `None` for unknown and
+    /// `Internal` operations alike.
+    pub fn external_spec(&self, name: &str) -> Option<&OperationSpec> {
+        self.get(name)
+            .map(|op| &op.spec)
+            .filter(|spec| spec.visibility == Visibility::External)
+    }
+
+    /// Every registered operation, sorted by name.
+    pub fn operations(&self) -> impl Iterator<Item = &Arc<RegisteredOperation>> {
+        self.inner.ops.values()
+    }
+
+    /// How many operations are registered (discovery operations included).
+    pub fn len(&self) -> usize {
+        self.inner.ops.len()
+    }
+
+    /// Whether nothing is registered (never true: discovery operations are always there).
+    pub fn is_empty(&self) -> bool {
+        self.inner.ops.is_empty()
+    }
+
+    /// `services/list` for `identity`: `External` operations whose access control allows it.
+    pub fn list_for(&self, identity: Option<&Identity>) -> Vec<OperationSummary> {
+        self.inner
+            .ops
+            .values()
+            .filter(|op| op.spec.visibility == Visibility::External)
+            .filter(|op| {
+                op.spec
+                    .access_control
+                    .check(identity, ResourceTarget::Unspecified, None)
+                    .is_allowed()
+            })
+            .map(|op| op.spec.summary())
+            .collect()
+    }
+
+    /// `services/schema` for `identity`: unknown, `Internal` and unauthorized are all `NOT_FOUND`.
+    pub fn schema_for(
+        &self,
+        identity: Option<&Identity>,
+        name: &str,
+    ) -> Result<OperationSpec, CallError> {
+        let name = strip_slash(name);
+        self.external_spec(name)
+            .filter(|spec| {
+                spec.access_control
+                    .check(identity, ResourceTarget::Unspecified, None)
+                    .is_allowed()
+            })
+            .cloned()
+            .ok_or_else(|| CallError::not_found(name))
+    }
+}
+

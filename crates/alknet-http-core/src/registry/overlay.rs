@@ -1,0 +1,88 @@
+//! [`OperationOverlay`]: a runtime layer of imported operations (call-protocol §8.5).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use super::{
+    HandlerRegistration, OperationLayer, RegisteredOperation, RegistryError, insert_unique,
+};
+
+/// A runtime layer (session overlay or connection overlay) that imports can be added to and
+/// that is dropped with its session (call-protocol §8.5).
+#[derive(Debug, Default)]
+pub struct OperationOverlay {
+    pub(crate) ops: RwLock<BTreeMap<String, Arc<RegisteredOperation>>>,
+}
+
+impl OperationOverlay {
+    /// An empty overlay.
+    pub fn new() -> Self {
+        OperationOverlay::default()
+    }
+
+    /// Adds one imported registration; a name already in this overlay is refused.
+    pub fn register_imported(
+        &self,
+        registration: HandlerRegistration,
+    ) -> Result<(), RegistryError> {
+        let op = RegisteredOperation::compile(registration)?;
+        insert_unique(&mut self.ops.write().unwrap_or_else(|e| e.into_inner()), op)
+    }
+
+    /// Adds all registrations, or none if any is refused.
+    pub fn register_imported_all(
+        &self,
+        registrations: impl IntoIterator<Item = HandlerRegistration>,
+    ) -> Result<(), RegistryError> {
+        let compiled = registrations
+            .into_iter()
+            .map(RegisteredOperation::compile)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ops = self.ops.write().unwrap_or_else(|e| e.into_inner());
+        let mut seen = std::collections::HashSet::new();
+        for op in &compiled {
+            if ops.contains_key(&op.spec.name) || !seen.insert(op.spec.name.as_str()) {
+                return Err(RegistryError::DuplicateName(op.spec.name.clone()));
+            }
+        }
+        for op in compiled {
+            ops.insert(op.spec.name.clone(), Arc::new(op));
+        }
+        Ok(())
+    }
+
+    /// Removes everything (on re-import).
+    pub fn clear(&self) {
+        self.ops.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// The names in this overlay, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.ops
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// How many operations the overlay holds.
+    pub fn len(&self) -> usize {
+        self.ops.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether the overlay is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl OperationLayer for OperationOverlay {
+    fn lookup(&self, name: &str) -> Option<Arc<RegisteredOperation>> {
+        self.ops
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+}
