@@ -100,4 +100,3 @@ impl fmt::Debug for Capabilities {
         map.finish()
     }
 }
-

@@ -20,7 +20,7 @@ use alknet_http_core::{
     OperationSpec, StaticTokenProvider,
 };
 use alknet_http_gateway::{GatewayConfig, PATHS, router};
-use alknet_http_server::{HttpAdapter, Surface};
+use alknet_http_server::{HttpServerBuilder, Surface};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::{BodyExt, Full};
@@ -58,7 +58,7 @@ async fn ours() -> SocketAddr {
             .unwrap(),
     );
     let dispatch = GatewayDispatch::new(registry.clone(), provider.clone());
-    let server = HttpAdapter::new(provider, registry)
+    let server = HttpServerBuilder::new(provider, registry)
         .with_surface(Surface::new(
             "gateway",
             PATHS,

@@ -23,6 +23,7 @@
 //! |---|---|
 //! | [`router`], [`PATHS`] | the fragment and the paths it reserves |
 //! | [`GatewayConfig`] | batch and SSE limits |
+//! | [`GatewayRejection`] | every malformed request, each `400` with a `CallError` body |
 //! | [`sse`] | the SSE projection of a subscription |
 //!
 //! ## Features
@@ -46,12 +47,14 @@
 #![warn(missing_docs)]
 
 mod endpoints;
+mod rejection;
 pub mod sse;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use alknet_http_core::GatewayDispatch;
+use alknet_http_core::dispatch::BatchLimits;
 use axum::Router;
 use axum::routing::{get, post};
 
@@ -79,10 +82,20 @@ impl Default for GatewayConfig {
     }
 }
 
+pub use rejection::GatewayRejection;
+
 #[derive(Debug)]
 pub(crate) struct Gateway {
     pub(crate) dispatch: GatewayDispatch,
     pub(crate) config: GatewayConfig,
+}
+
+impl Gateway {
+    pub(crate) fn batch_limits(&self) -> BatchLimits {
+        BatchLimits::default()
+            .max_len(self.config.max_batch_len)
+            .concurrency(self.config.batch_concurrency)
+    }
 }
 
 /// The gateway's router fragment. Mount it behind the server's bearer layer (it reads the

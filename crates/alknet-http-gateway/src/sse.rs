@@ -100,7 +100,7 @@ pub(crate) async fn subscribe(
     // A malformed envelope is a bad request, as on /call; dispatch errors are in-band.
     let envelope = match parse_envelope(&body) {
         Ok(envelope) => envelope,
-        Err(error) => return crate::endpoints::bad_request(&error),
+        Err(rejection) => return rejection.into_response(),
     };
     let stream: ResponseStream = gateway.dispatch.invoke_streaming_with(
         identity,

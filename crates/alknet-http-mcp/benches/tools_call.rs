@@ -29,7 +29,7 @@ use alknet_http_mcp::rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
 };
 use alknet_http_mcp::{McpConfig, router};
-use alknet_http_server::{HttpAdapter, Surface};
+use alknet_http_server::{HttpServerBuilder, Surface};
 use axum::serve::ListenerExt;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
@@ -101,7 +101,7 @@ async fn ours() -> String {
             .unwrap(),
     );
     let dispatch = GatewayDispatch::new(registry.clone(), provider.clone());
-    let server = HttpAdapter::new(provider, registry)
+    let server = HttpServerBuilder::new(provider, registry)
         .with_surface(Surface::new(
             "mcp",
             ["/mcp"],

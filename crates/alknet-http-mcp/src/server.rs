@@ -3,19 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use alknet_http_core::dispatch::{CallOptions, GatewayDispatch};
-use alknet_http_core::error::{
-    call_error_to_http_response, call_error_to_http_status_with_identity,
+use alknet_http_core::dispatch::{
+    BatchCall, BatchLimits, CallOptions, GatewayDispatch, SearchQuery,
 };
+use alknet_http_core::error::call_error_to_http_response;
 use alknet_http_core::identity::ResolvedIdentity;
-use alknet_http_core::{CallError, Identity, OperationType};
+use alknet_http_core::{CallError, Identity};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use futures::StreamExt;
 use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData, Implementation, JsonObject,
@@ -47,6 +46,8 @@ pub struct McpConfig {
     pub max_request_body_bytes: usize,
     /// Most calls in one `batch` tool call. Default 100.
     pub max_batch_len: usize,
+    /// Calls of one `batch` tool call running at once. Default 8.
+    pub batch_concurrency: usize,
     /// Keep-alive interval of the SSE response streams. Default 15 s.
     pub sse_keep_alive: Duration,
     /// A session idle this long is closed; its id then answers 404 and clients re-initialise.
@@ -64,6 +65,7 @@ impl Default for McpConfig {
             allow_anonymous: false,
             max_request_body_bytes: 4 << 20,
             max_batch_len: 100,
+            batch_concurrency: 8,
             sse_keep_alive: Duration::from_secs(15),
             session_idle_timeout: Duration::from_secs(300),
             shutdown: CancellationToken::new(),
@@ -76,7 +78,7 @@ impl Default for McpConfig {
 struct GatewayTools {
     dispatch: GatewayDispatch,
     tools: Arc<ToolSet>,
-    max_batch_len: usize,
+    batch_limits: BatchLimits,
 }
 
 struct ToolSet {
@@ -229,35 +231,18 @@ fn success(structured: Value) -> CallToolResponse {
     CallToolResult::structured(structured).into()
 }
 
-fn failure(error: &CallError) -> CallToolResponse {
+fn failure_result(error: &CallError) -> CallToolResponse {
     CallToolResult::structured_error(serde_json::to_value(error).unwrap_or(Value::Null)).into()
 }
 
 impl GatewayTools {
     fn search(&self, identity: Option<&Identity>, args: &JsonObject) -> CallToolResponse {
-        let needle = args
-            .get("query")
-            .and_then(Value::as_str)
-            .map(str::to_lowercase);
-        let namespace = args.get("namespace").and_then(Value::as_str);
-        let operations: Vec<Value> = self
-            .dispatch
-            .registry()
-            .list_for(identity)
-            .into_iter()
-            .filter(|op| op.op_type != OperationType::Subscription)
-            .filter(|op| namespace.is_none_or(|ns| op.namespace == ns))
-            .filter(|op| {
-                needle.as_deref().is_none_or(|needle| {
-                    op.name.to_lowercase().contains(needle)
-                        || op
-                            .description
-                            .as_deref()
-                            .is_some_and(|d| d.to_lowercase().contains(needle))
-                })
-            })
-            .filter_map(|op| serde_json::to_value(op).ok())
-            .collect();
+        let text = |key| args.get(key).and_then(Value::as_str).map(str::to_owned);
+        // MCP cannot call subscriptions: they are not listed.
+        let query = SearchQuery::default()
+            .text(text("query"))
+            .namespace(text("namespace"));
+        let operations = self.dispatch.search(identity, &query);
         success(json!({ "operations": operations }))
     }
 
@@ -266,86 +251,66 @@ impl GatewayTools {
             .get("operation")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        match self.dispatch.registry().schema_for(identity, operation) {
+        match self.dispatch.schema(identity, operation) {
             Ok(spec) => success(serde_json::to_value(spec).unwrap_or(Value::Null)),
-            Err(error) => failure(&error),
+            Err(failure) => failure_result(&failure.error),
+        }
+    }
+
+    /// The options of a tool call: the client's cancel (or the session's end) is the caller
+    /// going away, under the dispatch's disconnect policy.
+    fn options(abort: &CancellationToken) -> CallOptions {
+        CallOptions {
+            abort: Some(abort.child_token()),
+            ..CallOptions::default()
         }
     }
 
     async fn call(
         &self,
         identity: Option<Identity>,
-        call: &JsonObject,
+        call: BatchCall,
         abort: &CancellationToken,
-    ) -> Result<Value, CallError> {
-        let operation = call
-            .get("operation")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let input = call.get("input").cloned().unwrap_or(Value::Null);
-        let options = CallOptions {
-            abort: Some(abort.child_token()),
-            last_event_id: None,
-        };
-        self.dispatch
-            .invoke_with(identity, operation, input, options)
+    ) -> CallToolResponse {
+        match self
+            .dispatch
+            .call(identity, &call.operation, call.input, Self::options(abort))
             .await
-            .result
+        {
+            Ok(output) => success(json!({ "output": output })),
+            Err(failure) => failure_result(&failure.error),
+        }
     }
 
     async fn batch(
         &self,
         identity: Option<Identity>,
-        args: &JsonObject,
+        args: JsonObject,
         abort: &CancellationToken,
     ) -> Result<CallToolResponse, ErrorData> {
-        let calls = args
-            .get("calls")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        if calls.len() > self.max_batch_len {
-            return Err(ErrorData::invalid_params(
-                format!(
-                    "a batch holds at most {} calls, this one {}",
-                    self.max_batch_len,
-                    calls.len()
-                ),
-                None,
-            ));
-        }
-        let results: Vec<Value> = futures::stream::iter(calls)
-            .then(|call| {
-                let identity = identity.clone();
-                async move {
-                    let empty = JsonObject::new();
-                    let call = call.as_object().unwrap_or(&empty);
-                    match self.call(identity.clone(), call, abort).await {
-                        Ok(output) => json!({ "output": output }),
-                        Err(error) => {
-                            let operation = call
-                                .get("operation")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default();
-                            let declared = self
-                                .dispatch
-                                .registry()
-                                .external_spec(operation)
-                                .map(|spec| spec.error_schemas.clone())
-                                .unwrap_or_default();
-                            let status = call_error_to_http_status_with_identity(
-                                &error,
-                                identity.is_some(),
-                                &declared,
-                            );
-                            json!({ "error": error, "status": status.as_u16() })
-                        }
-                    }
-                }
-            })
-            .collect()
-            .await;
-        Ok(success(json!({ "results": results })))
+        let calls = match args.get("calls") {
+            Some(Value::Array(calls)) => calls.iter().map(batch_call).collect(),
+            _ => Vec::new(),
+        };
+        let outcomes = self
+            .dispatch
+            .batch(identity, calls, self.batch_limits, Self::options(abort))
+            .await
+            .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+        Ok(success(json!({ "results": outcomes })))
+    }
+}
+
+/// One `{operation, input}` of the `call` and `batch` tools (their input schemas have checked
+/// its shape).
+fn batch_call(call: &Value) -> BatchCall {
+    BatchCall {
+        operation: call
+            .get("operation")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        input: call.get("input").cloned().unwrap_or(Value::Null),
     }
 }
 
@@ -407,11 +372,11 @@ impl ServerHandler for GatewayTools {
         Ok(match request.name.as_ref() {
             "search" => self.search(identity.as_ref(), &args),
             "schema" => self.schema(identity.as_ref(), &args),
-            "call" => match self.call(identity, &args, &context.ct).await {
-                Ok(output) => success(json!({ "output": output })),
-                Err(error) => failure(&error),
-            },
-            _ => self.batch(identity, &args, &context.ct).await?,
+            "call" => {
+                self.call(identity, batch_call(&Value::Object(args)), &context.ct)
+                    .await
+            }
+            _ => self.batch(identity, args, &context.ct).await?,
         })
     }
 }
@@ -458,7 +423,9 @@ pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
     let tools = GatewayTools {
         dispatch,
         tools: Arc::new(ToolSet::new()),
-        max_batch_len: config.max_batch_len,
+        batch_limits: BatchLimits::default()
+            .max_len(config.max_batch_len)
+            .concurrency(config.batch_concurrency),
     };
     let mut server_config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(config.sse_keep_alive))

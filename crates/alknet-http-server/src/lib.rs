@@ -1,6 +1,6 @@
 //! # alknet-http-server
 //!
-//! One hardened HTTP server for every alknet-http surface. [`HttpAdapter`] mounts the router
+//! One hardened HTTP server for every alknet-http surface. [`HttpServerBuilder`] mounts the router
 //! fragments surface crates export, custom routes and a decoy into one immutable router with
 //! the bearer layer and limits; [`HttpServer`] serves it over plain TCP (HTTP/1.1 and h2c),
 //! TLS (ALPN `h2` and `http/1.1`, never `h3`) or any byte stream handed in by the node.
@@ -15,7 +15,7 @@
 //!
 //! | item | what it is |
 //! |---|---|
-//! | [`HttpAdapter`], [`Surface`] | assembling surfaces, custom routes, decoy, stealth and limits |
+//! | [`HttpServerBuilder`], [`Surface`] | assembling surfaces, custom routes, decoy, stealth and limits |
 //! | [`HttpServer`] | serving TCP, TLS and handed-in streams; graceful shutdown |
 //! | [`ServerLimits`] | every limit with its default |
 //! | [`DecoyConfig`], [`Stealth`] | what unknown paths (or anonymous callers) see |
@@ -33,11 +33,11 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use alknet_http_core::{identity::AnonymousOnly, OperationRegistry};
-//! use alknet_http_server::HttpAdapter;
+//! use alknet_http_server::HttpServerBuilder;
 //!
 //! # async fn run() -> Result<(), alknet_http_server::ServerError> {
 //! let registry = OperationRegistry::builder().build().unwrap();
-//! let server = HttpAdapter::new(Arc::new(AnonymousOnly), registry).build();
+//! let server = HttpServerBuilder::new(Arc::new(AnonymousOnly), registry).build();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! server.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await
 //! # }
@@ -45,12 +45,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod adapter;
 pub mod auth;
+mod builder;
 mod config;
 pub mod decoy;
 mod serve;
+mod surface;
 
-pub use adapter::{HEALTHZ, HttpAdapter, RouteCollision, Surface};
+pub use builder::HttpServerBuilder;
 pub use config::{DecoyConfig, ServerLimits, Stealth};
 pub use serve::{ALPN_PROTOCOLS, HttpServer, ServerError, bind};
+pub use surface::{HEALTHZ, RouteCollision, Surface};

@@ -16,8 +16,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::adapter::RouteCollision;
 use crate::config::ServerLimits;
+use crate::surface::RouteCollision;
 
 /// The ALPN protocols a TLS listener offers, in preference order. Never `h3`.
 pub const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];

@@ -374,7 +374,7 @@ impl NodeConfig {
             stealth,
             call_timeout: self
                 .call_timeout_ms
-                .map_or(alknet_http_core::registry::DEFAULT_CALL_TIMEOUT, ms),
+                .map_or(alknet_http_core::invoke::DEFAULT_CALL_TIMEOUT, ms),
             imports,
             mcp: {
                 let d = alknet_http_mcp::McpConfig::default();

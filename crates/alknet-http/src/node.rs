@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 #[cfg(any(all(feature = "server", feature = "tls"), feature = "quic"))]
 use alknet_http_core::tls::ServerIdentity;
 #[cfg(feature = "server")]
-use alknet_http_server::{DecoyConfig, HttpAdapter, ServerLimits, Stealth};
+use alknet_http_server::{DecoyConfig, HttpServerBuilder, ServerLimits, Stealth};
 
 /// Where a node listens.
 #[derive(Debug, Clone)]
@@ -145,7 +145,7 @@ impl Default for NodeBuilder {
             identity_provider: Arc::new(AnonymousOnly),
             protected: false,
             listeners: Vec::new(),
-            call_timeout: alknet_http_core::registry::DEFAULT_CALL_TIMEOUT,
+            call_timeout: alknet_http_core::invoke::DEFAULT_CALL_TIMEOUT,
             #[cfg(feature = "server")]
             limits: ServerLimits::default(),
             #[cfg(feature = "server")]
@@ -319,7 +319,7 @@ impl Node {
     #[cfg(feature = "server")]
     fn http_server(&self, stop: &CancellationToken) -> alknet_http_server::HttpServer {
         let b = &self.builder;
-        let adapter = HttpAdapter::new(b.identity_provider.clone(), self.registry.clone())
+        let adapter = HttpServerBuilder::new(b.identity_provider.clone(), self.registry.clone())
             .with_limits(b.limits.clone())
             .with_decoy(b.decoy.clone())
             .with_stealth(b.stealth);

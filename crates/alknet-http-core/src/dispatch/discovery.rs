@@ -54,7 +54,10 @@ impl SearchQuery {
 
     fn matches(&self, op: &OperationSummary, needle: Option<&str>) -> bool {
         (self.subscriptions || op.op_type != OperationType::Subscription)
-            && self.namespace.as_deref().is_none_or(|ns| op.namespace == ns)
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| op.namespace == ns)
             && needle.is_none_or(|needle| {
                 op.name.to_lowercase().contains(needle)
                     || op
@@ -68,7 +71,11 @@ impl SearchQuery {
 impl GatewayDispatch {
     /// The operations `identity` may call that match `query`, sorted by name: `External`
     /// operations whose access control allows the caller (http-surfaces §4).
-    pub fn search(&self, identity: Option<&Identity>, query: &SearchQuery) -> Vec<OperationSummary> {
+    pub fn search(
+        &self,
+        identity: Option<&Identity>,
+        query: &SearchQuery,
+    ) -> Vec<OperationSummary> {
         let needle = query.text.as_deref().map(str::to_lowercase);
         self.registry
             .list_for(identity)

@@ -198,7 +198,9 @@ impl GatewayDispatch {
         let name = strip_slash(operation);
         let op = self.registry.lookup(name);
         let authenticated = identity.is_some();
-        let spared = op.as_ref().is_some_and(|op| !op.spec.cancels_on_disconnect());
+        let spared = op
+            .as_ref()
+            .is_some_and(|op| !op.spec.cancels_on_disconnect());
         let declared = op.clone();
         let mut root = self.root(identity, options);
         if spared {

@@ -24,7 +24,6 @@ pub use registration::{
     RegistryError, ResultStream, StreamingHandler,
 };
 
-
 /// A set of operations that dispatch can look names up in: the base registry or an overlay.
 pub trait OperationLayer: Send + Sync + fmt::Debug {
     /// The operation registered under `name` (registry form), if any.
@@ -261,4 +260,3 @@ impl OperationRegistry {
             .ok_or_else(|| CallError::not_found(name))
     }
 }
-

@@ -1,8 +1,8 @@
 //! [`Session`]: the handle to a running session, and how one is started and closed.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::collections::HashMap;
 
 use futures::{Sink, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -11,7 +11,9 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use super::io::{read_loop, sweep_loop, write_loop};
-use super::{CloseReason, PendingRequestMap, SessionConfig, SessionOptions, Shared, lock, shutdown};
+use super::{
+    CloseReason, PendingRequestMap, SessionConfig, SessionOptions, Shared, lock, shutdown,
+};
 use crate::compose::PeerCompositeEnv;
 use crate::envelope::EventEnvelope;
 use crate::frame::{FrameCodec, FrameError};

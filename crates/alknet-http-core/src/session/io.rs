@@ -142,4 +142,3 @@ where
         self.sink.poll_close_unpin(cx)
     }
 }
-

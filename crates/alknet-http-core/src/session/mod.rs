@@ -25,7 +25,6 @@
 //! # });
 //! ```
 
-
 mod config;
 mod handle;
 mod incoming;

@@ -130,7 +130,6 @@ impl Session {
         }
         existed
     }
-
 }
 
 fn requested_envelope(

@@ -11,7 +11,7 @@ use alknet_http_core::{
     ScopedPeerEnv, StaticTokenProvider,
 };
 use alknet_http_gateway::{GatewayConfig, PATHS, router};
-use alknet_http_server::{HttpAdapter, Surface};
+use alknet_http_server::{HttpServerBuilder, Surface};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
@@ -272,7 +272,7 @@ pub(crate) async fn start_with(config: GatewayConfig, call_timeout: Duration) ->
     let registry = registry(&hooks);
     let dispatch =
         GatewayDispatch::new(registry.clone(), provider.clone()).with_timeout(call_timeout);
-    let server = HttpAdapter::new(provider, registry)
+    let server = HttpServerBuilder::new(provider, registry)
         .with_surface(Surface::new("gateway", PATHS, router(dispatch, config)))
         .build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

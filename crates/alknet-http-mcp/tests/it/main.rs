@@ -19,7 +19,7 @@ use alknet_http_mcp::rmcp::service::{RoleClient, RunningService, ServiceExt};
 use alknet_http_mcp::rmcp::transport::StreamableHttpClientTransport;
 use alknet_http_mcp::rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use alknet_http_mcp::{McpConfig, router};
-use alknet_http_server::{HttpAdapter, Surface};
+use alknet_http_server::{HttpServerBuilder, Surface};
 use futures::stream;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -131,7 +131,7 @@ impl Node {
 /// A real server (bearer layer, limits, decoy) with the MCP surface mounted.
 pub(crate) async fn start(registry: OperationRegistry, config: McpConfig) -> Node {
     let provider = provider();
-    let adapter = HttpAdapter::new(provider.clone(), registry.clone());
+    let adapter = HttpServerBuilder::new(provider.clone(), registry.clone());
     let dispatch = GatewayDispatch::new(registry, provider);
     let paths = [config.path.clone()];
     let server = adapter

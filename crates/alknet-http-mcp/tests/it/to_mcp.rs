@@ -134,17 +134,18 @@ async fn search_schema_call_round_trip_filtered_per_caller() {
         who.structured_content,
         Some(json!({"output": {"id": "alice"}}))
     );
-    // Hidden, unauthorized and unknown operations look alike from schema.
-    for name in ["demo/hidden", "admin/stats", "nope/nothing"] {
+    // Hidden and unknown operations look alike from schema; an unauthorized one is refused
+    // as on `GET /schema` (one rule for every surface).
+    for (name, code) in [
+        ("demo/hidden", "NOT_FOUND"),
+        ("nope/nothing", "NOT_FOUND"),
+        ("admin/stats", "FORBIDDEN"),
+    ] {
         let refused = tool(&alice, "schema", json!({"operation": name}))
             .await
             .unwrap();
         assert_eq!(refused.is_error, Some(true), "{name}");
-        assert_eq!(
-            refused.structured_content.unwrap()["code"],
-            "NOT_FOUND",
-            "{name}"
-        );
+        assert_eq!(refused.structured_content.unwrap()["code"], code, "{name}");
     }
     // A scope changes what search shows.
     let admin = connect(&node.url(), Some(ADMIN)).await.unwrap();
@@ -242,7 +243,7 @@ async fn batch_keeps_order_and_maps_statuses() {
     let error = tool(&client, "batch", json!({"calls": calls}))
         .await
         .unwrap_err();
-    assert!(error.to_string().contains("at most 3"), "{error}");
+    assert!(error.to_string().contains("maximum of 3"), "{error}");
     client.cancel().await.unwrap();
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use alknet_http_core::client::{install_crypto_provider, reqwest};
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::{Identity, OperationRegistry, StaticTokenProvider};
-use alknet_http_server::{HttpAdapter, HttpServer, Surface};
+use alknet_http_server::{HttpServer, HttpServerBuilder, Surface};
 use axum::Router;
 use axum::routing::{get, post};
 use tokio::sync::oneshot;
@@ -30,11 +30,11 @@ pub(crate) fn probe_surface() -> Surface {
     )
 }
 
-pub(crate) fn adapter() -> HttpAdapter {
+pub(crate) fn adapter() -> HttpServerBuilder {
     let provider = StaticTokenProvider::new()
         .with_token(TOKEN, Identity::new("alice").with_scopes(["demo"]))
         .unwrap();
-    HttpAdapter::new(
+    HttpServerBuilder::new(
         Arc::new(provider),
         OperationRegistry::builder().build().unwrap(),
     )

@@ -67,6 +67,28 @@ async fn oversize_bodies_get_413() {
 }
 
 #[tokio::test]
+async fn the_decoy_answers_unknown_paths_alike_whatever_their_body() {
+    let server = start_with_limits(ServerLimits {
+        max_body_bytes: 1024,
+        ..limits()
+    })
+    .await;
+    let http = client();
+    let plain = http.get(server.url("/nothing/here")).send().await.unwrap();
+    let (plain_status, plain_body) = (plain.status(), plain.text().await.unwrap());
+    // Past the body limit, on an unknown path: the decoy, not a 413 that reveals the limit.
+    let big = http
+        .post(server.url("/nothing/here"))
+        .body(vec![b'a'; 64 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), plain_status);
+    assert_eq!(big.text().await.unwrap(), plain_body);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn clients_trickling_headers_are_cut_off_and_others_are_served_meanwhile() {
     let server = start_with_limits(ServerLimits {
         header_read_timeout: Duration::from_secs(2),

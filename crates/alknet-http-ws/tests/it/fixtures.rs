@@ -7,7 +7,7 @@ use alknet_http_core::{
     AccessControl, Capabilities, CompositionAuthority, HandlerKind, Identity, OperationRegistry,
     OperationSpec, PeerRef, ScopedPeerEnv, StaticTokenProvider,
 };
-use alknet_http_server::{HttpAdapter, Surface};
+use alknet_http_server::{HttpServerBuilder, Surface};
 use alknet_http_ws::client::{self, ClientOptions};
 use alknet_http_ws::{Sessions, WsConfig, WsLimits, router};
 use futures::StreamExt;
@@ -157,7 +157,7 @@ pub(crate) async fn hub_with(
         ..WsConfig::default()
     };
     let fragment = router(registry.clone(), provider.clone(), config, sessions.clone());
-    let mut adapter = HttpAdapter::new(provider, registry)
+    let mut adapter = HttpServerBuilder::new(provider, registry)
         .with_surface(Surface::new(
             "ws",
             ["/alknet/call", "/alknet/client.mjs"],

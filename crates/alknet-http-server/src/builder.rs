@@ -1,4 +1,4 @@
-//! [`HttpAdapter`]: assembles surfaces, custom routes, `/healthz` and the decoy into one
+//! [`HttpServerBuilder`]: assembles surfaces, custom routes, `/healthz` and the decoy into one
 //! immutable router with the bearer layer and limits, and hands out an [`HttpServer`].
 
 use std::sync::Arc;
@@ -15,70 +15,24 @@ use crate::auth::{BearerLayer, BearerState};
 use crate::config::{DecoyConfig, ServerLimits, Stealth};
 use crate::decoy::decoy_router;
 use crate::serve::HttpServer;
-
-/// The path of the health check.
-pub const HEALTHZ: &str = "/healthz";
-
-/// A router fragment a surface crate mounts, with the paths it reserves.
-///
-/// Reserved paths take precedence over custom routes, which take precedence over the decoy.
-#[derive(Debug)]
-pub struct Surface {
-    name: String,
-    paths: Vec<String>,
-    router: Router,
-}
-
-impl Surface {
-    /// A surface named `name` (for logs) serving `router` at `paths`.
-    pub fn new<I, S>(name: impl Into<String>, paths: I, router: Router) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Surface {
-            name: name.into(),
-            paths: paths.into_iter().map(Into::into).collect(),
-            router,
-        }
-    }
-
-    /// The surface's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The paths it reserves.
-    pub fn paths(&self) -> &[String] {
-        &self.paths
-    }
-}
-
-/// A custom route that a reserved path shadows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteCollision {
-    /// The custom route's path.
-    pub path: String,
-    /// Who reserves it (`server` for `/healthz`, else the surface's name).
-    pub reserved_by: String,
-}
+use crate::surface::{HEALTHZ, RouteCollision, Surface};
 
 /// Builds the HTTP server of a node.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use alknet_http_core::{identity::AnonymousOnly, OperationRegistry};
-/// use alknet_http_server::{DecoyConfig, HttpAdapter};
+/// use alknet_http_server::{DecoyConfig, HttpServerBuilder};
 /// use axum::routing::get;
 ///
 /// let registry = OperationRegistry::builder().build().unwrap();
-/// let server = HttpAdapter::new(Arc::new(AnonymousOnly), registry)
+/// let server = HttpServerBuilder::new(Arc::new(AnonymousOnly), registry)
 ///     .with_decoy(DecoyConfig::Redirect { to: "https://example.com/".into() })
 ///     .with_route("/v1/status", get(|| async { "fine" }))
 ///     .build();
 /// assert!(server.collisions().is_empty());
 /// ```
-pub struct HttpAdapter {
+pub struct HttpServerBuilder {
     identity_provider: Arc<dyn IdentityProvider>,
     registry: OperationRegistry,
     surfaces: Vec<Surface>,
@@ -90,9 +44,9 @@ pub struct HttpAdapter {
     extended_connect: bool,
 }
 
-impl std::fmt::Debug for HttpAdapter {
+impl std::fmt::Debug for HttpServerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpAdapter")
+        f.debug_struct("HttpServerBuilder")
             .field(
                 "surfaces",
                 &self.surfaces.iter().map(Surface::name).collect::<Vec<_>>(),
@@ -107,10 +61,10 @@ impl std::fmt::Debug for HttpAdapter {
     }
 }
 
-impl HttpAdapter {
-    /// An adapter serving nothing but `/healthz` and the default decoy until surfaces are added.
+impl HttpServerBuilder {
+    /// A builder of a server serving nothing but `/healthz` and the default decoy until surfaces are added.
     pub fn new(identity_provider: Arc<dyn IdentityProvider>, registry: OperationRegistry) -> Self {
-        HttpAdapter {
+        HttpServerBuilder {
             identity_provider,
             registry,
             surfaces: Vec::new(),
@@ -203,6 +157,20 @@ impl HttpAdapter {
                 });
             }
         }
+        let limits = self.limits;
+        // The body limit and request timeout guard the routes that read bodies; the decoy reads
+        // none and must answer every unknown path alike, whatever its `Content-Length`.
+        let guarded = |router: Router| {
+            if !router.has_routes() {
+                return router;
+            }
+            router
+                .route_layer(TimeoutLayer::with_status_code(
+                    http::StatusCode::REQUEST_TIMEOUT,
+                    limits.request_timeout,
+                ))
+                .route_layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        };
         let decoy = decoy_router(&self.decoy);
         let mut custom = self.extra.unwrap_or_default();
         for (path, route) in self.routes {
@@ -210,7 +178,7 @@ impl HttpAdapter {
                 custom = custom.route(&path, route);
             }
         }
-        let custom = custom.fallback_service(decoy.clone());
+        let custom = guarded(custom).fallback_service(decoy.clone());
         let mut reserved = Router::new();
         for surface in self.surfaces {
             reserved = reserved.merge(surface.router);
@@ -220,16 +188,12 @@ impl HttpAdapter {
             stealth: self.stealth,
             decoy,
         };
-        let authed = reserved.fallback_service(custom).layer(BearerLayer(state));
-        let limits = self.limits;
+        let authed = guarded(reserved)
+            .fallback_service(custom)
+            .layer(BearerLayer(state));
         let router = Router::new()
             .route(HEALTHZ, get(health))
             .fallback_service(authed)
-            .layer(TimeoutLayer::with_status_code(
-                http::StatusCode::REQUEST_TIMEOUT,
-                limits.request_timeout,
-            ))
-            .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
                     tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
