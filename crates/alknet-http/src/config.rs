@@ -51,13 +51,10 @@ use serde::Deserialize;
 use crate::imports::{ImportConfig, ResolvedImport};
 use crate::node::Listener;
 
-/// A configuration problem, as one line.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+pub use crate::config_error::ConfigError;
 
 fn fail<T>(message: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError(message.into()))
+    Err(ConfigError::Invalid(message.into()))
 }
 
 /// The parsed file.
@@ -228,25 +225,26 @@ pub struct Resolved {
 impl NodeConfig {
     /// Reads and parses a file; errors name the file and, for TOML errors, the line.
     pub fn load(path: &Path) -> Result<(NodeConfig, PathBuf), ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
-        let config = NodeConfig::parse(&text)
-            .map_err(|e| ConfigError(format!("config {}: {}", path.display(), e.0)))?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = NodeConfig::parse(&text).map_err(|e| ConfigError::InFile {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok((config, base))
     }
 
     /// Parses TOML text.
     pub fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| {
-            let at = e
+        toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            line: e
                 .span()
-                .map(|span| {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!("line {line}: ")
-                })
-                .unwrap_or_default();
-            ConfigError(format!("{at}{}", e.message().trim().replace('\n', " ")))
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+            message: e.message().trim().replace('\n', " "),
+            source: Box::new(e),
         })
     }
 
@@ -266,7 +264,10 @@ impl NodeConfig {
                 Identity::new(entry.id.clone()).with_scopes(entry.scopes.iter().cloned());
             tokens = tokens
                 .with_token_hash(&entry.sha256, identity)
-                .map_err(|e| ConfigError(format!("token `{}`: {e}", entry.id)))?;
+                .map_err(|source| ConfigError::Token {
+                    id: entry.id.clone(),
+                    source,
+                })?;
         }
         let mut listeners = Vec::new();
         for entry in self.listen {
@@ -278,7 +279,10 @@ impl NodeConfig {
                     ));
                 };
                 alknet_http_core::tls::ServerIdentity::from_pem_files(&path(cert), &path(key))
-                    .map_err(|e| ConfigError(format!("listener {}: {e}", entry.addr)))
+                    .map_err(|source| ConfigError::Certificate {
+                        addr: entry.addr.to_string(),
+                        source,
+                    })
             };
             let listener = match entry.kind.as_str() {
                 "tcp" => Listener::Http(entry.addr),
@@ -359,8 +363,7 @@ impl NodeConfig {
         let imports = if self.import.is_empty() {
             Vec::new()
         } else {
-            let http = SharedHttpClient::new(HttpClientConfig::default())
-                .map_err(|e| ConfigError(format!("import: {e}")))?;
+            let http = SharedHttpClient::new(HttpClientConfig::default())?;
             self.import.resolve(path, &Arc::new(http))?
         };
         Ok(Resolved {
@@ -412,33 +415,37 @@ mod tests {
 
     #[test]
     fn errors_are_one_line_and_name_the_problem() {
-        let bad_toml = NodeConfig::parse("demo = true\n[[listen]\nkind = 1").unwrap_err();
-        assert!(bad_toml.0.starts_with("line 2:"), "{}", bad_toml.0);
-        assert!(!bad_toml.0.contains('\n'));
-        let unknown = NodeConfig::parse("demoo = true").unwrap_err();
-        assert!(unknown.0.contains("demoo"), "{}", unknown.0);
+        let bad_toml = NodeConfig::parse("demo = true\n[[listen]\nkind = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(bad_toml.starts_with("line 2:"), "{}", bad_toml);
+        assert!(!bad_toml.contains('\n'));
+        let unknown = NodeConfig::parse("demoo = true").unwrap_err().to_string();
+        assert!(unknown.contains("demoo"), "{}", unknown);
         let hash = NodeConfig::parse("[[token]]\nid = \"alice\"\nsha256 = \"xyz\"")
             .unwrap()
             .resolve(Path::new("."))
-            .unwrap_err();
-        assert!(hash.0.starts_with("token `alice`"), "{}", hash.0);
+            .unwrap_err()
+            .to_string();
+        assert!(hash.starts_with("token `alice`"), "{}", hash);
         let cert = NodeConfig::parse("[[listen]]\nkind = \"tls\"\naddr = \"127.0.0.1:1\"\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"")
             .unwrap()
             .resolve(Path::new("."))
-            .unwrap_err();
-        assert!(cert.0.contains("/nonexistent/c.pem"), "{}", cert.0);
+            .unwrap_err().to_string();
+        assert!(cert.contains("/nonexistent/c.pem"), "{}", cert);
         let decoy = NodeConfig::parse("[decoy]\nkind = \"redirect\"")
             .unwrap()
             .resolve(Path::new("."))
-            .unwrap_err();
-        assert!(decoy.0.starts_with("decoy:"), "{}", decoy.0);
+            .unwrap_err()
+            .to_string();
+        assert!(decoy.starts_with("decoy:"), "{}", decoy);
         let import = |entry: &str| {
             NodeConfig::parse(&format!(
                 "[[import.openapi]]\nnamespace = \"pets\"\n{entry}"
             ))
             .and_then(|c| c.resolve(Path::new(".")))
             .unwrap_err()
-            .0
+            .to_string()
         };
         let unknown = import("spec = \"x\"\nbase_url = \"http://h\"\nbase_ur = 1");
         assert!(unknown.contains("base_ur"), "{unknown}");

@@ -36,7 +36,7 @@ use alknet_http_openapi::import::{
 };
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// The `[import]` table.
 #[derive(Debug, Default, Deserialize)]
@@ -193,7 +193,7 @@ impl McpImportConfig {
         http: &Arc<SharedHttpClient>,
     ) -> Result<ResolvedImport, ConfigError> {
         let label = format!("import.mcp `{}`", self.namespace);
-        let fail = |message: String| ConfigError(format!("{label}: {message}"));
+        let fail = |message: String| ConfigError::Invalid(format!("{label}: {message}"));
         let mut config = FromMcpConfig::new(self.endpoint, self.namespace.clone());
         if let Some(file) = &self.token_file {
             let token = read_secret(&resolve(file)).map_err(fail)?;
@@ -219,7 +219,7 @@ impl OpenApiImportConfig {
         http: &Arc<SharedHttpClient>,
     ) -> Result<ResolvedImport, ConfigError> {
         let label = format!("import.openapi `{}`", self.namespace);
-        let fail = |message: String| ConfigError(format!("{label}: {message}"));
+        let fail = |message: String| ConfigError::Invalid(format!("{label}: {message}"));
         let spec_path = resolve(&self.spec);
         let text = std::fs::read_to_string(&spec_path)
             .map_err(|e| fail(format!("cannot read {}: {e}", spec_path.display())))?;
@@ -295,8 +295,10 @@ pub async fn plan_imports(
         summaries: Vec::new(),
     };
     for import in imports {
-        let fail =
-            |e: alknet_http_core::AdapterError| ConfigError(format!("{}: {e}", import.label));
+        let fail = |source| ConfigError::Import {
+            label: import.label.clone(),
+            source,
+        };
         let (operations, summary) = match import.importer {
             Importer::OpenApi(importer) => {
                 let report = importer.plan().map_err(fail)?;
@@ -326,7 +328,7 @@ pub async fn plan_imports(
             let name = registration.spec.name.clone();
             let here = format!("{} ({source})", import.label);
             if let Some(first) = owners.get(&name) {
-                return Err(ConfigError(format!(
+                return Err(ConfigError::Invalid(format!(
                     "operation name `{name}` is defined twice: by {first} and by {here}; rename one (`rename = {{ ... }}`)"
                 )));
             }
@@ -362,7 +364,7 @@ mod tests {
         let resolve = |p: &Path| dir.join(p);
         let imports = config("demo").resolve(resolve, &http).unwrap();
         let local = [("demo/echo".to_owned(), "the demo operations".to_owned())];
-        let error = plan_imports(imports, &local).await.unwrap_err().0;
+        let error = plan_imports(imports, &local).await.unwrap_err().to_string();
         assert_eq!(
             error,
             "operation name `demo/echo` is defined twice: by the demo operations and by import.openapi `demo` (GET /a); rename one (`rename = { ... }`)"

@@ -67,6 +67,8 @@ pub use alknet_http_ws as ws;
 
 #[cfg(feature = "cli")]
 pub mod config;
+#[cfg(feature = "cli")]
+mod config_error;
 pub mod demo;
 #[cfg(feature = "cli")]
 pub mod imports;
