@@ -1,0 +1,295 @@
+//! `bench` and `soak`: the benchmarks against their baselines, `BENCHMARKS.md`, the soak run.
+
+use std::process::Command;
+
+use crate::e2e::{OCTOKIT_OPENAPI, npm_packages};
+use crate::{Result, cargo, root, run};
+
+/// What was changed for the goals and what holds back the cases still below them, from profiles
+/// (kept with the table until every goal holds).
+pub(crate) const PERF_NOTES: &str = include_str!("bench_notes.md");
+
+/// One benchmark case: ours against a baseline measured in the same run.
+pub(crate) struct BenchCase {
+    name: &'static str,
+    /// criterion `group/function` of ours and of the baseline.
+    ours: &'static str,
+    baseline: &'static str,
+    baseline_name: &'static str,
+    /// Elements per iteration (calls in flight), for calls/s.
+    per_iteration: f64,
+    goal: &'static str,
+}
+
+pub(crate) const BENCH_CASES: [BenchCase; 9] = [
+    BenchCase {
+        name: "`GatewayDispatch::invoke` of a validated, access-controlled echo",
+        ours: "invoke/gateway_dispatch",
+        baseline: "invoke/direct_closure",
+        baseline_name: "the handler closure called directly",
+        per_iteration: 1.0,
+        goal: "overhead only (no goal)",
+    },
+    BenchCase {
+        name: "QUIC native call echo, 1 in flight",
+        ours: "quic_echo_1_in_flight/session_call",
+        baseline: "quic_echo_1_in_flight/raw_quinn_streams",
+        baseline_name: "quinn bi-stream echo of the same bytes",
+        per_iteration: 1.0,
+        goal: "≥ 0.80",
+    },
+    BenchCase {
+        name: "QUIC native call echo, 64 in flight",
+        ours: "quic_echo_64_in_flight/session_call",
+        baseline: "quic_echo_64_in_flight/raw_quinn_streams",
+        baseline_name: "quinn bi-stream echo of the same bytes",
+        per_iteration: 64.0,
+        goal: "≥ 0.80",
+    },
+    BenchCase {
+        name: "MCP `tools/call` through `to_mcp` (`call` tool → dispatch → echo), sequential",
+        ours: "mcp_tools_call/to_mcp_call",
+        baseline: "mcp_tools_call/bare_rmcp_echo",
+        baseline_name: "a bare rmcp streamable-HTTP server with an `echo` tool",
+        per_iteration: 1.0,
+        goal: "≥ 0.90",
+    },
+    BenchCase {
+        name: "`POST /call` echo, HTTP/1.1 keep-alive, 8 connections",
+        ours: "gateway_call_http1_8_connections/alknet_gateway",
+        baseline: "gateway_call_http1_8_connections/bare_hyper",
+        baseline_name: "a bare hyper 1.x service parsing the envelope and serializing the input",
+        per_iteration: 1.0,
+        goal: "≥ 0.90",
+    },
+    BenchCase {
+        name: "`POST /call` echo, h2 (prior knowledge), 8 streams on one connection",
+        ours: "gateway_call_h2_8_streams/alknet_gateway",
+        baseline: "gateway_call_h2_8_streams/bare_hyper",
+        baseline_name: "the same bare hyper service over h2",
+        per_iteration: 1.0,
+        goal: "≥ 0.90",
+    },
+    BenchCase {
+        name: "WebSocket native session echo, 1 connection, 64 in flight",
+        ours: "ws_echo_64_in_flight/alknet_session",
+        baseline: "ws_echo_64_in_flight/raw_fastwebsockets_echo",
+        baseline_name: "a raw fastwebsockets server echoing the same bytes",
+        per_iteration: 1.0,
+        goal: "≥ 0.85",
+    },
+    BenchCase {
+        name: "WebSocket native session echo, 1 connection, 64 in flight",
+        ours: "ws_echo_64_in_flight/alknet_session",
+        baseline: "ws_echo_64_in_flight/jsonrpsee_echo",
+        baseline_name: "a jsonrpsee 0.26 WebSocket server, `echo` method, same client pattern",
+        per_iteration: 1.0,
+        goal: "≥ 1.5",
+    },
+    BenchCase {
+        name: "`/subscribe` SSE, 1 stream of small items (events/s)",
+        ours: "sse_one_stream/alknet_subscribe",
+        baseline: "sse_one_stream/bare_axum_sse",
+        baseline_name: "a bare axum `Sse` response of the same events",
+        per_iteration: 1.0,
+        goal: "≥ 0.90",
+    },
+];
+
+/// Mean time per iteration in nanoseconds, from criterion's estimates.
+pub(crate) fn criterion_mean_ns(id: &str) -> Result<f64> {
+    let path = root()
+        .join("target/criterion")
+        .join(id)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    json["mean"]["point_estimate"]
+        .as_f64()
+        .ok_or_else(|| format!("{}: no mean", path.display()))
+}
+
+pub(crate) fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("{cores} cores, {cpu}; {rustc}")
+}
+
+/// The criterion benchmarks `cargo xtask bench` runs: (package, bench, features).
+pub(crate) const BENCHES: [(&str, &str, &str); 6] = [
+    ("alknet-http-core", "invoke", ""),
+    ("alknet-http-core", "session", "quic"),
+    ("alknet-http-mcp", "tools_call", ""),
+    ("alknet-http-gateway", "http_call", ""),
+    ("alknet-http-bench", "ws_call", ""),
+    ("alknet-http-bench", "sse", ""),
+];
+
+/// Runs the benchmarks and writes BENCHMARKS.md.
+pub(crate) fn bench() -> Result {
+    for (package, name, features) in BENCHES {
+        let mut cmd = cargo();
+        cmd.args(["bench", "-p", package, "--bench", name]);
+        if !features.is_empty() {
+            cmd.args(["--features", features]);
+        }
+        cmd.args(["--", "--noplot"]);
+        run(&format!("cargo bench {name} ({package})"), &mut cmd)?;
+    }
+    let mut table = String::from(
+        "| case | ours | baseline in the same run | ratio | goal |\n|---|---|---|---|---|\n",
+    );
+    for case in &BENCH_CASES {
+        let ours = criterion_mean_ns(case.ours)?;
+        let base = criterion_mean_ns(case.baseline)?;
+        let rate = |ns: f64| case.per_iteration * 1e9 / ns;
+        let line = format!(
+            "| {} | {:.0} calls/s ({:.2} µs per iteration) | {:.0} calls/s ({}) | {:.2} | {} |\n",
+            case.name,
+            rate(ours),
+            ours / 1000.0,
+            rate(base),
+            case.baseline_name,
+            rate(ours) / rate(base),
+            case.goal
+        );
+        println!("{}", line.trim_end());
+        table.push_str(&line);
+    }
+    let latency = forward_and_idle()?;
+    let import = import_bench()?;
+    let doc = format!(
+        "# Benchmarks\n\nWritten by `cargo xtask bench` (release builds, loopback only). Every case is measured \
+         against its baseline in the same run on the same machine; only the ratios are meaningful.\n\n\
+         Machine: {}\n\n{table}\n{latency}\n{import}\n{PERF_NOTES}\n",
+        machine()
+    );
+    std::fs::write(root().join("BENCHMARKS.md"), doc).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
+    Ok(())
+}
+
+/// The soak run (`bench/src/bin/soak.rs`): `args` go to the binary; `release` builds optimised.
+pub(crate) fn soak(args: &[String], release: bool) -> Result {
+    let mut cmd = cargo();
+    cmd.args(["run", "-q", "-p", "alknet-http-bench", "--bin", "soak"]);
+    if release {
+        cmd.arg("--release");
+    }
+    cmd.arg("--").args(args);
+    run(&format!("soak {}", args.join(" ")), &mut cmd)
+}
+
+/// `cargo run --release -q <args> <extra>`, whose last stdout line is one JSON object.
+pub(crate) fn release_json(args: &[&str], extra: &[&std::ffi::OsStr]) -> Result<serde_json::Value> {
+    let what = args.join(" ");
+    println!("==> cargo run --release {what}");
+    let output = cargo()
+        .args(["run", "-q", "--release"])
+        .args(args)
+        .args(extra)
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "{what} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let line = stdout.lines().last().unwrap_or_default();
+    println!("{line}");
+    serde_json::from_str(line).map_err(|e| format!("{what} output: {e}"))
+}
+
+/// The latency a `from_openapi` import adds to a forwarded call, and idle WebSocket sessions.
+pub(crate) fn forward_and_idle() -> Result<String> {
+    let f = release_json(
+        &[
+            "-p",
+            "alknet-http-bench",
+            "--bin",
+            "forward_latency",
+            "--",
+            "5000",
+        ],
+        &[],
+    )?;
+    let i = release_json(
+        &[
+            "-p",
+            "alknet-http-bench",
+            "--bin",
+            "idle_sessions",
+            "--",
+            "10000",
+        ],
+        &[],
+    )?;
+    let n = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    Ok(format!(
+        "| case | ours | baseline in the same run | result | goal |\n|---|---|---|---|---|\n\
+         | `from_openapi` forwarded call (imported `POST /echo` through `GatewayDispatch`), sequential, {} calls | p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs | the same reqwest client calling the same upstream directly: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs | {:.1} µs added at p50 | ≤ 50 µs |\n\
+         | idle WebSocket sessions (node in its own process, bearer + `alknet.call.v1`, pings answered) | {} held of {} opened; every 100th still answered a call ({} of {}) | node RSS {:.0} MiB before, {:.0} MiB after | {:.1} KiB per session | ≤ 32 KiB; 10,000 held |\n",
+        n(&f, "calls"),
+        n(&f, "forwarded_p50_us"),
+        n(&f, "forwarded_p90_us"),
+        n(&f, "forwarded_p99_us"),
+        n(&f, "direct_p50_us"),
+        n(&f, "direct_p90_us"),
+        n(&f, "direct_p99_us"),
+        n(&f, "added_p50_us"),
+        n(&i, "held"),
+        n(&i, "opened"),
+        n(&i, "alive"),
+        n(&i, "probed"),
+        n(&i, "rss_before") / 1048576.0,
+        n(&i, "rss_after") / 1048576.0,
+        n(&i, "bytes_per_session") / 1024.0,
+    ))
+}
+
+/// Importing GitHub's REST description (npm `@octokit/openapi`): time and peak memory.
+pub(crate) fn import_bench() -> Result<String> {
+    let e2e = npm_packages(&[OCTOKIT_OPENAPI])?;
+    let document = e2e.join("node_modules/@octokit/openapi/generated/api.github.com.json");
+    println!("==> from_openapi import of {}", document.display());
+    let v = release_json(
+        &[
+            "-p",
+            "alknet-http-openapi",
+            "--example",
+            "import_bench",
+            "--",
+        ],
+        &[document.as_os_str()],
+    )?;
+    let n = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    Ok(format!(
+        "## `from_openapi`: GitHub's REST description (`{OCTOKIT_OPENAPI}`, `api.github.com.json`, 13 MB)\n\n\
+         | operations | skipped | parse | plan (schemas, names, handlers) | registry build (input schemas compiled) | total | peak RSS | goal |\n\
+         |---|---|---|---|---|---|---|---|\n\
+         | {} | {} | {} ms | {} ms | {} ms | {} ms ({:.1}x the JSON parse alone) | {:.0} MiB | < 1 s, < 200 MB |\n",
+        n("operations"),
+        n("skipped"),
+        n("parse_ms"),
+        n("plan_ms"),
+        n("registry_ms"),
+        n("total_ms"),
+        n("total_ms") / n("parse_ms").max(1.0),
+        n("peak_rss_mib"),
+    ))
+}

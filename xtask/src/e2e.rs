@@ -1,0 +1,265 @@
+//! The end-to-end runs against real third-party programs: Chromium, schemathesis, Prism and
+//! real OpenAPI documents, the official MCP SDKs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{Result, cargo, root, run};
+
+/// The pinned playwright-core (drives Debian's Chromium; downloads no browser of its own).
+pub(crate) const PLAYWRIGHT_CORE: &str = "playwright-core@1.65.1";
+
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The pinned MCP Python SDK (2.x: `MCPServer`, `streamable_http_client`).
+pub(crate) const MCP_PYTHON_SDK: &str = "mcp==2.3.0";
+
+/// The pinned MCP TypeScript SDK.
+pub(crate) const MCP_TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
+
+/// A virtualenv under `target/e2e/venv` with the PyPI packages (`name==version`) installed.
+pub(crate) fn python_venv(packages: &[&str]) -> Result<PathBuf> {
+    let venv = root().join("target/e2e/venv");
+    if !venv.join("bin/pip").exists() {
+        std::fs::create_dir_all(root().join("target/e2e"))
+            .map_err(|e| format!("cannot create target/e2e: {e}"))?;
+        run(
+            "python3 -m venv",
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        )?;
+    }
+    let pip = venv.join("bin/pip");
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            let (name, version) = p.split_once("==").unwrap_or((p, ""));
+            !Command::new(&pip)
+                .args(["show", name])
+                .output()
+                .is_ok_and(|o| {
+                    o.status.success()
+                        && String::from_utf8_lossy(&o.stdout)
+                            .contains(&format!("Version: {version}"))
+                })
+        })
+        .collect();
+    if !missing.is_empty() {
+        run(
+            &format!("pip install {}", missing.join(" ")),
+            Command::new(&pip)
+                .args(["install", "-q", "--disable-pip-version-check"])
+                .args(&missing),
+        )?;
+    }
+    Ok(venv)
+}
+
+/// MCP with the official SDKs: the Python and TypeScript SDK clients use `/mcp` of a running
+/// node, and a node imports a Python SDK `MCPServer` from `[[import.mcp]]`.
+pub(crate) fn mcp_e2e() -> Result {
+    let venv = python_venv(&[MCP_PYTHON_SDK])?;
+    let e2e = npm_packages(&[MCP_TS_SDK])?;
+    let modules = e2e.join("node_modules");
+    let python = venv.join("bin/python");
+    ignored_tests(
+        "MCP SDK clients and a Python MCP server against the node",
+        "alknet-http",
+        "mcp_sdk",
+        &[
+            ("ALKNET_E2E_NODE_MODULES", modules.as_path()),
+            ("ALKNET_E2E_PYTHON", python.as_path()),
+        ],
+    )
+}
+
+/// The pinned schemathesis.
+pub(crate) const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// schemathesis against `/openapi.json` of a running demo node, with a token.
+pub(crate) fn schemathesis() -> Result {
+    let venv = python_venv(&[SCHEMATHESIS])?;
+    let tool = venv.join("bin/schemathesis");
+    let e2e = root().join("target/e2e");
+    run(
+        "build alknet-http",
+        cargo().args(["build", "-q", "-p", "alknet-http", "--bin", "alknet-http"]),
+    )?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let token_file = e2e.join("schemathesis-token");
+    let mut node = Command::new(target.join("debug/alknet-http"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+            "--dev-token-file",
+        ])
+        .arg(&token_file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the node: {e}"))?;
+    let outcome = (|| {
+        let stdout = node.stdout.take().ok_or("no stdout")?;
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first)
+            .map_err(|e| format!("the node did not start: {e}"))?;
+        let url = first
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if !url.starts_with("http://") {
+            return Err(format!("unexpected first line from the node: {first}"));
+        }
+        let token =
+            std::fs::read_to_string(&token_file).map_err(|e| format!("no dev token: {e}"))?;
+        run(
+            "schemathesis --checks all",
+            // Its cache lands in the working directory: keep it under target/.
+            Command::new(&tool).current_dir(&e2e).args([
+                "run",
+                &format!("{url}/openapi.json"),
+                "-H",
+                &format!("Authorization: Bearer {}", token.trim()),
+                "--checks",
+                "all",
+                "--max-examples",
+                "50",
+                "--seed",
+                "1",
+                "--phases",
+                "examples,coverage,fuzzing",
+            ]),
+        )
+    })();
+    let _ = node.kill();
+    let _ = node.wait();
+    outcome
+}
+
+/// Real-browser tests of the WebSocket surface.
+pub(crate) fn browser() -> Result {
+    if !Path::new(CHROMIUM).exists() {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        if !root {
+            return Err(format!(
+                "{CHROMIUM} is missing: install Debian's `chromium` package (as root: apt-get install -y chromium)"
+            ));
+        }
+        run(
+            "apt-get update",
+            Command::new("apt-get").args(["update", "-q"]),
+        )?;
+        run(
+            "apt-get install chromium",
+            Command::new("apt-get").args(["install", "-y", "-q", "chromium"]),
+        )?;
+    }
+    let e2e = npm_packages(&[PLAYWRIGHT_CORE])?;
+    run(
+        "browser tests (Chromium, h2 and http/1.1)",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "alknet-http-ws",
+                "--test",
+                "browser",
+                "--",
+                "--ignored",
+            ])
+            .env("ALKNET_E2E_NODE_MODULES", e2e.join("node_modules")),
+    )
+}
+
+/// The pinned Prism mock server (5.14.2 is the last release that runs on Node 20).
+pub(crate) const PRISM: &str = "@stoplight/prism-cli@5.14.2";
+
+/// Real-world OpenAPI documents (petstore, circular refs, discriminators, callbacks, …).
+pub(crate) const OAS_EXAMPLES: &str = "@readme/oas-examples@8.2.2";
+
+/// GitHub's REST description (1,200+ operations), for the import benchmark.
+pub(crate) const OCTOKIT_OPENAPI: &str = "@octokit/openapi@23.0.2";
+
+/// Installs the npm packages (`name@version`) that are missing under `target/e2e` and returns
+/// that directory (its `node_modules` is what the end-to-end tests get).
+pub(crate) fn npm_packages(packages: &[&str]) -> Result<PathBuf> {
+    let e2e = root().join("target/e2e");
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            let name = &p[..p[1..].find('@').map_or(p.len(), |i| i + 1)];
+            !e2e.join("node_modules")
+                .join(name)
+                .join("package.json")
+                .exists()
+        })
+        .collect();
+    if !missing.is_empty() {
+        std::fs::create_dir_all(&e2e)
+            .map_err(|e| format!("cannot create {}: {e}", e2e.display()))?;
+        run(
+            &format!("npm install {}", missing.join(" ")),
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent"])
+                .args(&missing)
+                .current_dir(&e2e),
+        )?;
+    }
+    Ok(e2e)
+}
+
+/// `cargo test -p <package> --test it <filter> -- --ignored --nocapture` with the end-to-end
+/// environment (the tests print what they found, e.g. the outcome per document).
+pub(crate) fn ignored_tests(
+    step: &str,
+    package: &str,
+    filter: &str,
+    env: &[(&str, &Path)],
+) -> Result {
+    let mut cmd = cargo();
+    cmd.args([
+        "test",
+        "-p",
+        package,
+        "--test",
+        "it",
+        filter,
+        "--",
+        "--ignored",
+        "--nocapture",
+    ]);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    run(step, &mut cmd)
+}
+
+/// The OpenAPI importer against real documents and a real upstream: every 3.0/3.1 document of
+/// `@readme/oas-examples` imports or is refused with a typed error, and the node imports the
+/// Petstores mocked by Prism from config and returns Prism's responses through `POST /call`.
+pub(crate) fn openapi_e2e() -> Result {
+    let e2e = npm_packages(&[PRISM, OAS_EXAMPLES])?;
+    let modules = e2e.join("node_modules");
+    let env = [("ALKNET_E2E_NODE_MODULES", modules.as_path())];
+    ignored_tests(
+        "from_openapi sweep of @readme/oas-examples",
+        "alknet-http-openapi",
+        "sweep",
+        &env,
+    )?;
+    ignored_tests(
+        "Prism round trip through the node",
+        "alknet-http",
+        "prism",
+        &env,
+    )
+}
