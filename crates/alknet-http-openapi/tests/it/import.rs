@@ -484,6 +484,7 @@ async fn subscriptions_stream_server_sent_events() {
             Method::GET,
             http(),
         )
+        .with_visibility(Visibility::External)
         .import()
         .await
         .unwrap(),
@@ -602,12 +603,40 @@ async fn response_size_is_limited() {
         Method::GET,
         http(),
     )
+    .with_visibility(Visibility::External)
     .registration()
     .unwrap();
     let d = dispatch(vec![registration]);
     let error = call(&d, "/x/big", json!({})).await.unwrap_err();
     assert_eq!(error.code, "INTERNAL");
     assert!(error.message.contains("1024 bytes"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn from_jsonschema_imports_are_internal_unless_made_external() {
+    let up = start_upstream().await;
+    let importer = || {
+        FromJsonSchema::new(
+            OperationSpec::query("weather/now"),
+            HttpServiceConfig::new("weather", &up.base),
+            "/forecast/here",
+            Method::GET,
+            http(),
+        )
+    };
+    let internal = importer().registration().unwrap();
+    assert_eq!(internal.spec.visibility, Visibility::Internal);
+    let d = dispatch(vec![internal]);
+    assert_eq!(
+        call(&d, "/weather/now", json!({})).await.unwrap_err().code,
+        "NOT_FOUND"
+    );
+    let external = importer()
+        .with_visibility(Visibility::External)
+        .registration()
+        .unwrap();
+    let d = dispatch(vec![external]);
+    assert!(call(&d, "/weather/now", json!({})).await.is_ok());
 }
 
 #[tokio::test]
@@ -625,6 +654,7 @@ async fn from_jsonschema_forwards_with_the_same_rules() {
         Method::GET,
         http(),
     )
+    .with_visibility(Visibility::External)
     .with_capabilities(Capabilities::new().with_http_token("weather", "wt"));
     let registrations = importer.import().await.unwrap();
     assert_eq!(registrations.len(), 1);
@@ -658,7 +688,8 @@ async fn from_jsonschema_forwards_with_the_same_rules() {
         "/things/{id}",
         Method::POST,
         http(),
-    );
+    )
+    .with_visibility(Visibility::External);
     let d = dispatch(vec![post.registration().unwrap()]);
     let out = call(&d, "/w/post", json!({"id": "1", "body": [1, 2]}))
         .await
@@ -678,7 +709,8 @@ async fn from_jsonschema_forwards_with_the_same_rules() {
         "/events",
         Method::GET,
         http(),
-    );
+    )
+    .with_visibility(Visibility::External);
     let registration = sub.registration().unwrap();
     assert!(matches!(
         registration.handler,

@@ -1,0 +1,96 @@
+//! Upstream response bodies: read within a limit, decoded by media type.
+
+use alknet_http_core::CallError;
+use alknet_http_core::HandlerResult;
+use alknet_http_core::client::call_error_from_reqwest;
+use alknet_http_core::client::reqwest::{
+    self,
+    header::{CONTENT_TYPE, HeaderMap},
+};
+use base64::Engine;
+use serde_json::Value;
+
+pub(super) fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+pub(super) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, CallError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| call_error_from_reqwest(&e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+pub(super) fn too_large(limit: usize) -> CallError {
+    CallError::internal(format!("the upstream response exceeds {limit} bytes"))
+}
+
+/// A 2xx body as output: JSON → value, `text/*` → string, empty → null, else base64.
+pub(crate) fn decode_body(content_type: &str, body: &[u8]) -> HandlerResult {
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if is_json_media(media) {
+        return serde_json::from_slice(body)
+            .map_err(|e| CallError::internal(format!("the upstream sent invalid JSON: {e}")));
+    }
+    if media.starts_with("text/") || media.is_empty() && std::str::from_utf8(body).is_ok() {
+        return Ok(Value::String(String::from_utf8_lossy(body).into_owned()));
+    }
+    Ok(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(body),
+    ))
+}
+
+/// `application/json`, `application/problem+json`, `application/vnd.github+json`, …
+pub(crate) fn is_json_media(media: &str) -> bool {
+    let media = media.split(';').next().unwrap_or_default().trim();
+    media == "application/json" || media.ends_with("+json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bodies_decode_by_media_type() {
+        assert_eq!(
+            decode_body("application/json; charset=utf-8", b"{\"a\":1}").unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            decode_body("application/problem+json", b"[1]").unwrap(),
+            json!([1])
+        );
+        assert_eq!(decode_body("text/plain", b"hi").unwrap(), json!("hi"));
+        assert_eq!(
+            decode_body("application/octet-stream", &[0, 255]).unwrap(),
+            json!("AP8=")
+        );
+        assert_eq!(decode_body("application/json", b"").unwrap(), Value::Null);
+        assert_eq!(
+            decode_body("application/json", b"{").unwrap_err().code,
+            "INTERNAL"
+        );
+    }
+}
