@@ -382,7 +382,7 @@ async fn accept_streams(connection: quinn::Connection, tx: mpsc::Sender<quinn::R
 struct QuicTransport {
     /// New streams from the acceptor; `None` once the connection accepts no more.
     streams: Option<mpsc::Receiver<quinn::RecvStream>>,
-    incoming: futures::stream::SelectAll<FramedRead<quinn::RecvStream, FrameCodec>>,
+    incoming: futures::stream::SelectAll<PeerStream>,
     max: usize,
     outgoing: FramedWrite<quinn::SendStream, FrameCodec>,
 }
@@ -394,9 +394,7 @@ impl Stream for QuicTransport {
         let this = &mut *self;
         while let Some(streams) = this.streams.as_mut() {
             match streams.poll_recv(cx) {
-                Poll::Ready(Some(recv)) => this
-                    .incoming
-                    .push(FramedRead::new(recv, FrameCodec::new(this.max))),
+                Poll::Ready(Some(recv)) => this.incoming.push(PeerStream::new(recv, this.max)),
                 Poll::Ready(None) => this.streams = None,
                 Poll::Pending => break,
             }
@@ -406,6 +404,91 @@ impl Stream for QuicTransport {
             Poll::Ready(None) if this.streams.is_some() => Poll::Pending,
             other => other,
         }
+    }
+}
+
+/// How many request ids one peer stream remembers for its reset (older ones are forgotten: by
+/// then they have long been answered, or the concurrency limit refused them).
+const REMEMBERED_IDS: usize = 1024;
+
+/// One stream the peer opened. A failure of this stream alone — a reset, EOF inside a frame, an
+/// oversize length prefix — ends only this stream (call-protocol §2, §5): its entries are
+/// removed locally and nothing is sent. The requests it carried are aborted and the answers it
+/// carried (to this side's calls and subscriptions) fail, by envelopes made up here for the
+/// session; the connection's loss ends the stream quietly (the session then ends as a whole).
+struct PeerStream {
+    frames: Option<FramedRead<quinn::RecvStream, FrameCodec>>,
+    /// Ids of the requests (`true`) and answers (`false`) this stream carried, newest last.
+    carried: std::collections::VecDeque<(String, bool)>,
+    /// The envelopes that remove this stream's entries once it failed.
+    removals: Vec<EventEnvelope>,
+}
+
+impl PeerStream {
+    fn new(recv: quinn::RecvStream, max: usize) -> Self {
+        PeerStream {
+            frames: Some(FramedRead::new(recv, FrameCodec::new(max))),
+            carried: std::collections::VecDeque::new(),
+            removals: Vec::new(),
+        }
+    }
+
+    fn remember(&mut self, envelope: &EventEnvelope) {
+        use crate::envelope::event_type;
+        let request = match envelope.event_type.as_str() {
+            event_type::CALL_REQUESTED => true,
+            event_type::CALL_RESPONDED => false,
+            _ => return,
+        };
+        if self.carried.iter().any(|(id, _)| *id == envelope.id) {
+            return;
+        }
+        if self.carried.len() == REMEMBERED_IDS {
+            self.carried.pop_front();
+        }
+        self.carried.push_back((envelope.id.clone(), request));
+    }
+
+    fn fail(&mut self, error: &FrameError) {
+        self.frames = None;
+        if let FrameError::Io(e) = error
+            && e.kind() == std::io::ErrorKind::NotConnected
+        {
+            return;
+        }
+        tracing::debug!(%error, "a peer stream failed; the session goes on without it");
+        let reset = crate::error::CallError::internal("stream reset");
+        self.removals = self
+            .carried
+            .drain(..)
+            .map(|(id, request)| {
+                if request {
+                    EventEnvelope::aborted(id)
+                } else {
+                    EventEnvelope::error(id, &reset)
+                }
+            })
+            .collect();
+    }
+}
+
+impl Stream for PeerStream {
+    type Item = Result<EventEnvelope, FrameError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if let Some(frames) = this.frames.as_mut() {
+            match frames.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(envelope))) => {
+                    this.remember(&envelope);
+                    return Poll::Ready(Some(Ok(envelope)));
+                }
+                Poll::Ready(Some(Err(error))) => this.fail(&error),
+                Poll::Ready(None) => this.frames = None,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(this.removals.pop().map(Ok))
     }
 }
 

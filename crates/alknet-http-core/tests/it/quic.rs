@@ -263,12 +263,20 @@ async fn a_disconnect_fails_pending_calls() {
     );
 }
 
-#[tokio::test]
-async fn envelopes_are_accepted_on_any_stream() {
-    // A raw quinn peer opens a second bidirectional stream and sends a request on it.
+/// A raw quinn peer connected to a session serving [`server_registry`].
+struct RawPeer {
+    connection: quinn::Connection,
+    session: Session,
+    started: mpsc::UnboundedReceiver<()>,
+    dropped: oneshot::Receiver<()>,
+    _server: QuicServer,
+    _endpoint: quinn::Endpoint,
+}
+
+async fn raw_peer() -> RawPeer {
     let (server, addr, der, _pin) = loopback_server();
-    let (drop_tx, _dropped) = oneshot::channel();
-    let (started_tx, _started) = mpsc::unbounded_channel();
+    let (drop_tx, dropped) = oneshot::channel();
+    let (started_tx, started) = mpsc::unbounded_channel();
     let registry = server_registry(Arc::new(std::sync::Mutex::new(Some(drop_tx))), started_tx);
     let accept = tokio::spawn(async move {
         let session = server
@@ -278,7 +286,6 @@ async fn envelopes_are_accepted_on_any_stream() {
             .unwrap();
         (server, session)
     });
-
     let mut roots = rustls::RootCertStore::empty();
     roots.add(der).unwrap();
     let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -296,24 +303,53 @@ async fn envelopes_are_accepted_on_any_stream() {
     let connection = within(endpoint.connect(addr, "localhost").unwrap())
         .await
         .unwrap();
-    let (_server, _session) = within(accept).await.unwrap();
-    let mut replies = Box::pin(async {
-        let recv = connection.accept_uni().await.unwrap();
+    let (server, session) = within(accept).await.unwrap();
+    RawPeer {
+        connection,
+        session,
+        started,
+        dropped,
+        _server: server,
+        _endpoint: endpoint,
+    }
+}
+
+impl RawPeer {
+    /// The session's replies, read from the one stream it opens.
+    async fn replies(&self) -> tokio_util::codec::FramedRead<quinn::RecvStream, FrameCodec> {
+        let recv = within(self.connection.accept_uni()).await.unwrap();
         tokio_util::codec::FramedRead::new(recv, FrameCodec::default())
-    });
-    for (n, id) in ["first", "second"].into_iter().enumerate() {
-        let (send, _recv) = connection.open_bi().await.unwrap();
+    }
+
+    /// Sends `requests` on a new bidirectional stream, left open.
+    async fn send_on_new_stream(
+        &self,
+        requests: &[(&str, &str, serde_json::Value)],
+    ) -> FramedWrite<quinn::SendStream, FrameCodec> {
+        let (send, _recv) = self.connection.open_bi().await.unwrap();
         let mut frames = FramedWrite::new(send, FrameCodec::default());
+        for (id, op, input) in requests {
+            frames
+                .send(EventEnvelope::requested(
+                    *id,
+                    &CallRequested::new(*op, input.clone()),
+                ))
+                .await
+                .unwrap();
+        }
         frames
-            .send(EventEnvelope::requested(
-                id,
-                &CallRequested::new("/b/echo", json!(n)),
-            ))
-            .await
-            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn envelopes_are_accepted_on_any_stream() {
+    // A raw quinn peer opens a second bidirectional stream and sends a request on it.
+    let peer = raw_peer().await;
+    for (n, id) in ["first", "second"].into_iter().enumerate() {
+        let frames = peer.send_on_new_stream(&[(id, "/b/echo", json!(n))]).await;
         frames.into_inner().finish().unwrap();
     }
-    let mut reader = within(&mut replies).await;
+    let mut reader = peer.replies().await;
     let mut got = [
         within(reader.next()).await.unwrap().unwrap(),
         within(reader.next()).await.unwrap().unwrap(),
@@ -321,6 +357,66 @@ async fn envelopes_are_accepted_on_any_stream() {
     got.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(got[0], EventEnvelope::responded("first", json!(0)));
     assert_eq!(got[1], EventEnvelope::responded("second", json!(1)));
+}
+
+/// How one peer stream fails.
+enum StreamFailure {
+    Reset,
+    EofInsideAFrame,
+    OversizePrefix,
+}
+
+async fn one_failed_stream_leaves_the_session(failure: StreamFailure) {
+    use tokio::io::AsyncWriteExt;
+    let mut peer = raw_peer().await;
+    // A request that never ends, on a stream that then fails.
+    let frames = peer
+        .send_on_new_stream(&[("doomed", "/b/wait", json!(null))])
+        .await;
+    within(peer.started.recv()).await.unwrap();
+    let mut send = frames.into_inner();
+    match failure {
+        StreamFailure::Reset => send.reset(7u32.into()).unwrap(),
+        StreamFailure::EofInsideAFrame => {
+            send.write_all(&[0, 0, 0, 40, b'{']).await.unwrap();
+            send.finish().unwrap();
+        }
+        StreamFailure::OversizePrefix => {
+            send.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        }
+    }
+    // Only that stream's entries go: its request is aborted, nothing is sent for it ...
+    assert!(
+        within(&mut peer.dropped).await.is_err(),
+        "the doomed handler was dropped"
+    );
+    // ... and the session serves on, on another stream.
+    let frames = peer
+        .send_on_new_stream(&[("after", "/b/echo", json!("still here"))])
+        .await;
+    let mut reader = peer.replies().await;
+    let reply = within(reader.next()).await.unwrap().unwrap();
+    assert_eq!(
+        reply,
+        EventEnvelope::responded("after", json!("still here"))
+    );
+    assert!(!peer.session.is_closed());
+    drop(frames);
+}
+
+#[tokio::test]
+async fn a_reset_stream_fails_only_its_own_entries() {
+    one_failed_stream_leaves_the_session(StreamFailure::Reset).await;
+}
+
+#[tokio::test]
+async fn eof_inside_a_frame_fails_only_that_stream() {
+    one_failed_stream_leaves_the_session(StreamFailure::EofInsideAFrame).await;
+}
+
+#[tokio::test]
+async fn an_oversize_prefix_fails_only_that_stream() {
+    one_failed_stream_leaves_the_session(StreamFailure::OversizePrefix).await;
 }
 
 #[tokio::test]
