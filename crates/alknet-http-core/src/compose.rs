@@ -39,12 +39,16 @@ impl PeerTable {
         }
     }
 
-    /// Detaches the overlay of `peer_id` (when its session ends).
-    pub fn detach(&self, peer_id: &str) {
+    /// Detaches `overlay` from `peer_id` (when its session ends). A peer that reconnected
+    /// before its old session closed has attached a new overlay since: that one stays.
+    pub fn detach<L: OperationLayer + ?Sized>(&self, peer_id: &str, overlay: &Arc<L>) {
+        let overlay = Arc::as_ptr(overlay);
         self.peers
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(id, _)| id != peer_id);
+            .retain(|(id, attached)| {
+                id != peer_id || !std::ptr::addr_eq(Arc::as_ptr(attached), overlay)
+            });
     }
 
     /// The attached peer ids, in order.

@@ -104,7 +104,7 @@ fn shutdown(shared: &Arc<Shared>, reason: CloseReason) {
     if let (Some(peers), Some(identity)) =
         (&shared.options.peers, &shared.options.connection_identity)
     {
-        peers.detach(&identity.id);
+        peers.detach(&identity.id, &shared.overlay);
     }
     shared.overlay.clear();
     shared.reason.send_replace(Some(reason));

@@ -267,7 +267,8 @@ async fn routing_is_session_then_peers_then_base_and_specific_never_falls_throug
         .build()
         .unwrap();
     let peers = Arc::new(PeerTable::new());
-    peers.attach("peer-1", layer(&[("x/op", "peer-1"), ("y/op", "peer-1")]));
+    let peer_1 = layer(&[("x/op", "peer-1"), ("y/op", "peer-1")]);
+    peers.attach("peer-1", peer_1.clone());
     peers.attach(
         "peer-2",
         layer(&[("y/op", "peer-2"), ("z/op", "peer-2"), ("q/op", "peer-2")]),
@@ -326,7 +327,7 @@ async fn routing_is_session_then_peers_then_base_and_specific_never_falls_throug
             .code,
         "NOT_FOUND"
     );
-    peers.detach("peer-1");
+    peers.detach("peer-1", &peer_1);
     assert_eq!(
         call(json!({"name": "y/op"})).await.unwrap(),
         json!("peer-2")

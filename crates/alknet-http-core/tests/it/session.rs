@@ -617,6 +617,37 @@ async fn the_overlay_is_attached_by_peer_id_and_dropped_on_close() {
     let _ = oneshot::channel::<()>();
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_reconnected_keeps_its_new_overlay_when_the_old_session_closes() {
+    let peers = Arc::new(PeerTable::new());
+    let identified = || {
+        options(base())
+            .with_peers(peers.clone())
+            .with_connection_identity(Some(Identity::new("node-b")))
+    };
+    let (old, _old_raw) = pair(identified());
+    let (new, _new_raw) = pair(identified());
+    new.overlay()
+        .register_imported(alknet_http_core::HandlerRegistration::leaf(
+            OperationSpec::query("b/op").internal(),
+            returning(json!(1)),
+            alknet_http_core::Provenance::FromCall,
+        ))
+        .unwrap();
+    old.close();
+    assert_eq!(old.closed().await, CloseReason::Local);
+    assert_eq!(peers.peer_ids(), vec!["node-b"]);
+    let env = alknet_http_core::PeerCompositeEnv::new(base().build().unwrap()).with_peers(peers.clone());
+    assert!(alknet_http_core::OperationEnv::peer_contains(
+        &env,
+        &alknet_http_core::PeerRef::Specific("node-b".into()),
+        "b/op"
+    ));
+    new.close();
+    assert_eq!(new.closed().await, CloseReason::Local);
+    assert!(peers.peer_ids().is_empty());
+}
+
 #[tokio::test]
 async fn two_peers_flooding_each_other_through_tiny_buffers_do_not_deadlock() {
     // 4 KiB pipes and 2-envelope queues: both sides' replies back up at once, which must not
