@@ -46,6 +46,19 @@ pub enum FrameError {
         /// The configured maximum.
         max: usize,
     },
+    /// An envelope this side was about to send exceeds the configured maximum size. Nothing
+    /// was written: the session fails that one call (call-protocol §2) and goes on.
+    #[error("envelope {id} ({event_type}) of {size} bytes exceeds the maximum of {max} bytes")]
+    EnvelopeTooLarge {
+        /// The envelope's request id.
+        id: String,
+        /// The envelope's type.
+        event_type: String,
+        /// Its encoded size.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
     /// A text message arrived on a message transport that carries binary envelopes only.
     #[error("text messages are not accepted: envelopes travel as binary messages")]
     TextMessage,
@@ -55,13 +68,22 @@ pub enum FrameError {
 }
 
 impl FrameError {
+    fn too_large_to_send(envelope: &EventEnvelope, size: usize, max: usize) -> Self {
+        FrameError::EnvelopeTooLarge {
+            id: envelope.id.clone(),
+            event_type: envelope.event_type.clone(),
+            size,
+            max,
+        }
+    }
+
     /// The WebSocket close code a message transport closes with for this error
     /// (architecture §6): text → 1003, undecodable → 1007, oversize → 1009.
     pub fn close_code(&self) -> u16 {
         match self {
             FrameError::TextMessage => 1003,
             FrameError::Json(_) => 1007,
-            FrameError::TooLarge { .. } => 1009,
+            FrameError::TooLarge { .. } | FrameError::EnvelopeTooLarge { .. } => 1009,
             FrameError::InvalidFrame(_) => 1002,
             FrameError::Io(_) | FrameError::ConnectionClosed => 1011,
         }
@@ -171,10 +193,7 @@ impl Encoder<&EventEnvelope> for FrameCodec {
         let len = dst.len() - start - 4;
         if len > self.max {
             dst.truncate(start);
-            return Err(FrameError::TooLarge {
-                size: len,
-                max: self.max,
-            });
+            return Err(FrameError::too_large_to_send(item, len, self.max));
         }
         dst[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
         Ok(())
@@ -228,10 +247,11 @@ impl MessageCodec {
     pub fn encode(&self, envelope: &EventEnvelope) -> Result<Vec<u8>, FrameError> {
         let bytes = serde_json::to_vec(envelope)?;
         if bytes.len() > self.max {
-            return Err(FrameError::TooLarge {
-                size: bytes.len(),
-                max: self.max,
-            });
+            return Err(FrameError::too_large_to_send(
+                envelope,
+                bytes.len(),
+                self.max,
+            ));
         }
         Ok(bytes)
     }

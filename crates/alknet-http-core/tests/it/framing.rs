@@ -49,7 +49,7 @@ fn large_payload_round_trips_and_oversize_is_refused() {
     let mut out = BytesMut::new();
     assert!(matches!(
         small.encode(&env, &mut out),
-        Err(FrameError::TooLarge { max: 1024, .. })
+        Err(FrameError::EnvelopeTooLarge { max: 1024, .. })
     ));
     assert!(
         out.is_empty(),
@@ -118,7 +118,7 @@ fn message_codec_distinguishes_oversize_from_undecodable() {
     // The WebSocket surface closes with 1009 for the first and 1007 for the second.
     let codec = MessageCodec::new(64);
     let big = codec.encode(&EventEnvelope::responded("x", json!("y".repeat(100))));
-    assert!(matches!(big, Err(FrameError::TooLarge { .. })));
+    assert!(matches!(big, Err(FrameError::EnvelopeTooLarge { ref id, .. }) if id == "x"));
     assert!(matches!(
         codec.decode(&[b'a'; 65]),
         Err(FrameError::TooLarge { size: 65, max: 64 })

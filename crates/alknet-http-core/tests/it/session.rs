@@ -592,6 +592,39 @@ async fn an_oversize_frame_closes_the_session() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_envelope_too_large_to_send_fails_only_its_call() {
+    let config = SessionConfig {
+        max_frame_size: 1024,
+        ..SessionConfig::default()
+    };
+    let registry = base().with_leaf(
+        OperationSpec::query("demo/big"),
+        returning(json!("x".repeat(4000))),
+        Capabilities::new(),
+    );
+    let (session, mut raw) = pair(options(registry).with_config(config));
+    // A reply past the limit: that call fails, with the limit in its details.
+    request(&mut raw, "big", "demo/big", json!(null)).await;
+    let reply = next(&mut raw).await;
+    assert_eq!(
+        (reply.id.as_str(), reply.event_type.as_str()),
+        ("big", event_type::CALL_ERROR)
+    );
+    assert_eq!(reply.payload["code"], "INTERNAL");
+    assert_eq!(reply.payload["details"]["max"], 1024);
+    // A request past the limit fails locally; nothing is sent for it.
+    let refused = session
+        .call("marker/echo", json!("y".repeat(4000)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, "INVALID_INPUT");
+    assert_eq!(session.pending_len(), 0);
+    // The session goes on.
+    assert!(frames_until_marker(&mut raw).await.is_empty());
+    assert!(!session.is_closed());
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_overlay_is_attached_by_peer_id_and_dropped_on_close() {
     let peers = Arc::new(PeerTable::new());
     let identified = options(base())
@@ -637,7 +670,8 @@ async fn a_peer_that_reconnected_keeps_its_new_overlay_when_the_old_session_clos
     old.close();
     assert_eq!(old.closed().await, CloseReason::Local);
     assert_eq!(peers.peer_ids(), vec!["node-b"]);
-    let env = alknet_http_core::PeerCompositeEnv::new(base().build().unwrap()).with_peers(peers.clone());
+    let env =
+        alknet_http_core::PeerCompositeEnv::new(base().build().unwrap()).with_peers(peers.clone());
     assert!(alknet_http_core::OperationEnv::peer_contains(
         &env,
         &alknet_http_core::PeerRef::Specific("node-b".into()),

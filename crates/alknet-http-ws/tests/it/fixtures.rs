@@ -74,6 +74,14 @@ pub(crate) fn hub_registry(hooks: &Hooks) -> OperationRegistry {
             Capabilities::new(),
         )
         .with_leaf(
+            OperationSpec::query("hub/bulk"),
+            HandlerKind::once(|i: serde_json::Value, _| async move {
+                let n = i["n"].as_u64().unwrap_or(0) as usize;
+                Ok(json!("x".repeat(n)))
+            }),
+            Capabilities::new(),
+        )
+        .with_leaf(
             OperationSpec::query("hub/whoami"),
             HandlerKind::once(
                 |_, ctx| async move { Ok(json!(ctx.identity().map(|i| i.id.clone()))) },

@@ -110,6 +110,40 @@ async fn oversize_messages_close_1009() {
 }
 
 #[tokio::test]
+async fn a_reply_too_large_to_send_fails_only_its_call() {
+    let hub = hub(WsLimits {
+        max_message_size: 1024,
+        ..WsLimits::default()
+    })
+    .await;
+    let (mut ws, _) = raw(&hub, None).await;
+    for request in [
+        br#"{"type":"call.requested","id":"big","payload":{"operationId":"/hub/bulk","input":{"n":4000}}}"#.to_vec(),
+        br#"{"type":"call.requested","id":"small","payload":{"operationId":"/hub/echo","input":7}}"#.to_vec(),
+    ] {
+        ws.write_frame(Frame::binary(Payload::Owned(request)))
+            .await
+            .unwrap();
+    }
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        let frame = within(ws.read_frame()).await.unwrap();
+        assert_eq!(frame.opcode, OpCode::Binary, "the connection stays open");
+        replies.push(serde_json::from_slice::<serde_json::Value>(&frame.payload).unwrap());
+    }
+    replies.sort_by_key(|r| r["id"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        (replies[0]["id"].as_str(), replies[0]["type"].as_str()),
+        (Some("big"), Some("call.error"))
+    );
+    assert_eq!(replies[0]["payload"]["details"]["max"], 1024);
+    assert_eq!(
+        replies[1],
+        serde_json::json!({"type": "call.responded", "id": "small", "payload": {"output": 7}})
+    );
+}
+
+#[tokio::test]
 async fn valid_binary_envelopes_are_answered_in_binary() {
     let hub = hub(WsLimits::default()).await;
     let (mut ws, _) = raw(&hub, None).await;
