@@ -280,6 +280,17 @@ fn retryable_error(idempotent: bool, error: &reqwest::Error) -> bool {
     error.is_connect() || (idempotent && error.is_timeout())
 }
 
+/// The call error of a non-2xx upstream reply (http-surfaces §5): `HTTP_<status>` with the body
+/// as details, and the reply's `Retry-After` (seconds or HTTP-date, on 429 and 503) as the
+/// error's `retry_after_ms`, so the gateway's own `Retry-After` passes it on.
+pub fn call_error_from_response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> CallError {
+    let error = crate::error::call_error_from_http(status.as_u16(), body);
+    match retry_after(headers, status) {
+        Some(delay) => error.with_retry_after(delay),
+        None => error,
+    }
+}
+
 /// The `Retry-After` delay of a 429 or 503 response: delta-seconds or an HTTP-date.
 pub fn retry_after(headers: &HeaderMap, status: StatusCode) -> Option<Duration> {
     if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {

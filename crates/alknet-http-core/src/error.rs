@@ -1,9 +1,9 @@
-//! The error model: [`CallError`], the six protocol codes, and the HTTP mapping both ways.
+//! The error model: [`CallError`], the protocol codes, and the HTTP mapping both ways.
 //!
 //! # How errors work
 //!
 //! Every failed call ends in one [`CallError`]: a machine `code` clients branch on, a `message`
-//! for humans, a `retryable` flag and optional structured `details`. Six codes belong to the
+//! for humans, a `retryable` flag and optional structured `details`. Eight codes belong to the
 //! protocol ([`ErrorCode`]); every other code is a *domain* code declared by the operation in its
 //! `error_schemas` (for example `FILE_NOT_FOUND`, or `HTTP_404` for an imported REST call).
 //!
@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::spec::ErrorDefinition;
 
-/// The six protocol-level error codes (call-protocol §11).
+/// The protocol-level error codes (call-protocol §11).
 ///
 /// Any other code is an operation-level (domain) code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,17 +38,23 @@ pub enum ErrorCode {
     Internal,
     /// A deadline or pending-call timeout expired. Always retryable.
     Timeout,
+    /// The caller is over a configured rate limit; `retry_after_ms` says when to retry.
+    RateLimited,
+    /// No live route to the operation right now (a peer or worker gone, the bus down).
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every protocol code, in spec order.
-    pub const ALL: [ErrorCode; 6] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::NotFound,
         ErrorCode::Forbidden,
         ErrorCode::InvalidInput,
         ErrorCode::InvalidOperationType,
         ErrorCode::Internal,
         ErrorCode::Timeout,
+        ErrorCode::RateLimited,
+        ErrorCode::Unavailable,
     ];
 
     /// The exact wire string of this code.
@@ -60,6 +66,8 @@ impl ErrorCode {
             ErrorCode::InvalidOperationType => "INVALID_OPERATION_TYPE",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::Unavailable => "UNAVAILABLE",
         }
     }
 
@@ -68,9 +76,13 @@ impl ErrorCode {
         ErrorCode::ALL.into_iter().find(|c| c.as_str() == code)
     }
 
-    /// Whether errors with this code are retryable by default (only `TIMEOUT` is).
+    /// Whether errors with this code are retryable by default (`TIMEOUT`, `RATE_LIMITED`
+    /// and `UNAVAILABLE` are).
     pub const fn default_retryable(self) -> bool {
-        matches!(self, ErrorCode::Timeout)
+        matches!(
+            self,
+            ErrorCode::Timeout | ErrorCode::RateLimited | ErrorCode::Unavailable
+        )
     }
 }
 
@@ -106,6 +118,10 @@ pub struct CallError {
     /// Structured details; conform to the declared schema for domain codes. Never secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
+    /// How long to wait before retrying, in milliseconds (with `retryable`): set by rate limits
+    /// and carried from an imported upstream's `Retry-After` (call-protocol §1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl CallError {
@@ -118,6 +134,7 @@ impl CallError {
             message: message.into(),
             retryable,
             details: None,
+            retry_after_ms: None,
         }
     }
 
@@ -178,6 +195,15 @@ impl CallError {
     #[must_use]
     pub fn with_retryable(mut self, retryable: bool) -> Self {
         self.retryable = retryable;
+        self
+    }
+
+    /// Says when to retry: sets `retry_after_ms` (rounded up to whole milliseconds) and makes
+    /// the error retryable.
+    #[must_use]
+    pub fn with_retry_after(mut self, delay: std::time::Duration) -> Self {
+        self.retry_after_ms = Some(delay.as_nanos().div_ceil(1_000_000) as u64);
+        self.retryable = true;
         self
     }
 
@@ -247,6 +273,8 @@ pub fn call_error_to_http_status_with_identity(
             ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::InvalidOperationType => StatusCode::BAD_REQUEST,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
     }
@@ -271,7 +299,8 @@ pub fn call_error_to_http_status_with_identity(
 ///
 /// `WWW-Authenticate: Bearer` is set only for the protocol `FORBIDDEN` without identity (never
 /// for domain codes such as `HTTP_401`). `Retry-After: <s>` is set when the status is 429 or
-/// 503, the error is retryable and `details.retry_after` holds seconds.
+/// 503, the error is retryable and carries `retry_after_ms` (rounded up to whole seconds) or,
+/// failing that, seconds in `details.retry_after`.
 pub fn call_error_to_http_response(
     error: &CallError,
     has_identity: bool,
@@ -306,6 +335,9 @@ fn retry_after_seconds(error: &CallError, status: StatusCode) -> Option<u64> {
         || !(status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE)
     {
         return None;
+    }
+    if let Some(ms) = error.retry_after_ms {
+        return Some(ms.div_ceil(1000));
     }
     match error.details.as_ref()?.get("retry_after")? {
         Value::Number(n) => n
@@ -347,6 +379,7 @@ pub fn call_error_from_http(status: u16, body: &[u8]) -> CallError {
         message: format!("HTTP {status}: {reason}"),
         retryable: matches!(status, 429 | 502 | 503 | 504),
         details,
+        retry_after_ms: None,
     }
 }
 

@@ -101,6 +101,7 @@ fn call_error_schema() -> Value {
             "code": {"type": "string"},
             "message": {"type": "string"},
             "retryable": {"type": "boolean"},
+            "retry_after_ms": {"type": "integer", "minimum": 0},
             "details": {}
         }
     })

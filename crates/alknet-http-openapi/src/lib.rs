@@ -71,7 +71,7 @@ pub const GATEWAY_API_VERSION: &str = "1.0.0";
 pub const PATH: &str = "/openapi.json";
 
 /// Statuses every `POST /call` may answer with, besides the declared domain statuses.
-const CALL_STATUSES: [(u16, &str); 9] = [
+const CALL_STATUSES: [(u16, &str); 11] = [
     (
         400,
         "Malformed call envelope (INVALID_INPUT), or a subscription called here (INVALID_OPERATION_TYPE)",
@@ -90,10 +90,18 @@ const CALL_STATUSES: [(u16, &str); 9] = [
         422,
         "The input does not match the operation's input_schema (INVALID_INPUT; errors in details)",
     ),
+    (
+        429,
+        "The caller is over a rate limit, or an imported upstream is (RATE_LIMITED or HTTP_429; Retry-After)",
+    ),
     (500, "The handler failed (INTERNAL)"),
     (
         502,
         "An imported upstream refused the node's own credentials (HTTP_401, HTTP_403, HTTP_407)",
+    ),
+    (
+        503,
+        "No live route to the operation right now (UNAVAILABLE, retryable; Retry-After when known)",
     ),
     (504, "The call's deadline passed (TIMEOUT, retryable)"),
 ];
@@ -340,9 +348,10 @@ fn components() -> Value {
                 "type": "object",
                 "required": ["code", "message", "retryable"],
                 "properties": {
-                    "code": { "type": "string", "description": "NOT_FOUND, FORBIDDEN, INVALID_INPUT, INVALID_OPERATION_TYPE, INTERNAL, TIMEOUT, or a declared domain code" },
+                    "code": { "type": "string", "description": "NOT_FOUND, FORBIDDEN, INVALID_INPUT, INVALID_OPERATION_TYPE, INTERNAL, TIMEOUT, RATE_LIMITED, UNAVAILABLE, or a declared domain code" },
                     "message": { "type": "string" },
                     "retryable": { "type": "boolean" },
+                    "retry_after_ms": { "type": "integer", "minimum": 0, "description": "How long to wait before retrying, in milliseconds" },
                     "details": { "description": "Structured details; conforms to the declared schema for domain codes" }
                 }
             },

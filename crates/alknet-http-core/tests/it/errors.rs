@@ -19,18 +19,19 @@ fn every_protocol_row() {
         (CallError::invalid_operation_type("x"), 400),
         (CallError::timeout("x"), 504),
         (CallError::internal("x"), 500),
+        (CallError::protocol(ErrorCode::RateLimited, "x"), 429),
+        (CallError::protocol(ErrorCode::Unavailable, "x"), 503),
     ];
     for (e, expected) in rows {
         assert_eq!(status(&e, true, &[]), expected, "{}", e.code);
         assert_eq!(status(&e, false, &[]), expected, "{}", e.code);
     }
     assert!(CallError::timeout("x").retryable);
-    assert!(
-        ErrorCode::ALL
-            .iter()
-            .filter(|c| c.default_retryable())
-            .eq([&ErrorCode::Timeout])
-    );
+    assert!(ErrorCode::ALL.iter().filter(|c| c.default_retryable()).eq([
+        &ErrorCode::Timeout,
+        &ErrorCode::RateLimited,
+        &ErrorCode::Unavailable
+    ]));
 }
 
 #[test]
@@ -140,6 +141,15 @@ fn retry_after_on_retryable_429_and_503_only() {
     assert!(r.headers().get("retry-after").is_none(), "not 429/503");
     let r = call_error_to_http_response(&with("HTTP_429", true, json!({"other": 1})), true, &[]);
     assert!(r.headers().get("retry-after").is_none(), "no seconds given");
+    // `retry_after_ms` (call-protocol §1) wins, rounded up to whole seconds.
+    let limited = CallError::protocol(ErrorCode::RateLimited, "slow down")
+        .with_retry_after(std::time::Duration::from_millis(2500));
+    assert_eq!(limited.retry_after_ms, Some(2500));
+    let r = call_error_to_http_response(&limited, true, &[]);
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "3");
+    let wire = serde_json::to_value(&limited).unwrap();
+    assert_eq!(wire["retry_after_ms"], 2500);
 }
 
 #[test]

@@ -367,7 +367,6 @@ enum StreamFailure {
 }
 
 async fn one_failed_stream_leaves_the_session(failure: StreamFailure) {
-    use tokio::io::AsyncWriteExt;
     let mut peer = raw_peer().await;
     // A request that never ends, on a stream that then fails.
     let frames = peer

@@ -10,8 +10,9 @@ use alknet_http_core::client::reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
 };
 use alknet_http_core::client::reqwest::{self, Method, Url};
-use alknet_http_core::client::{SharedHttpClient, call_error_from_reqwest};
-use alknet_http_core::error::call_error_from_http;
+use alknet_http_core::client::{
+    SharedHttpClient, call_error_from_reqwest, call_error_from_response,
+};
 use alknet_http_core::registry::HandlerResult;
 use alknet_http_core::{CallError, HandlerKind, OperationContext};
 use base64::Engine as _;
@@ -430,9 +431,10 @@ impl Forwarder {
             .map_err(|e| call_error_from_reqwest(&e))?;
         let status = response.status();
         let content_type = content_type(response.headers());
+        let headers = (!status.is_success()).then(|| response.headers().clone());
         let body = read_limited(response, self.limits.max_response_bytes).await?;
-        if !status.is_success() {
-            return Err(call_error_from_http(status.as_u16(), &body));
+        if let Some(headers) = headers {
+            return Err(call_error_from_response(status, &headers, &body));
         }
         decode_body(&content_type, &body)
     }
@@ -470,11 +472,14 @@ impl Forwarder {
                             };
                             let status = response.status();
                             if !status.is_success() {
+                                let headers = response.headers().clone();
                                 let error =
                                     match read_limited(response, this.limits.max_response_bytes)
                                         .await
                                     {
-                                        Ok(body) => call_error_from_http(status.as_u16(), &body),
+                                        Ok(body) => {
+                                            call_error_from_response(status, &headers, &body)
+                                        }
                                         Err(e) => e,
                                     };
                                 return Some((Err(error), State::Done));

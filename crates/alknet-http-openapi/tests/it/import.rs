@@ -41,6 +41,15 @@ async fn upstream(method: HttpMethod, uri: Uri, headers: HeaderMap, body: Bytes)
         )
             .into_response();
     }
+    if path.ends_with("/busy") {
+        // A rate limit whose body says nothing of when to come back: only the header does.
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "7")],
+            "slow down",
+        )
+            .into_response();
+    }
     if path.ends_with("/teapot") {
         return (StatusCode::IM_A_TEAPOT, "short and stout").into_response();
     }
@@ -610,6 +619,32 @@ async fn response_size_is_limited() {
     let error = call(&d, "/x/big", json!({})).await.unwrap_err();
     assert_eq!(error.code, "INTERNAL");
     assert!(error.message.contains("1024 bytes"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn an_upstream_retry_after_reaches_the_caller() {
+    let up = start_upstream().await;
+    let registration = FromJsonSchema::new(
+        OperationSpec::query("x/busy"),
+        HttpServiceConfig::new("x", &up.base),
+        "/busy",
+        Method::GET,
+        http(),
+    )
+    .with_visibility(Visibility::External)
+    .registration()
+    .unwrap();
+    let d = dispatch(vec![registration]);
+    let failure = d
+        .call(None, "/x/busy", json!({}), Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(failure.error.code, "HTTP_429");
+    assert!(failure.error.retryable);
+    assert_eq!(failure.error.retry_after_ms, Some(7000));
+    let response = failure.to_http_response();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "7");
 }
 
 #[tokio::test]
