@@ -1,3 +1,4 @@
 //! Workspace end-to-end tests: one binary, one module per concern.
 
+mod surfaces;
 mod workspace;
