@@ -202,7 +202,7 @@ fn expand(rest: &str) -> Vec<Module> {
         }
         return split_top_level(&inner[..end])
             .into_iter()
-            .flat_map(|member| expand(member))
+            .flat_map(expand)
             .collect();
     }
     let mut path = Vec::new();

@@ -36,6 +36,7 @@ pub use reqwest;
 
 /// How failed requests are retried.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retries after the first attempt. Default 2.
     pub max_retries: u32,
@@ -45,6 +46,36 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// Largest delay a `Retry-After` may impose. Default 30 s.
     pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// Sets `max_retries`: retries after the first attempt. Default 2.
+    #[must_use]
+    pub fn with_max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// Sets `initial_backoff`: backoff before the first retry; doubles each time. Default 100 ms.
+    #[must_use]
+    pub fn with_initial_backoff(mut self, initial_backoff: Duration) -> Self {
+        self.initial_backoff = initial_backoff;
+        self
+    }
+
+    /// Sets `max_backoff`: largest backoff. Default 2 s.
+    #[must_use]
+    pub fn with_max_backoff(mut self, max_backoff: Duration) -> Self {
+        self.max_backoff = max_backoff;
+        self
+    }
+
+    /// Sets `max_retry_after`: largest delay a `Retry-After` may impose. Default 30 s.
+    #[must_use]
+    pub fn with_max_retry_after(mut self, max_retry_after: Duration) -> Self {
+        self.max_retry_after = max_retry_after;
+        self
+    }
 }
 
 impl Default for RetryPolicy {
@@ -60,6 +91,7 @@ impl Default for RetryPolicy {
 
 /// Configuration of the shared client, each field with a documented default.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct HttpClientConfig {
     /// Idle pooled connections kept per host. Default 32.
     pub pool_max_idle_per_host: usize,
@@ -79,6 +111,71 @@ pub struct HttpClientConfig {
     pub max_tracked_urls: usize,
     /// The `User-Agent` header. Default `alknet-http/<version>`.
     pub user_agent: String,
+}
+
+impl HttpClientConfig {
+    /// Sets `pool_max_idle_per_host`: idle pooled connections kept per host. Default 32.
+    #[must_use]
+    pub fn with_pool_max_idle_per_host(mut self, pool_max_idle_per_host: usize) -> Self {
+        self.pool_max_idle_per_host = pool_max_idle_per_host;
+        self
+    }
+
+    /// Sets `pool_idle_timeout`: how long an idle pooled connection is kept. Default 90 s.
+    #[must_use]
+    pub fn with_pool_idle_timeout(mut self, pool_idle_timeout: Duration) -> Self {
+        self.pool_idle_timeout = pool_idle_timeout;
+        self
+    }
+
+    /// Sets `connect_timeout`: timeout of establishing a connection. Default 10 s.
+    #[must_use]
+    pub fn with_connect_timeout(mut self, connect_timeout: Duration) -> Self {
+        self.connect_timeout = connect_timeout;
+        self
+    }
+
+    /// Sets `request_timeout`: timeout of a whole request (headers and body). Default 30 s.
+    #[must_use]
+    pub fn with_request_timeout(mut self, request_timeout: Duration) -> Self {
+        self.request_timeout = request_timeout;
+        self
+    }
+
+    /// Sets `retry_policy`: retry rules.
+    #[must_use]
+    pub fn with_retry_policy(mut self, retry_policy: RetryPolicy) -> Self {
+        self.retry_policy = retry_policy;
+        self
+    }
+
+    /// Sets `ca_bundle`: pEM CA certificates to trust instead of the system trust store.
+    #[must_use]
+    pub fn with_ca_bundle(mut self, ca_bundle: Option<Vec<u8>>) -> Self {
+        self.ca_bundle = ca_bundle;
+        self
+    }
+
+    /// Sets `client_cert`: pEM certificate chain and private key presented to servers that ask for one.
+    #[must_use]
+    pub fn with_client_cert(mut self, client_cert: Option<Vec<u8>>) -> Self {
+        self.client_cert = client_cert;
+        self
+    }
+
+    /// Sets `max_tracked_urls`: uRLs whose `Retry-After` deadline is remembered at most. Default 1024.
+    #[must_use]
+    pub fn with_max_tracked_urls(mut self, max_tracked_urls: usize) -> Self {
+        self.max_tracked_urls = max_tracked_urls;
+        self
+    }
+
+    /// Sets `user_agent`: the `User-Agent` header. Default `alknet-http/<version>`.
+    #[must_use]
+    pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
 }
 
 impl fmt::Debug for HttpClientConfig {

@@ -90,6 +90,7 @@ impl ServerVerification {
 
 /// Timeouts and limits of QUIC connections, with documented defaults.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct QuicConfig {
     /// A connection with no traffic for this long is closed. Default 30 s.
     pub idle_timeout: Duration,
@@ -97,6 +98,29 @@ pub struct QuicConfig {
     pub keep_alive: Duration,
     /// Streams a peer may have open towards us at once. Default 16.
     pub max_incoming_streams: u32,
+}
+
+impl QuicConfig {
+    /// Sets `idle_timeout`: a connection with no traffic for this long is closed. Default 30 s.
+    #[must_use]
+    pub fn with_idle_timeout(mut self, idle_timeout: Duration) -> Self {
+        self.idle_timeout = idle_timeout;
+        self
+    }
+
+    /// Sets `keep_alive`: keep-alive ping interval (must be below `idle_timeout`). Default 10 s.
+    #[must_use]
+    pub fn with_keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// Sets `max_incoming_streams`: streams a peer may have open towards us at once. Default 16.
+    #[must_use]
+    pub fn with_max_incoming_streams(mut self, max_incoming_streams: u32) -> Self {
+        self.max_incoming_streams = max_incoming_streams;
+        self
+    }
 }
 
 impl Default for QuicConfig {

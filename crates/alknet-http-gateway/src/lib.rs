@@ -63,6 +63,7 @@ pub const PATHS: [&str; 5] = ["/search", "/schema", "/call", "/batch", "/subscri
 
 /// Limits of the gateway, each with a documented default.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct GatewayConfig {
     /// Elements a `/batch` may hold; more is `400`. Default 100.
     pub max_batch_len: usize,
@@ -70,6 +71,29 @@ pub struct GatewayConfig {
     pub batch_concurrency: usize,
     /// Interval of `: ping` comments on `/subscribe`. Default 15 s.
     pub sse_ping_interval: Duration,
+}
+
+impl GatewayConfig {
+    /// Sets `max_batch_len`: elements a `/batch` may hold; more is `400`. Default 100.
+    #[must_use]
+    pub fn with_max_batch_len(mut self, max_batch_len: usize) -> Self {
+        self.max_batch_len = max_batch_len;
+        self
+    }
+
+    /// Sets `batch_concurrency`: elements of one `/batch` running at once. Default 8.
+    #[must_use]
+    pub fn with_batch_concurrency(mut self, batch_concurrency: usize) -> Self {
+        self.batch_concurrency = batch_concurrency;
+        self
+    }
+
+    /// Sets `sse_ping_interval`: interval of `: ping` comments on `/subscribe`. Default 15 s.
+    #[must_use]
+    pub fn with_sse_ping_interval(mut self, sse_ping_interval: Duration) -> Self {
+        self.sse_ping_interval = sse_ping_interval;
+        self
+    }
 }
 
 impl Default for GatewayConfig {

@@ -23,6 +23,7 @@ pub const MCP_TOOL_ERROR: &str = "MCP_TOOL_ERROR";
 
 /// How [`FromMcp`] imports.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FromMcpConfig {
     /// The server's streamable-HTTP endpoint, e.g. `http://127.0.0.1:8000/mcp`.
     pub endpoint: String,
@@ -38,6 +39,43 @@ pub struct FromMcpConfig {
     pub visibility: Visibility,
     /// Who may call them.
     pub access_control: AccessControl,
+}
+
+impl FromMcpConfig {
+    /// Sets `endpoint`: the server's streamable-HTTP endpoint, e.g. `http://127.0.0.1:8000/mcp`.
+    #[must_use]
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = endpoint.into();
+        self
+    }
+
+    /// Sets `namespace`: the namespace of the imported operations: tool `t` becomes `namespace/t`.
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Sets `token_service`: the capability service whose secret is sent as `Authorization: Bearer` (none: no token).
+    #[must_use]
+    pub fn with_token_service(mut self, token_service: Option<String>) -> Self {
+        self.token_service = token_service;
+        self
+    }
+
+    /// Sets `capabilities`: credentials of the imported registrations (the token among them).
+    #[must_use]
+    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// Sets `tools`: import only these tools (when set).
+    #[must_use]
+    pub fn with_tools(mut self, tools: Option<BTreeSet<String>>) -> Self {
+        self.tools = tools;
+        self
+    }
 }
 
 impl FromMcpConfig {

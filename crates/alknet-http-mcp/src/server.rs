@@ -32,6 +32,7 @@ pub const DEFAULT_PATH: &str = "/mcp";
 
 /// Configuration of the MCP surface, each field with a default.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct McpConfig {
     /// The endpoint. Default `/mcp`.
     pub path: String,
@@ -55,6 +56,71 @@ pub struct McpConfig {
     pub session_idle_timeout: Duration,
     /// Cancel to end every MCP session (server shutdown).
     pub shutdown: CancellationToken,
+}
+
+impl McpConfig {
+    /// Sets `path`: the endpoint. Default `/mcp`.
+    #[must_use]
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Sets `allowed_hosts`: accepted `Host` values (`host` or `host:port`), a guard against DNS rebinding. Default:
+    #[must_use]
+    pub fn with_allowed_hosts(mut self, allowed_hosts: Vec<String>) -> Self {
+        self.allowed_hosts = allowed_hosts;
+        self
+    }
+
+    /// Sets `allow_anonymous`: whether requests without a valid bearer token may use MCP (they then see only operations
+    #[must_use]
+    pub fn with_allow_anonymous(mut self, allow_anonymous: bool) -> Self {
+        self.allow_anonymous = allow_anonymous;
+        self
+    }
+
+    /// Sets `max_request_body_bytes`: largest JSON-RPC request body, in bytes. Default 4 MiB.
+    #[must_use]
+    pub fn with_max_request_body_bytes(mut self, max_request_body_bytes: usize) -> Self {
+        self.max_request_body_bytes = max_request_body_bytes;
+        self
+    }
+
+    /// Sets `max_batch_len`: most calls in one `batch` tool call. Default 100.
+    #[must_use]
+    pub fn with_max_batch_len(mut self, max_batch_len: usize) -> Self {
+        self.max_batch_len = max_batch_len;
+        self
+    }
+
+    /// Sets `batch_concurrency`: calls of one `batch` tool call running at once. Default 8.
+    #[must_use]
+    pub fn with_batch_concurrency(mut self, batch_concurrency: usize) -> Self {
+        self.batch_concurrency = batch_concurrency;
+        self
+    }
+
+    /// Sets `sse_keep_alive`: keep-alive interval of the SSE response streams. Default 15 s.
+    #[must_use]
+    pub fn with_sse_keep_alive(mut self, sse_keep_alive: Duration) -> Self {
+        self.sse_keep_alive = sse_keep_alive;
+        self
+    }
+
+    /// Sets `session_idle_timeout`: a session idle this long is closed; its id then answers 404 and clients re-initialise.
+    #[must_use]
+    pub fn with_session_idle_timeout(mut self, session_idle_timeout: Duration) -> Self {
+        self.session_idle_timeout = session_idle_timeout;
+        self
+    }
+
+    /// Sets `shutdown`: cancel to end every MCP session (server shutdown).
+    #[must_use]
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
 }
 
 impl Default for McpConfig {

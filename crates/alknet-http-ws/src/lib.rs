@@ -74,6 +74,7 @@ pub const CLIENT_SCRIPT_TYPES: &str = include_str!("../js/alknet-call.d.ts");
 
 /// Configuration of the WebSocket surface.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WsConfig {
     /// The upgrade path. Default `/alknet/call`.
     pub path: String,
@@ -85,6 +86,43 @@ pub struct WsConfig {
     pub shutdown: CancellationToken,
     /// Where the client module is served (`None`: not served). Default `/alknet/client.mjs`.
     pub client_script_path: Option<String>,
+}
+
+impl WsConfig {
+    /// Sets `path`: the upgrade path. Default `/alknet/call`.
+    #[must_use]
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Sets `limits`: connection limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: WsLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets `session`: limits of each session (call timeout, subscription queue, concurrency).
+    #[must_use]
+    pub fn with_session(mut self, session: SessionConfig) -> Self {
+        self.session = session;
+        self
+    }
+
+    /// Sets `shutdown`: cancel to close every connection with 1001 (server shutdown).
+    #[must_use]
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// Sets `client_script_path`: where the client module is served (`None`: not served). Default `/alknet/client.mjs`.
+    #[must_use]
+    pub fn with_client_script_path(mut self, client_script_path: Option<String>) -> Self {
+        self.client_script_path = client_script_path;
+        self
+    }
 }
 
 impl WsConfig {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Timing and size limits of one WebSocket connection.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WsLimits {
     /// Largest message accepted or sent; larger closes with 1009. Default 16 MiB.
     pub max_message_size: usize,
@@ -26,6 +27,36 @@ pub struct WsLimits {
     /// Outbound frames batched into one write at most, and control frames (pongs, closes)
     /// queued for the writer before the reader waits. Default 256.
     pub outbound_queue: usize,
+}
+
+impl WsLimits {
+    /// Sets `max_message_size`: largest message accepted or sent; larger closes with 1009. Default 16 MiB.
+    #[must_use]
+    pub fn with_max_message_size(mut self, max_message_size: usize) -> Self {
+        self.max_message_size = max_message_size;
+        self
+    }
+
+    /// Sets `ping_interval`: interval of keep-alive pings. Default 20 s.
+    #[must_use]
+    pub fn with_ping_interval(mut self, ping_interval: Duration) -> Self {
+        self.ping_interval = ping_interval;
+        self
+    }
+
+    /// Sets `idle_timeout`: a connection that receives nothing (not even a pong) for this long is closed. Default 60 s.
+    #[must_use]
+    pub fn with_idle_timeout(mut self, idle_timeout: Duration) -> Self {
+        self.idle_timeout = idle_timeout;
+        self
+    }
+
+    /// Sets `outbound_queue`: outbound frames batched into one write at most, and control frames (pongs, closes)
+    #[must_use]
+    pub fn with_outbound_queue(mut self, outbound_queue: usize) -> Self {
+        self.outbound_queue = outbound_queue;
+        self
+    }
 }
 
 impl Default for WsLimits {

@@ -304,31 +304,33 @@ impl NodeConfig {
         let defaults = ServerLimits::default();
         let ms = Duration::from_millis;
         let l = self.limits;
-        let limits = ServerLimits {
-            max_body_bytes: l.max_body_bytes.unwrap_or(defaults.max_body_bytes),
-            header_read_timeout: l
-                .header_read_timeout_ms
-                .map_or(defaults.header_read_timeout, ms),
-            request_timeout: l.request_timeout_ms.map_or(defaults.request_timeout, ms),
-            max_connections: l.max_connections.unwrap_or(defaults.max_connections),
-            h2_max_concurrent_streams: l
-                .h2_max_concurrent_streams
-                .unwrap_or(defaults.h2_max_concurrent_streams),
-            shutdown_grace: l.shutdown_grace_ms.map_or(defaults.shutdown_grace, ms),
-            ..defaults
-        };
+        let limits = defaults
+            .clone()
+            .with_max_body_bytes(l.max_body_bytes.unwrap_or(defaults.max_body_bytes))
+            .with_header_read_timeout(
+                l.header_read_timeout_ms
+                    .map_or(defaults.header_read_timeout, ms),
+            )
+            .with_request_timeout(l.request_timeout_ms.map_or(defaults.request_timeout, ms))
+            .with_max_connections(l.max_connections.unwrap_or(defaults.max_connections))
+            .with_h2_max_concurrent_streams(
+                l.h2_max_concurrent_streams
+                    .unwrap_or(defaults.h2_max_concurrent_streams),
+            )
+            .with_shutdown_grace(l.shutdown_grace_ms.map_or(defaults.shutdown_grace, ms));
         let g = alknet_http_gateway::GatewayConfig::default();
-        let gateway = alknet_http_gateway::GatewayConfig {
-            max_batch_len: self.gateway.max_batch_len.unwrap_or(g.max_batch_len),
-            batch_concurrency: self
-                .gateway
-                .batch_concurrency
-                .unwrap_or(g.batch_concurrency),
-            sse_ping_interval: self
-                .gateway
-                .sse_ping_interval_ms
-                .map_or(g.sse_ping_interval, ms),
-        };
+        let gateway = alknet_http_gateway::GatewayConfig::default()
+            .with_max_batch_len(self.gateway.max_batch_len.unwrap_or(g.max_batch_len))
+            .with_batch_concurrency(
+                self.gateway
+                    .batch_concurrency
+                    .unwrap_or(g.batch_concurrency),
+            )
+            .with_sse_ping_interval(
+                self.gateway
+                    .sse_ping_interval_ms
+                    .map_or(g.sse_ping_interval, ms),
+            );
         let decoy = match self.decoy {
             None => DecoyConfig::NotFound,
             Some(d) => match (d.kind.as_str(), d.root, d.to) {
@@ -382,19 +384,17 @@ impl NodeConfig {
             mcp: {
                 let d = alknet_http_mcp::McpConfig::default();
                 let m = self.mcp;
-                alknet_http_mcp::McpConfig {
-                    allowed_hosts: match m.allowed_hosts {
+                d.clone()
+                    .with_allowed_hosts(match m.allowed_hosts {
                         Some(hosts) if hosts.iter().any(|h| h == "*") => Vec::new(),
                         Some(hosts) => hosts,
                         None => d.allowed_hosts.clone(),
-                    },
-                    allow_anonymous: m.allow_anonymous.unwrap_or(d.allow_anonymous),
-                    max_batch_len: m.max_batch_len.unwrap_or(d.max_batch_len),
-                    max_request_body_bytes: m
-                        .max_request_body_bytes
-                        .unwrap_or(d.max_request_body_bytes),
-                    ..d
-                }
+                    })
+                    .with_allow_anonymous(m.allow_anonymous.unwrap_or(d.allow_anonymous))
+                    .with_max_batch_len(m.max_batch_len.unwrap_or(d.max_batch_len))
+                    .with_max_request_body_bytes(
+                        m.max_request_body_bytes.unwrap_or(d.max_request_body_bytes),
+                    )
             },
         })
     }

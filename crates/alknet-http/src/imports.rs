@@ -257,22 +257,18 @@ impl OpenApiImportConfig {
         config.auth = auth;
         config.default_headers = self.headers.into_iter().collect();
         if let Some(max) = self.max_response_bytes {
-            config.limits = ForwardLimits {
-                max_response_bytes: max,
-                ..ForwardLimits::default()
-            };
+            config.limits = ForwardLimits::default().with_max_response_bytes(max);
         }
         let access_control = access_control(self.scopes);
-        let options = ImportOptions {
-            rename: self.rename,
-            include_tags: self.include_tags,
-            exclude_tags: self.exclude_tags,
-            include_operations: self.include_operations,
-            exclude_operations: self.exclude_operations,
-            visibility,
-            access_control,
-            capabilities,
-        };
+        let mut options = ImportOptions::default()
+            .with_visibility(visibility)
+            .with_access_control(access_control)
+            .with_capabilities(capabilities);
+        options.rename = self.rename;
+        options.include_tags = self.include_tags;
+        options.exclude_tags = self.exclude_tags;
+        options.include_operations = self.include_operations;
+        options.exclude_operations = self.exclude_operations;
         Ok(ResolvedImport {
             label,
             importer: Importer::OpenApi(

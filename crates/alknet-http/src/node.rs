@@ -340,15 +340,13 @@ impl Node {
         ));
         #[cfg(feature = "ws")]
         let adapter = {
-            let config = alknet_http_ws::WsConfig {
-                limits: b.ws_limits.clone(),
-                session: alknet_http_core::session::SessionConfig {
-                    call_timeout: b.call_timeout,
-                    ..Default::default()
-                },
-                shutdown: stop.clone(),
-                ..alknet_http_ws::WsConfig::default()
-            };
+            let config = alknet_http_ws::WsConfig::default()
+                .with_limits(b.ws_limits.clone())
+                .with_session(
+                    alknet_http_core::session::SessionConfig::default()
+                        .with_call_timeout(b.call_timeout),
+                )
+                .with_shutdown(stop.clone());
             let paths = config.paths();
             adapter.with_surface(alknet_http_server::Surface::new(
                 "ws",
@@ -364,10 +362,7 @@ impl Node {
         #[cfg(feature = "mcp")]
         let adapter = {
             let dispatch = adapter.dispatch().with_timeout(b.call_timeout);
-            let config = alknet_http_mcp::McpConfig {
-                shutdown: stop.clone(),
-                ..b.mcp.clone()
-            };
+            let config = b.mcp.clone().with_shutdown(stop.clone());
             let paths = [config.path.clone()];
             adapter.with_surface(alknet_http_server::Surface::new(
                 "mcp",
@@ -461,10 +456,7 @@ impl Node {
         let local = server.local_addr().map_err(quic_error)?;
         let options = SessionOptions::new(self.registry.clone())
             .with_identity_provider(self.builder.identity_provider.clone())
-            .with_config(SessionConfig {
-                call_timeout: self.builder.call_timeout,
-                ..SessionConfig::default()
-            });
+            .with_config(SessionConfig::default().with_call_timeout(self.builder.call_timeout));
         let closer = server.clone();
         let stop = stop.clone();
         tasks.spawn(async move {

@@ -94,14 +94,22 @@ impl GatewayDispatch {
         let name = strip_slash(operation);
         let authenticated = identity.is_some();
         let Some(op) = self.external(name) else {
-            return Err(self.failure_of(None, CallError::not_found(name), authenticated));
+            return Err(CallFailure::of(
+                None,
+                CallError::not_found(name),
+                authenticated,
+            ));
         };
         if let AccessDecision::Forbidden(reason) =
             op.spec
                 .access_control
                 .check(identity, ResourceTarget::Unspecified, None)
         {
-            return Err(self.failure_of(None, CallError::forbidden(reason), authenticated));
+            return Err(CallFailure::of(
+                None,
+                CallError::forbidden(reason),
+                authenticated,
+            ));
         }
         Ok(&op.spec)
     }

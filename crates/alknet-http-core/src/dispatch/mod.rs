@@ -218,27 +218,13 @@ impl GatewayDispatch {
         } else {
             call.await.result
         };
-        result.map_err(|error| self.failure_of(declared.as_deref(), error, authenticated))
+        result.map_err(|error| CallFailure::of(declared.as_deref(), error, authenticated))
     }
 
     /// The failure `error` is for a caller of `operation` (http-surfaces §5).
     pub fn failure(&self, operation: &str, error: CallError, authenticated: bool) -> CallFailure {
-        let op = self.registry.get(operation).cloned();
-        self.failure_of(op.as_deref(), error, authenticated)
-    }
-
-    fn failure_of(
-        &self,
-        op: Option<&RegisteredOperation>,
-        error: CallError,
-        authenticated: bool,
-    ) -> CallFailure {
-        let declared = op
-            .filter(|op| op.spec.visibility == Visibility::External)
-            .map(|op| op.spec.error_schemas.as_slice())
-            .unwrap_or_default();
-        let status = call_error_to_http_status_with_identity(&error, authenticated, declared);
-        CallFailure { error, status }
+        let op = self.registry.get(operation);
+        CallFailure::of(op.map(|op| &**op), error, authenticated)
     }
 
     /// Renders a call error for HTTP (http-surfaces §5), using the declared error statuses of
@@ -276,6 +262,21 @@ pub struct CallFailure {
 }
 
 impl CallFailure {
+    /// The failure `error` is for a caller of `op`: the declared statuses count only for an
+    /// `External` operation.
+    pub(crate) fn of(
+        op: Option<&RegisteredOperation>,
+        error: CallError,
+        authenticated: bool,
+    ) -> Self {
+        let declared = op
+            .filter(|op| op.spec.visibility == Visibility::External)
+            .map(|op| op.spec.error_schemas.as_slice())
+            .unwrap_or_default();
+        let status = call_error_to_http_status_with_identity(&error, authenticated, declared);
+        CallFailure { error, status }
+    }
+
     /// Status, `WWW-Authenticate` and `Retry-After` where the rules ask for them, and the
     /// CallError as a JSON body.
     pub fn to_http_response(&self) -> http::Response<Bytes> {

@@ -13,6 +13,7 @@ use crate::registry::OperationRegistry;
 
 /// Limits and timeouts of a session, each with a documented default.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// Timeout of outgoing calls, and deadline of incoming Query/Mutation calls. Default 30 s.
     pub call_timeout: Duration,
@@ -26,6 +27,50 @@ pub struct SessionConfig {
     pub max_concurrent_requests: usize,
     /// Frames queued for the writer before senders wait. Default 1024.
     pub outbound_queue: usize,
+}
+
+impl SessionConfig {
+    /// Sets `call_timeout`: timeout of outgoing calls, and deadline of incoming Query/Mutation calls. Default 30 s.
+    #[must_use]
+    pub fn with_call_timeout(mut self, call_timeout: Duration) -> Self {
+        self.call_timeout = call_timeout;
+        self
+    }
+
+    /// Sets `sweep_interval`: how often expired outgoing calls are swept. Default 10 s.
+    #[must_use]
+    pub fn with_sweep_interval(mut self, sweep_interval: Duration) -> Self {
+        self.sweep_interval = sweep_interval;
+        self
+    }
+
+    /// Sets `subscription_queue`: items an outgoing subscription may buffer before it ends as `lagged`. Default 256.
+    #[must_use]
+    pub fn with_subscription_queue(mut self, subscription_queue: usize) -> Self {
+        self.subscription_queue = subscription_queue;
+        self
+    }
+
+    /// Sets `max_frame_size`: largest frame or message accepted or sent. Default 16 MiB.
+    #[must_use]
+    pub fn with_max_frame_size(mut self, max_frame_size: usize) -> Self {
+        self.max_frame_size = max_frame_size;
+        self
+    }
+
+    /// Sets `max_concurrent_requests`: incoming requests running at once; more are refused with a retryable error. Default 1024.
+    #[must_use]
+    pub fn with_max_concurrent_requests(mut self, max_concurrent_requests: usize) -> Self {
+        self.max_concurrent_requests = max_concurrent_requests;
+        self
+    }
+
+    /// Sets `outbound_queue`: frames queued for the writer before senders wait. Default 1024.
+    #[must_use]
+    pub fn with_outbound_queue(mut self, outbound_queue: usize) -> Self {
+        self.outbound_queue = outbound_queue;
+        self
+    }
 }
 
 impl Default for SessionConfig {

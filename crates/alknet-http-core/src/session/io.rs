@@ -57,6 +57,9 @@ pub(super) async fn write_loop<S>(
     let _ = sink.close().await;
 }
 
+/// `Sink::poll_ready` or `Sink::poll_flush` of the guarded sink.
+type PollFn<S> = fn(Pin<&mut S>, &mut Context<'_>) -> Poll<Result<(), FrameError>>;
+
 /// The sink of a session's writer, which fails one call whose envelope is too large to send
 /// instead of the session (call-protocol §2): a reply becomes a `call.error` (and a
 /// subscription's handler is dropped), a request fails locally; nothing of it is written. The
@@ -103,7 +106,7 @@ impl<S> OversizeGuard<S> {
     fn poll_recovering(
         &mut self,
         cx: &mut Context<'_>,
-        poll: fn(Pin<&mut S>, &mut Context<'_>) -> Poll<Result<(), FrameError>>,
+        poll: PollFn<S>,
     ) -> Poll<Result<(), FrameError>>
     where
         S: Unpin,
@@ -111,7 +114,7 @@ impl<S> OversizeGuard<S> {
         loop {
             match poll(Pin::new(&mut self.inner), cx) {
                 Poll::Ready(Err(e @ FrameError::EnvelopeTooLarge { .. })) => {
-                    self.recover(Err(e))?
+                    self.recover(Err(e))?;
                 }
                 other => return other,
             }

@@ -93,15 +93,13 @@ fn response(status: &str, extra_headers: &str, body: &str) -> String {
 }
 
 fn fast_config() -> HttpClientConfig {
-    HttpClientConfig {
-        retry_policy: RetryPolicy {
-            max_retries: 2,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(40),
-            max_retry_after: Duration::from_millis(300),
-        },
-        ..HttpClientConfig::default()
-    }
+    HttpClientConfig::default().with_retry_policy(
+        RetryPolicy::default()
+            .with_max_retries(2)
+            .with_initial_backoff(Duration::from_millis(10))
+            .with_max_backoff(Duration::from_millis(40))
+            .with_max_retry_after(Duration::from_millis(300)),
+    )
 }
 
 fn get(client: &SharedHttpClient, url: String) -> reqwest::Request {
@@ -223,20 +221,13 @@ async fn retry_after_http_date_delays_the_next_request_to_that_url() {
 #[tokio::test]
 async fn reload_swaps_the_client() {
     let (addr, seen) = server(vec![response("200 OK", "", "")]).await;
-    let http = SharedHttpClient::new(HttpClientConfig {
-        user_agent: "first/1".into(),
-        ..fast_config()
-    })
-    .unwrap();
+    let http = SharedHttpClient::new(fast_config().with_user_agent("first/1")).unwrap();
     let before = http.client();
     http.send(get(&http, format!("http://{addr}/a")))
         .await
         .unwrap();
-    http.reload(HttpClientConfig {
-        user_agent: "second/2".into(),
-        ..fast_config()
-    })
-    .unwrap();
+    http.reload(fast_config().with_user_agent("second/2"))
+        .unwrap();
     assert!(!Arc::ptr_eq(&before, &http.client()));
     http.send(get(&http, format!("http://{addr}/b")))
         .await
@@ -244,10 +235,7 @@ async fn reload_swaps_the_client() {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen, vec!["GET /a first/1", "GET /b second/2"]);
     // A bad configuration is refused and the working client stays.
-    let bad = HttpClientConfig {
-        ca_bundle: Some(b"not a pem".to_vec()),
-        ..fast_config()
-    };
+    let bad = fast_config().with_ca_bundle(Some(b"not a pem".to_vec()));
     assert!(matches!(
         http.reload(bad),
         Err(HttpClientError::Certificate(_))
@@ -279,14 +267,11 @@ async fn transport_failures_map_to_call_errors() {
         let (_socket, _) = silent.accept().await.unwrap();
         futures::future::pending::<()>().await;
     });
-    let http = SharedHttpClient::new(HttpClientConfig {
-        request_timeout: Duration::from_millis(200),
-        retry_policy: RetryPolicy {
-            max_retries: 0,
-            ..RetryPolicy::default()
-        },
-        ..fast_config()
-    })
+    let http = SharedHttpClient::new(
+        fast_config()
+            .with_request_timeout(Duration::from_millis(200))
+            .with_retry_policy(RetryPolicy::default().with_max_retries(0)),
+    )
     .unwrap();
     let error = http
         .send(get(&http, format!("http://{silent_addr}/slow")))

@@ -332,7 +332,7 @@ impl RawPeer {
             frames
                 .send(EventEnvelope::requested(
                     *id,
-                    &CallRequested::new(*op, input.clone()),
+                    &CallRequested::new(op, input.clone()),
                 ))
                 .await
                 .unwrap();

@@ -352,10 +352,7 @@ async fn handler_deadline_is_a_retryable_timeout() {
         }),
         Capabilities::new(),
     );
-    let config = SessionConfig {
-        call_timeout: Duration::from_secs(5),
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_call_timeout(Duration::from_secs(5));
     let (_session, mut raw) = pair(options(reg).with_config(config));
     let t0 = tokio::time::Instant::now();
     request(&mut raw, "t", "demo/slow", json!(null)).await;
@@ -405,10 +402,7 @@ async fn concurrency_limit_refuses_with_a_retryable_error() {
         }),
         Capabilities::new(),
     );
-    let config = SessionConfig {
-        max_concurrent_requests: 1,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_max_concurrent_requests(1);
     let (_session, mut raw) = pair(options(reg).with_config(config));
     request(&mut raw, "h1", "demo/hold", json!(null)).await;
     request(&mut raw, "h2", "demo/hold", json!(null)).await;
@@ -445,11 +439,9 @@ async fn malformed_requests_get_invalid_input_and_unknown_types_are_ignored() {
 
 #[tokio::test(start_paused = true)]
 async fn outgoing_calls_time_out_through_the_sweeper_and_abort_remotely() {
-    let config = SessionConfig {
-        call_timeout: Duration::from_secs(30),
-        sweep_interval: Duration::from_secs(10),
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default()
+        .with_call_timeout(Duration::from_secs(30))
+        .with_sweep_interval(Duration::from_secs(10));
     let (session, mut raw) = pair(options(base()).with_config(config));
     let t0 = tokio::time::Instant::now();
     let call = tokio::spawn({
@@ -544,10 +536,7 @@ async fn a_subscriber_that_stops_reading_cannot_grow_memory() {
         .build()
         .unwrap();
     let _remote = Session::over_io(a, SessionOptions::new(remote));
-    let config = SessionConfig {
-        subscription_queue: 4,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_subscription_queue(4);
     let local = Session::over_io(
         b,
         SessionOptions::new(OperationRegistry::builder().build().unwrap()).with_config(config),
@@ -579,10 +568,7 @@ async fn a_subscriber_that_stops_reading_cannot_grow_memory() {
 
 #[tokio::test(start_paused = true)]
 async fn an_oversize_frame_closes_the_session() {
-    let config = SessionConfig {
-        max_frame_size: 1024,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_max_frame_size(1024);
     let (session, mut raw) = pair(options(base()).with_config(config));
     request(&mut raw, "big", "demo/echo", json!("x".repeat(2000))).await;
     match session.closed().await {
@@ -593,10 +579,7 @@ async fn an_oversize_frame_closes_the_session() {
 
 #[tokio::test(start_paused = true)]
 async fn an_envelope_too_large_to_send_fails_only_its_call() {
-    let config = SessionConfig {
-        max_frame_size: 1024,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_max_frame_size(1024);
     let registry = base().with_leaf(
         OperationSpec::query("demo/big"),
         returning(json!("x".repeat(4000))),
@@ -687,10 +670,7 @@ async fn two_peers_flooding_each_other_through_tiny_buffers_do_not_deadlock() {
     // 4 KiB pipes and 2-envelope queues: both sides' replies back up at once, which must not
     // stop either side from reading.
     let (a, b) = tokio::io::duplex(4096);
-    let config = SessionConfig {
-        outbound_queue: 2,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_outbound_queue(2);
     let left = Session::over_io(a, options(base()).with_config(config.clone()));
     let right = Session::over_io(b, options(base()).with_config(config));
     let payload = json!("x".repeat(2048));

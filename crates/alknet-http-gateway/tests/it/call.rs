@@ -203,10 +203,7 @@ async fn a_mutation_survives_a_disconnect() {
 #[tokio::test]
 async fn batch_is_ordered_independent_and_bounded() {
     let node = start_with(
-        GatewayConfig {
-            max_batch_len: 4,
-            ..GatewayConfig::default()
-        },
+        GatewayConfig::default().with_max_batch_len(4),
         Duration::from_secs(30),
     )
     .await;
@@ -287,10 +284,7 @@ async fn batch_is_ordered_independent_and_bounded() {
 async fn batch_elements_run_concurrently_up_to_the_bound() {
     // Two slow queries in one batch with concurrency 2: both start before either is released.
     let node = start_with(
-        GatewayConfig {
-            batch_concurrency: 2,
-            ..GatewayConfig::default()
-        },
+        GatewayConfig::default().with_batch_concurrency(2),
         Duration::from_secs(30),
     )
     .await;

@@ -93,10 +93,7 @@ async fn a_malformed_envelope_is_400_like_call() {
 #[tokio::test]
 async fn events_are_streamed_as_produced_and_pings_flow() {
     let node = start_with(
-        GatewayConfig {
-            sse_ping_interval: Duration::from_millis(50),
-            ..GatewayConfig::default()
-        },
+        GatewayConfig::default().with_sse_ping_interval(Duration::from_millis(50)),
         Duration::from_secs(30),
     )
     .await;

@@ -201,10 +201,7 @@ async fn failures_are_error_results_and_bad_requests_are_protocol_errors() {
 async fn batch_keeps_order_and_maps_statuses() {
     let node = start(
         registry(Arc::default()),
-        McpConfig {
-            max_batch_len: 3,
-            ..McpConfig::default()
-        },
+        McpConfig::default().with_max_batch_len(3),
     )
     .await;
     let client = connect(&node.url(), Some(ALICE)).await.unwrap();
@@ -260,10 +257,7 @@ async fn the_bearer_layer_gates_mcp() {
     // With anonymous access allowed, an anonymous session sees only open operations.
     let open = start(
         registry(Arc::default()),
-        McpConfig {
-            allow_anonymous: true,
-            ..McpConfig::default()
-        },
+        McpConfig::default().with_allow_anonymous(true),
     )
     .await;
     let anonymous = connect(&open.url(), None).await.unwrap();
@@ -330,10 +324,7 @@ async fn unknown_sessions_are_404_and_hosts_are_checked() {
 async fn idle_sessions_expire_to_404() {
     let node = start(
         registry(Arc::default()),
-        McpConfig {
-            session_idle_timeout: std::time::Duration::from_millis(300),
-            ..McpConfig::default()
-        },
+        McpConfig::default().with_session_idle_timeout(std::time::Duration::from_millis(300)),
     )
     .await;
     let init = raw_post(
@@ -373,10 +364,7 @@ async fn idle_sessions_expire_to_404() {
 async fn oversized_requests_are_413() {
     let node = start(
         registry(Arc::default()),
-        McpConfig {
-            max_request_body_bytes: 1024,
-            ..McpConfig::default()
-        },
+        McpConfig::default().with_max_request_body_bytes(1024),
     )
     .await;
     let big = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {

@@ -11,6 +11,7 @@ use super::forward::{self, ForwardLimits, HttpAuthScheme, Upstream};
 
 /// Where an imported API lives and how to reach it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpServiceConfig {
     /// The namespace of the imported operations (the first name segment).
     pub namespace: String,
@@ -24,6 +25,29 @@ pub struct HttpServiceConfig {
     pub default_headers: Vec<(String, String)>,
     /// Limits of forwarded calls.
     pub limits: ForwardLimits,
+}
+
+impl HttpServiceConfig {
+    /// Sets `namespace`: the namespace of the imported operations (the first name segment).
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Sets `base_url`: the API's base URL; every request goes under it, whatever the document's `servers` say.
+    #[must_use]
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// Sets `default_headers`: headers sent with every request.
+    #[must_use]
+    pub fn with_default_headers(mut self, default_headers: Vec<(String, String)>) -> Self {
+        self.default_headers = default_headers;
+        self
+    }
 }
 
 impl HttpServiceConfig {
@@ -96,6 +120,7 @@ impl HttpServiceConfig {
 
 /// What to import and how the imported operations look.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ImportOptions {
     /// New names (the part after the namespace), keyed by operationId, by `METHOD /path` or by
     /// the generated name's part after the namespace. A key matching nothing is an error.
@@ -115,6 +140,36 @@ pub struct ImportOptions {
     pub access_control: AccessControl,
     /// The credentials handed to every imported registration.
     pub capabilities: Capabilities,
+}
+
+impl ImportOptions {
+    /// Sets `include_tags`: import only operations with one of these tags (when not empty).
+    #[must_use]
+    pub fn with_include_tags(mut self, include_tags: BTreeSet<String>) -> Self {
+        self.include_tags = include_tags;
+        self
+    }
+
+    /// Sets `exclude_tags`: skip operations with any of these tags.
+    #[must_use]
+    pub fn with_exclude_tags(mut self, exclude_tags: BTreeSet<String>) -> Self {
+        self.exclude_tags = exclude_tags;
+        self
+    }
+
+    /// Sets `include_operations`: import only these operations, by operationId or `METHOD /path` (when not empty).
+    #[must_use]
+    pub fn with_include_operations(mut self, include_operations: BTreeSet<String>) -> Self {
+        self.include_operations = include_operations;
+        self
+    }
+
+    /// Sets `exclude_operations`: skip these operations, by operationId or `METHOD /path`.
+    #[must_use]
+    pub fn with_exclude_operations(mut self, exclude_operations: BTreeSet<String>) -> Self {
+        self.exclude_operations = exclude_operations;
+        self
+    }
 }
 
 impl Default for ImportOptions {

@@ -45,6 +45,7 @@ pub enum HttpAuthScheme {
 
 /// Limits of forwarded calls, each with a default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ForwardLimits {
     /// Largest upstream response body read, in bytes. Default 16 MiB.
     pub max_response_bytes: usize,
@@ -53,6 +54,29 @@ pub struct ForwardLimits {
     /// How long an upstream event stream may stay open. Default 24 h. (Requests and replies
     /// use the shared client's request timeout.)
     pub stream_timeout: Duration,
+}
+
+impl ForwardLimits {
+    /// Sets `max_response_bytes`: largest upstream response body read, in bytes. Default 16 MiB.
+    #[must_use]
+    pub fn with_max_response_bytes(mut self, max_response_bytes: usize) -> Self {
+        self.max_response_bytes = max_response_bytes;
+        self
+    }
+
+    /// Sets `max_event_bytes`: largest single server-sent event, in bytes. Default 1 MiB.
+    #[must_use]
+    pub fn with_max_event_bytes(mut self, max_event_bytes: usize) -> Self {
+        self.max_event_bytes = max_event_bytes;
+        self
+    }
+
+    /// Sets `stream_timeout`: how long an upstream event stream may stay open. Default 24 h. (Requests and replies
+    #[must_use]
+    pub fn with_stream_timeout(mut self, stream_timeout: Duration) -> Self {
+        self.stream_timeout = stream_timeout;
+        self
+    }
 }
 
 impl Default for ForwardLimits {
@@ -561,7 +585,6 @@ fn query_pairs(name: &str, value: &Value, explode: bool, out: &mut Vec<(String, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn templates_parse() {

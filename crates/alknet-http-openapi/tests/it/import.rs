@@ -112,13 +112,8 @@ async fn start_upstream() -> Upstream {
 }
 
 fn http() -> Arc<SharedHttpClient> {
-    let config = HttpClientConfig {
-        retry_policy: RetryPolicy {
-            max_retries: 0,
-            ..RetryPolicy::default()
-        },
-        ..HttpClientConfig::default()
-    };
+    let config =
+        HttpClientConfig::default().with_retry_policy(RetryPolicy::default().with_max_retries(0));
     Arc::new(SharedHttpClient::new(config).unwrap())
 }
 
@@ -601,10 +596,8 @@ async fn imports_are_internal_by_default() {
 #[tokio::test]
 async fn response_size_is_limited() {
     let up = start_upstream().await;
-    let config = HttpServiceConfig::new("x", &up.base).with_limits(ForwardLimits {
-        max_response_bytes: 1024,
-        ..ForwardLimits::default()
-    });
+    let config = HttpServiceConfig::new("x", &up.base)
+        .with_limits(ForwardLimits::default().with_max_response_bytes(1024));
     let registration = FromJsonSchema::new(
         OperationSpec::query("x/big"),
         config,

@@ -35,11 +35,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
 
 #[tokio::test]
 async fn oversize_bodies_get_413() {
-    let server = start_with_limits(ServerLimits {
-        max_body_bytes: 1024,
-        ..limits()
-    })
-    .await;
+    let server = start_with_limits(limits().with_max_body_bytes(1024)).await;
     let http = client();
     let small = http
         .post(server.url("/call"))
@@ -68,11 +64,7 @@ async fn oversize_bodies_get_413() {
 
 #[tokio::test]
 async fn the_decoy_answers_unknown_paths_alike_whatever_their_body() {
-    let server = start_with_limits(ServerLimits {
-        max_body_bytes: 1024,
-        ..limits()
-    })
-    .await;
+    let server = start_with_limits(limits().with_max_body_bytes(1024)).await;
     let http = client();
     let plain = http.get(server.url("/nothing/here")).send().await.unwrap();
     let (plain_status, plain_body) = (plain.status(), plain.text().await.unwrap());
@@ -90,11 +82,7 @@ async fn the_decoy_answers_unknown_paths_alike_whatever_their_body() {
 
 #[tokio::test]
 async fn clients_trickling_headers_are_cut_off_and_others_are_served_meanwhile() {
-    let server = start_with_limits(ServerLimits {
-        header_read_timeout: Duration::from_secs(2),
-        ..limits()
-    })
-    .await;
+    let server = start_with_limits(limits().with_header_read_timeout(Duration::from_secs(2))).await;
     let started = std::time::Instant::now();
     let mut slow = Vec::new();
     for _ in 0..50 {
@@ -127,11 +115,8 @@ async fn clients_trickling_headers_are_cut_off_and_others_are_served_meanwhile()
 
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
-    let server = start_with_limits(ServerLimits {
-        header_read_timeout: Duration::from_millis(300),
-        ..limits()
-    })
-    .await;
+    let server =
+        start_with_limits(limits().with_header_read_timeout(Duration::from_millis(300))).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     stream
         .write_all(b"GET /search HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -156,10 +141,7 @@ async fn slow_handlers_get_408() {
                     "late"
                 }),
             )
-            .with_limits(ServerLimits {
-                request_timeout: Duration::from_millis(200),
-                ..limits()
-            })
+            .with_limits(limits().with_request_timeout(Duration::from_millis(200)))
             .build(),
     )
     .await;
@@ -170,11 +152,7 @@ async fn slow_handlers_get_408() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_are_closed() {
-    let server = start_with_limits(ServerLimits {
-        max_connections: 1,
-        ..limits()
-    })
-    .await;
+    let server = start_with_limits(limits().with_max_connections(1)).await;
     let mut first = TcpStream::connect(server.addr).await.unwrap();
     first
         .write_all(b"GET /search HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -233,10 +211,7 @@ async fn h2_concurrent_streams_are_capped() {
     let server = start(
         adapter()
             .with_route("/v1/slow", slow)
-            .with_limits(ServerLimits {
-                h2_max_concurrent_streams: 1,
-                ..limits()
-            })
+            .with_limits(limits().with_h2_max_concurrent_streams(1))
             .build(),
     )
     .await;

@@ -79,11 +79,7 @@ async fn a_flood_of_duplicate_ids_is_refused_one_by_one_and_others_are_served() 
 
 #[tokio::test]
 async fn a_client_that_never_reads_is_held_back_and_others_are_served() {
-    let hub = hub(WsLimits {
-        outbound_queue: 8,
-        ..WsLimits::default()
-    })
-    .await;
+    let hub = hub(WsLimits::default().with_outbound_queue(8)).await;
     let (mut ws, _) = raw(&hub, None).await;
     // 32 KiB answers the client never reads: the node must stop reading it once its queues and
     // the socket buffers are full, instead of buffering without bound.

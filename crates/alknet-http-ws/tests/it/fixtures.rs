@@ -159,11 +159,9 @@ pub(crate) async fn hub_with(
     let registry = hub_registry(&hooks);
     let sessions = Sessions::new();
     let shutdown = CancellationToken::new();
-    let config = WsConfig {
-        limits,
-        shutdown: shutdown.clone(),
-        ..WsConfig::default()
-    };
+    let config = WsConfig::default()
+        .with_limits(limits)
+        .with_shutdown(shutdown.clone());
     let fragment = router(registry.clone(), provider.clone(), config, sessions.clone());
     let mut adapter = HttpServerBuilder::new(provider, registry)
         .with_surface(Surface::new(

@@ -97,11 +97,7 @@ async fn undecodable_binary_closes_1007() {
 
 #[tokio::test]
 async fn oversize_messages_close_1009() {
-    let hub = hub(WsLimits {
-        max_message_size: 1024,
-        ..WsLimits::default()
-    })
-    .await;
+    let hub = hub(WsLimits::default().with_max_message_size(1024)).await;
     let code = close_code_after(&hub, |frames| {
         frames.push(Frame::binary(Payload::Owned(vec![b' '; 4096])));
     })
@@ -111,11 +107,7 @@ async fn oversize_messages_close_1009() {
 
 #[tokio::test]
 async fn a_reply_too_large_to_send_fails_only_its_call() {
-    let hub = hub(WsLimits {
-        max_message_size: 1024,
-        ..WsLimits::default()
-    })
-    .await;
+    let hub = hub(WsLimits::default().with_max_message_size(1024)).await;
     let (mut ws, _) = raw(&hub, None).await;
     for request in [
         br#"{"type":"call.requested","id":"big","payload":{"operationId":"/hub/bulk","input":{"n":4000}}}"#.to_vec(),
@@ -163,11 +155,9 @@ async fn valid_binary_envelopes_are_answered_in_binary() {
 
 #[tokio::test]
 async fn idle_connections_are_closed() {
-    let hub = hub(WsLimits {
-        idle_timeout: Duration::from_millis(300),
-        ping_interval: Duration::from_secs(60),
-        ..WsLimits::default()
-    })
+    let hub = hub(WsLimits::default()
+        .with_idle_timeout(Duration::from_millis(300))
+        .with_ping_interval(Duration::from_secs(60)))
     .await;
     let (mut ws, _) = raw(&hub, None).await;
     ws.set_auto_pong(false);
@@ -187,11 +177,7 @@ async fn idle_connections_are_closed() {
 
 #[tokio::test]
 async fn pings_keep_the_connection_alive() {
-    let hub = hub(WsLimits {
-        ping_interval: Duration::from_millis(50),
-        ..WsLimits::default()
-    })
-    .await;
+    let hub = hub(WsLimits::default().with_ping_interval(Duration::from_millis(50))).await;
     let (mut ws, _) = raw(&hub, None).await;
     ws.set_auto_pong(false);
     let frame = within(ws.read_frame()).await.unwrap();
