@@ -55,9 +55,7 @@ async fn session_pair() -> Session {
 
 /// A raw quinn echo server: every bidirectional stream gets its bytes back.
 async fn raw_pair() -> quinn::Connection {
-    let generated =
-        alknet_http_core::quic::rcgen::generate_simple_self_signed(vec!["localhost".into()])
-            .unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let der = generated.cert.der().clone();
     let key =
         rustls::pki_types::PrivateKeyDer::try_from(generated.signing_key.serialize_der()).unwrap();

@@ -67,12 +67,14 @@
 //! # });
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod access;
 pub mod adapter;
 pub mod capability;
 #[cfg(feature = "http-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
 pub mod client;
 pub mod compose;
 pub mod context;
@@ -83,11 +85,13 @@ pub mod frame;
 pub mod identity;
 pub mod invoke;
 #[cfg(feature = "quic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
 pub mod quic;
 pub mod registry;
 pub mod session;
 pub mod spec;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
 pub use access::{

@@ -41,8 +41,8 @@ use crate::frame::{FrameCodec, FrameError};
 use crate::session::{Session, SessionOptions};
 pub use crate::tls::{ServerIdentity, TlsError};
 
-/// The crates this transport is built on, for callers that need their types.
-pub use {quinn, rcgen, rustls};
+/// The crates whose types appear in this module's signatures (`QuicError`, certificates).
+pub use {quinn, rustls};
 
 /// The ALPN protocol id of the native call transport.
 pub const ALPN: &[u8] = b"alknet/call";

@@ -43,9 +43,11 @@
 //! assert_eq!(doc["paths"].as_object().unwrap().len(), 5);
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 #[cfg(feature = "import")]
+#[cfg_attr(docsrs, doc(cfg(feature = "import")))]
 pub mod import;
 
 use std::collections::BTreeSet;

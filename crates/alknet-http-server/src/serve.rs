@@ -30,6 +30,7 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     /// The TLS configuration is unusable.
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     #[error(transparent)]
     Tls(#[from] alknet_http_core::tls::TlsError),
     /// A single connection ended with a protocol error.
@@ -131,6 +132,7 @@ impl HttpServer {
 
     /// Serves TLS on `listener` with ALPN `h2` and `http/1.1` (never `h3`).
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub async fn serve_tls(
         self,
         listener: TcpListener,

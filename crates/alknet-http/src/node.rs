@@ -85,6 +85,7 @@ pub enum NodeError {
     },
     /// A QUIC listener could not start.
     #[cfg(feature = "quic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
     #[error("cannot start QUIC on {addr}: {source}")]
     Quic {
         /// The address.
@@ -204,6 +205,7 @@ impl NodeBuilder {
 
     /// The HTTP server's limits.
     #[cfg(feature = "server")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
     #[must_use]
     pub fn limits(mut self, limits: ServerLimits) -> Self {
         self.limits = limits;
@@ -212,6 +214,7 @@ impl NodeBuilder {
 
     /// What unknown paths see.
     #[cfg(feature = "server")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
     #[must_use]
     pub fn decoy(mut self, decoy: DecoyConfig) -> Self {
         self.decoy = decoy;
@@ -220,6 +223,7 @@ impl NodeBuilder {
 
     /// What anonymous callers see.
     #[cfg(feature = "server")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
     #[must_use]
     pub fn stealth(mut self, stealth: Stealth) -> Self {
         self.stealth = stealth;
@@ -228,6 +232,7 @@ impl NodeBuilder {
 
     /// The gateway's limits.
     #[cfg(feature = "gateway")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "gateway")))]
     #[must_use]
     pub fn gateway_config(mut self, config: alknet_http_gateway::GatewayConfig) -> Self {
         self.gateway = config;
@@ -236,6 +241,7 @@ impl NodeBuilder {
 
     /// The WebSocket connection limits.
     #[cfg(feature = "ws")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
     #[must_use]
     pub fn ws_limits(mut self, limits: alknet_http_ws::WsLimits) -> Self {
         self.ws_limits = limits;
@@ -244,6 +250,7 @@ impl NodeBuilder {
 
     /// The handle on live WebSocket sessions (the hub calls client operations through it).
     #[cfg(feature = "ws")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
     pub fn sessions(&self) -> alknet_http_ws::Sessions {
         self.sessions.clone()
     }
@@ -251,6 +258,7 @@ impl NodeBuilder {
     /// The MCP surface's configuration (path, allowed hosts, anonymous access, limits). Its
     /// shutdown token is the node's.
     #[cfg(feature = "mcp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
     #[must_use]
     pub fn mcp_config(mut self, config: alknet_http_mcp::McpConfig) -> Self {
         self.mcp = config;
@@ -312,6 +320,7 @@ impl Node {
 
     /// The handle on live WebSocket sessions.
     #[cfg(feature = "ws")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
     pub fn sessions(&self) -> alknet_http_ws::Sessions {
         self.builder.sessions.clone()
     }

@@ -9,7 +9,7 @@ use alknet_http_core::compose::PeerTable;
 use alknet_http_core::frame::FrameCodec;
 use alknet_http_core::quic::{
     ALPN, QuicConfig, QuicDialer, QuicError, QuicServer, ServerIdentity, ServerVerification, quinn,
-    rcgen, rustls,
+    rustls,
 };
 use alknet_http_core::session::{Session, SessionOptions};
 use alknet_http_core::{
