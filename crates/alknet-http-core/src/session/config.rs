@@ -151,7 +151,7 @@ impl SessionOptions {
 pub enum CloseReason {
     /// The peer closed the transport.
     PeerClosed,
-    /// This side called [`Session::close`].
+    /// This side called [`Session::close`](super::Session::close).
     Local,
     /// Reading or writing failed; carries the WebSocket close code that fits and a message.
     Transport {

@@ -187,7 +187,7 @@ pub(super) async fn sweep_loop(shared: Arc<Shared>) {
 }
 
 /// An inbound `Stream` and an outbound `Sink` of envelopes joined into the one transport
-/// [`Session::spawn`] takes (for transports whose halves live apart, such as a WebSocket whose
+/// [`Session::spawn`](super::Session::spawn) takes (for transports whose halves live apart, such as a WebSocket whose
 /// reader and writer run as separate tasks).
 #[derive(Debug)]
 pub struct Joined<St, Si> {

@@ -1,7 +1,7 @@
 //! The transport-agnostic bidirectional call session (call-protocol §3–§6).
 //!
 //! A [`Session`] runs over anything that moves whole envelopes both ways: a byte stream framed
-//! with [`FrameCodec`] ([`Session::over_io`]) or a message transport
+//! with [`FrameCodec`](crate::frame::FrameCodec) ([`Session::over_io`]) or a message transport
 //! such as a WebSocket ([`Session::spawn`] with a `Stream`/`Sink` of envelopes). Both sides may
 //! call: incoming `call.requested` are dispatched against the local registry; outgoing calls
 //! and subscriptions are correlated by id in a [`PendingRequestMap`].
