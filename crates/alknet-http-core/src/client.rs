@@ -488,14 +488,18 @@ impl RetryAfterMap {
 /// The CallError for a failed outbound request (http-surfaces §5): a client timeout is
 /// `TIMEOUT`, anything else `INTERNAL`. Never includes request headers (credentials).
 pub fn call_error_from_reqwest(error: &reqwest::Error) -> CallError {
-    let what = if error.is_connect() {
-        "connection failed"
+    let what = if error.is_timeout() {
+        "upstream timed out"
+    } else if error.is_connect() {
+        "upstream connection failed"
     } else if error.is_body() || error.is_decode() {
-        "reading the response failed"
+        "reading the upstream response failed"
     } else {
-        "request failed"
+        "upstream request failed"
     };
-    let url = error
+    // The client sees a fixed text; the log sees the cause and where, but never a query
+    // string (an API key may travel there) nor the error's own rendering, which holds the URL.
+    let upstream = error
         .url()
         .map(|u| {
             format!(
@@ -506,10 +510,14 @@ pub fn call_error_from_reqwest(error: &reqwest::Error) -> CallError {
             )
         })
         .unwrap_or_default();
+    let cause = std::error::Error::source(error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    tracing::warn!(%upstream, %cause, "{what}");
     if error.is_timeout() {
-        CallError::timeout(format!("upstream timed out: {url}"))
+        CallError::timeout(what)
     } else {
-        CallError::internal(format!("upstream {what}: {url}"))
+        CallError::internal(what)
     }
 }
 

@@ -310,6 +310,12 @@ pub fn call_error_to_http_response(
     http_error_response(error, status)
 }
 
+/// The one `401 Unauthorized` of every surface: `WWW-Authenticate: Bearer` and the CallError
+/// `FORBIDDEN` "authentication required" as its body (http-surfaces §3).
+pub fn unauthorized_response() -> http::Response<Bytes> {
+    call_error_to_http_response(&CallError::forbidden("authentication required"), false, &[])
+}
+
 /// The HTTP rendering of a call error whose status is already known (the headers of
 /// [`call_error_to_http_response`] follow from the status and the error).
 pub fn http_error_response(error: &CallError, status: StatusCode) -> http::Response<Bytes> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use alknet_http_core::dispatch::{
     BatchCall, BatchLimits, CallOptions, GatewayDispatch, SearchQuery,
 };
-use alknet_http_core::error::call_error_to_http_response;
+use alknet_http_core::error::unauthorized_response;
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::{CallError, Identity};
 use axum::Router;
@@ -466,9 +466,7 @@ async fn require_identity(request: Request, next: Next) -> Response {
         .get::<ResolvedIdentity>()
         .is_none_or(|r| r.0.is_none());
     if anonymous {
-        // 401 with `WWW-Authenticate: Bearer` and the CallError body: the core's mapping.
-        let error = CallError::forbidden("authentication required");
-        return call_error_to_http_response(&error, false, &[]).map(Body::from);
+        return unauthorized_response().map(Body::from);
     }
     next.run(request).await
 }

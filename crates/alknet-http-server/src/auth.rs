@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+use http::header;
 use tower::ServiceExt;
 
 use crate::config::Stealth;
@@ -84,15 +84,8 @@ where
     }
 }
 
-/// A `401 Unauthorized` with `WWW-Authenticate: Bearer` and the given JSON body.
-pub fn unauthorized(json_body: impl Into<Body>) -> Response {
-    let mut response = Response::new(json_body.into());
-    *response.status_mut() = StatusCode::UNAUTHORIZED;
-    let headers = response.headers_mut();
-    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+/// The `401 Unauthorized` of every surface (`WWW-Authenticate: Bearer`, the CallError
+/// `FORBIDDEN` body), from the core's one rendering of it.
+pub fn unauthorized() -> Response {
+    alknet_http_core::error::unauthorized_response().map(Body::from)
 }

@@ -22,6 +22,7 @@
 //! | [`Sessions`] | the hub's handle on live sessions |
 //! | [`client`] | the Rust client over HTTP/1.1 or HTTP/2 |
 //! | [`WsLimits`] | message size, ping interval, idle timeout |
+//! | [`WsRejection`] | every refused upgrade, each with its one status |
 //! | [`CLIENT_SCRIPT`] | the browser/Node client module, served at `/alknet/client.mjs` |
 //!
 //! ## Features
@@ -47,6 +48,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod rejection;
 mod sessions;
 mod transport;
 mod upgrade;
@@ -59,6 +61,7 @@ use axum::Router;
 use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
 
+pub use rejection::WsRejection;
 pub use sessions::{SessionInfo, Sessions};
 pub use transport::WsLimits;
 pub use upgrade::{BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL};

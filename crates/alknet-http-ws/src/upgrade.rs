@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::session::{Session, SessionOptions};
-use alknet_http_core::{AuthToken, CallError, Identity};
+use alknet_http_core::{AuthToken, Identity};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use fastwebsockets::{Role, WebSocket};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, header};
 use hyper_util::rt::TokioIo;
 
 use crate::WsState;
+use crate::rejection::WsRejection;
 use crate::transport;
 
 /// The subprotocol the server selects.
@@ -46,25 +47,6 @@ fn subprotocol_identity(state: &WsState, offered: &[String]) -> Option<Identity>
         .resolve_from_token(&AuthToken::new(token))
 }
 
-fn unauthorized() -> Response {
-    let body =
-        serde_json::to_vec(&CallError::forbidden("authentication required")).unwrap_or_default();
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = StatusCode::UNAUTHORIZED;
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-fn bad_request(message: &'static str) -> Response {
-    (StatusCode::BAD_REQUEST, message).into_response()
-}
-
 pub(crate) async fn upgrade(
     State(state): State<Arc<WsState>>,
     ResolvedIdentity(identity): ResolvedIdentity,
@@ -73,7 +55,7 @@ pub(crate) async fn upgrade(
     let offered = offered_protocols(request.headers());
     let version = request.version();
     let Some(identity) = identity.or_else(|| subprotocol_identity(&state, &offered)) else {
-        return unauthorized();
+        return WsRejection::Unauthenticated.into_response();
     };
     // Never echo the token subprotocol; select ours when offered.
     let selected = offered.iter().any(|p| p == SUBPROTOCOL);
@@ -87,9 +69,7 @@ pub(crate) async fn upgrade(
             .get(header::SEC_WEBSOCKET_VERSION)
             .is_some_and(|v| v == "13");
         if !is_websocket || !version_ok {
-            return bad_request(
-                "extended CONNECT needs :protocol websocket and sec-websocket-version 13",
-            );
+            return WsRejection::BadExtendedConnect.into_response();
         }
         let on_upgrade = hyper::upgrade::on(&mut request);
         tokio::spawn(async move {
@@ -106,15 +86,10 @@ pub(crate) async fn upgrade(
         Response::new(Body::empty())
     } else {
         if !fastwebsockets::upgrade::is_upgrade_request(&request) {
-            return (
-                StatusCode::UPGRADE_REQUIRED,
-                [(header::UPGRADE, "websocket")],
-                "WebSocket upgrade required",
-            )
-                .into_response();
+            return WsRejection::NotAnUpgrade.into_response();
         }
         let Ok((response, upgrade)) = fastwebsockets::upgrade::upgrade(&mut request) else {
-            return bad_request("invalid WebSocket upgrade request");
+            return WsRejection::InvalidUpgrade.into_response();
         };
         tokio::spawn(async move {
             match upgrade.await {

@@ -350,7 +350,14 @@ impl RegisteredOperation {
         {
             return error;
         }
-        CallError::internal(error.message)
+        // The handler's own text stays in the log: the client learns the code, not the words.
+        tracing::warn!(
+            operation = %self.spec.name,
+            code = %error.code,
+            message = %error.message,
+            "an undeclared error code became INTERNAL"
+        );
+        CallError::internal("the operation failed")
             .with_details(json!({ "original_code": error.code }))
             .with_retryable(false)
     }

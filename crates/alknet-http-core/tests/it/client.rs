@@ -254,12 +254,19 @@ async fn transport_failures_map_to_call_errors() {
     drop(listener);
     let http = SharedHttpClient::new(fast_config()).unwrap();
     let error = http
-        .send(get(&http, format!("http://{addr}/gone")))
+        .send(get(&http, format!("http://{addr}/gone?api_key=k-secret")))
         .await
         .unwrap_err();
     assert!(error.is_connect());
     let call = alknet_http_core::client::call_error_from_reqwest(&error);
     assert_eq!(call.code, "INTERNAL");
+    // The client sees a fixed text: no upstream address, no query, no key.
+    assert_eq!(call.message, "upstream connection failed");
+    let wire = serde_json::to_string(&call).unwrap();
+    assert!(
+        !wire.contains("k-secret") && !wire.contains(&addr.to_string()),
+        "{wire}"
+    );
     // A request timeout is TIMEOUT.
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_addr = silent.local_addr().unwrap();

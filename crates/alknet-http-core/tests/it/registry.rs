@@ -377,7 +377,7 @@ async fn error_codes_map_per_spec() {
         .with_error(ErrorDefinition::new("DISK_FULL", "no space"));
     let handler = HandlerKind::once(|input, _| async move {
         let code = input["code"].as_str().unwrap().to_owned();
-        Err(CallError::new(code, "failed").with_details(json!({"k": 1})))
+        Err(CallError::new(code, "failed at /srv/secret.db").with_details(json!({"k": 1})))
     });
     let d = dispatch(one(spec, handler));
     let run = |code: &'static str| {
@@ -398,6 +398,8 @@ async fn error_codes_map_per_spec() {
     assert_eq!(protocol.code, "TIMEOUT");
     let undeclared = run("WEIRD").await;
     assert_eq!(undeclared.code, "INTERNAL");
+    // The client learns the code, not the handler's words (they go to the log).
+    assert_eq!(undeclared.message, "the operation failed");
     assert_eq!(
         undeclared.details.unwrap(),
         json!({"original_code": "WEIRD"})

@@ -76,7 +76,7 @@ async fn healthz_bypasses_everything() {
 
 #[test]
 fn unauthorized_helper_sets_www_authenticate() {
-    let response = unauthorized(r#"{"code":"FORBIDDEN"}"#);
+    let response = unauthorized();
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
 }
