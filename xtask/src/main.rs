@@ -9,7 +9,7 @@
 //! | `mcp-e2e` | the official MCP SDKs (PyPI `mcp`, npm `@modelcontextprotocol/sdk`) as clients of `/mcp`, and a Python `MCPServer` imported from config |
 //! | `schemathesis` | schemathesis (PyPI, in a venv under `target/e2e`) runs `--checks all` against `/openapi.json` of a running demo node |
 //! | `package` | `cargo package` of every publishable crate, verified (inter-crate path dependencies resolve through workspace packaging) |
-//! | `bench` | the benchmarks (release builds, loopback only), each against its baseline in the same run; writes `BENCHMARKS.md` |
+//! | `bench` | the benchmarks (release builds, loopback only), each against its baseline in the same run, three rounds (`--rounds N`); writes `BENCHMARKS.md` with the median ratios |
 //! | `soak` | the node under churn and abuse (1,000 WebSocket sessions, vanishing SSE clients, timed-out calls) for a bounded time, then the leak check; arguments go to the `soak` binary (`--duration S`, default 120) |
 //! | `lint-source` | the source checks alone: no environment reads and no `todo!`/`unimplemented!` in library code |
 //! | `structure` | no import cycle between the modules of any crate, no library source file over 600 lines |
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         "package" => package(),
         "browser" => browser(),
         "schemathesis" => schemathesis(),
-        "bench" => bench(),
+        "bench" => bench(&std::env::args().skip(2).collect::<Vec<_>>()),
         "soak" => soak(&std::env::args().skip(2).collect::<Vec<_>>(), true),
         "lint-source" => lint_source(),
         "structure" => structure(),
