@@ -176,7 +176,10 @@ pub(crate) fn bench(args: &[String]) -> Result {
             )?;
         }
         for (case, samples) in BENCH_CASES.iter().zip(&mut samples) {
-            samples.push((criterion_mean_ns(case.ours)?, criterion_mean_ns(case.baseline)?));
+            samples.push((
+                criterion_mean_ns(case.ours)?,
+                criterion_mean_ns(case.baseline)?,
+            ));
         }
     }
     let mut table = format!(

@@ -56,7 +56,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("gateway_dispatch", |b| {
         b.iter(|| {
             let reply = runtime.block_on(dispatch.invoke(
-                Some(caller.clone()),
+                Some(Arc::new(caller.clone())),
                 black_box("/bench/echo"),
                 black_box(input.clone()),
             ));

@@ -140,7 +140,9 @@ async fn main() {
         .await;
     show("demo/register (dev lacks demo:write)", &denied.result);
 
-    let writer = Some(Identity::new("writer").with_scopes(["demo:write"]));
+    let writer = Some(Arc::new(
+        Identity::new("writer").with_scopes(["demo:write"]),
+    ));
     let taken = dispatch
         .invoke(writer.clone(), "/demo/register", json!({"name": "admin"}))
         .await;

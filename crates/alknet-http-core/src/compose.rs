@@ -161,7 +161,7 @@ impl PeerCompositeEnv {
         let seed = CallSeed {
             request_id: request_id.clone(),
             parent_request_id: Some(parent.request_id().to_owned()),
-            identity: parent.handler_identity().cloned(),
+            identity: parent.handler_identity.clone(),
             forwarded_for: None,
             env: parent.env().clone(),
             abort_policy: policy,

@@ -179,8 +179,8 @@ pub trait OperationEnv: Send + Sync + fmt::Debug {
 pub struct OperationContext {
     pub(crate) request_id: String,
     pub(crate) parent_request_id: Option<String>,
-    pub(crate) identity: Option<Identity>,
-    pub(crate) handler_identity: Option<Identity>,
+    pub(crate) identity: Option<Arc<Identity>>,
+    pub(crate) handler_identity: Option<Arc<Identity>>,
     pub(crate) forwarded_for: Option<Identity>,
     pub(crate) capabilities: Capabilities,
     pub(crate) metadata: BTreeMap<String, String>,
@@ -230,12 +230,12 @@ impl OperationContext {
     /// The ACL subject: the caller for root calls, the parent's composition authority for
     /// composed calls.
     pub fn identity(&self) -> Option<&Identity> {
-        self.identity.as_ref()
+        self.identity.as_deref()
     }
 
     /// This registration's own composition authority, as an identity.
     pub fn handler_identity(&self) -> Option<&Identity> {
-        self.handler_identity.as_ref()
+        self.handler_identity.as_deref()
     }
 
     /// The originator named by a forwarding node: for logs, audit and rate limits only.

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -90,9 +91,10 @@ impl fmt::Debug for AuthToken {
 /// Resolves credentials to identities. Synchronous: providers look up tables, not networks.
 pub trait IdentityProvider: Send + Sync + fmt::Debug {
     /// Resolves a TLS client-certificate fingerprint.
-    fn resolve_from_fingerprint(&self, fingerprint: &str) -> Option<Identity>;
-    /// Resolves a bearer token.
-    fn resolve_from_token(&self, token: &AuthToken) -> Option<Identity>;
+    fn resolve_from_fingerprint(&self, fingerprint: &str) -> Option<Arc<Identity>>;
+    /// Resolves a bearer token. The identity is shared, not copied: it travels from here to
+    /// the handler without a clone of its scopes or resources.
+    fn resolve_from_token(&self, token: &AuthToken) -> Option<Arc<Identity>>;
 }
 
 /// A provider that resolves nothing: every caller is anonymous.
@@ -100,11 +102,11 @@ pub trait IdentityProvider: Send + Sync + fmt::Debug {
 pub struct AnonymousOnly;
 
 impl IdentityProvider for AnonymousOnly {
-    fn resolve_from_fingerprint(&self, _fingerprint: &str) -> Option<Identity> {
+    fn resolve_from_fingerprint(&self, _fingerprint: &str) -> Option<Arc<Identity>> {
         None
     }
 
-    fn resolve_from_token(&self, _token: &AuthToken) -> Option<Identity> {
+    fn resolve_from_token(&self, _token: &AuthToken) -> Option<Arc<Identity>> {
         None
     }
 }
@@ -144,8 +146,8 @@ pub enum TokenError {
 /// ```
 #[derive(Clone, Default)]
 pub struct StaticTokenProvider {
-    by_hash: HashMap<[u8; 32], Identity>,
-    by_fingerprint: HashMap<String, Identity>,
+    by_hash: HashMap<[u8; 32], Arc<Identity>>,
+    by_fingerprint: HashMap<String, Arc<Identity>>,
 }
 
 impl fmt::Debug for StaticTokenProvider {
@@ -181,8 +183,10 @@ impl StaticTokenProvider {
     /// Adds a certificate fingerprint.
     #[must_use]
     pub fn with_fingerprint(mut self, fingerprint: impl Into<String>, identity: Identity) -> Self {
-        self.by_fingerprint
-            .insert(normalize_fingerprint(&fingerprint.into()), identity);
+        self.by_fingerprint.insert(
+            normalize_fingerprint(&fingerprint.into()),
+            Arc::new(identity),
+        );
         self
     }
 
@@ -195,7 +199,7 @@ impl StaticTokenProvider {
         if self.by_hash.contains_key(&hash) {
             return Err(TokenError::DuplicateHash { id: identity.id });
         }
-        self.by_hash.insert(hash, identity);
+        self.by_hash.insert(hash, Arc::new(identity));
         Ok(self)
     }
 }
@@ -208,13 +212,13 @@ fn normalize_fingerprint(fp: &str) -> String {
 }
 
 impl IdentityProvider for StaticTokenProvider {
-    fn resolve_from_fingerprint(&self, fingerprint: &str) -> Option<Identity> {
+    fn resolve_from_fingerprint(&self, fingerprint: &str) -> Option<Arc<Identity>> {
         self.by_fingerprint
             .get(&normalize_fingerprint(fingerprint))
             .cloned()
     }
 
-    fn resolve_from_token(&self, token: &AuthToken) -> Option<Identity> {
+    fn resolve_from_token(&self, token: &AuthToken) -> Option<Arc<Identity>> {
         let hash: [u8; 32] = Sha256::digest(&token.raw).into();
         self.by_hash.get(&hash).cloned()
     }
@@ -246,16 +250,16 @@ pub fn token_hash(token: &SecretString) -> String {
 /// With feature `axum` it is an extractor; a request that never passed the bearer layer yields
 /// `None` (fail closed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResolvedIdentity(pub Option<Identity>);
+pub struct ResolvedIdentity(pub Option<Arc<Identity>>);
 
 impl ResolvedIdentity {
     /// The identity, if any.
     pub fn identity(&self) -> Option<&Identity> {
-        self.0.as_ref()
+        self.0.as_deref()
     }
 
     /// Takes the identity.
-    pub fn into_inner(self) -> Option<Identity> {
+    pub fn into_inner(self) -> Option<Arc<Identity>> {
         self.0
     }
 }

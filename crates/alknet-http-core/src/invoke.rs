@@ -37,8 +37,8 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct RootCall {
     /// The envelope id (or a fresh UUID v4 for gateway calls).
     pub request_id: String,
-    /// The resolved per-request identity.
-    pub identity: Option<Identity>,
+    /// The resolved per-request identity (shared, never copied on the way to the handler).
+    pub identity: Option<Arc<Identity>>,
     /// The originator named by a forwarding node (metadata only).
     pub forwarded_for: Option<Identity>,
     /// The composition env; `None` gives a flat env over the base registry.
@@ -75,7 +75,7 @@ impl RootCall {
 
     /// Sets the identity.
     #[must_use]
-    pub fn identity(mut self, identity: Option<Identity>) -> Self {
+    pub fn identity(mut self, identity: Option<Arc<Identity>>) -> Self {
         self.identity = identity;
         self
     }
@@ -121,7 +121,7 @@ pub(crate) enum DeadlineRule {
 pub(crate) struct CallSeed {
     pub(crate) request_id: String,
     pub(crate) parent_request_id: Option<String>,
-    pub(crate) identity: Option<Identity>,
+    pub(crate) identity: Option<Arc<Identity>>,
     pub(crate) forwarded_for: Option<Identity>,
     pub(crate) env: Arc<dyn OperationEnv>,
     pub(crate) abort_policy: AbortPolicy,
@@ -176,7 +176,7 @@ fn admit(
     if let AccessDecision::Forbidden(reason) =
         op.spec
             .access_control
-            .check(seed.identity.as_ref(), target, seed.ownership.as_deref())
+            .check(seed.identity.as_deref(), target, seed.ownership.as_deref())
     {
         return Err(CallError::forbidden(reason));
     }

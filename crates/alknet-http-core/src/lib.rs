@@ -54,7 +54,7 @@
 //!     .build()
 //!     .unwrap();
 //! let dispatch = GatewayDispatch::new(registry, Arc::new(identity::AnonymousOnly));
-//! let alice = Identity::new("alice").with_scopes(["math"]);
+//! let alice = Arc::new(Identity::new("alice").with_scopes(["math"]));
 //!
 //! let ok = dispatch.invoke(Some(alice.clone()), "/math/double", json!({"n": 21})).await;
 //! assert_eq!(ok.result.unwrap(), json!(42));

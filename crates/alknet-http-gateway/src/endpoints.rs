@@ -70,7 +70,7 @@ pub(crate) async fn search(
     let query = SearchQuery::all()
         .namespace(params.namespace)
         .text(params.q);
-    let operations = gateway.dispatch.search(identity.as_ref(), &query);
+    let operations = gateway.dispatch.search(identity.as_deref(), &query);
     Ok(Json(json!({ "operations": operations })).into_response())
 }
 
@@ -90,7 +90,7 @@ pub(crate) async fn schema(
         .filter(|op| !op.is_empty())
         .ok_or(GatewayRejection::MissingOperation)?;
     Ok(
-        match gateway.dispatch.schema(identity.as_ref(), &operation) {
+        match gateway.dispatch.schema(identity.as_deref(), &operation) {
             Ok(spec) => Json(spec).into_response(),
             Err(failure) => render(&failure),
         },

@@ -286,7 +286,7 @@ impl ToolSet {
 }
 
 /// What the bearer layer resolved for this MCP request.
-fn identity_of(context: &RequestContext<RoleServer>) -> Option<Identity> {
+fn identity_of(context: &RequestContext<RoleServer>) -> Option<Arc<Identity>> {
     context
         .extensions
         .get::<axum::http::request::Parts>()
@@ -335,7 +335,7 @@ impl GatewayTools {
 
     async fn call(
         &self,
-        identity: Option<Identity>,
+        identity: Option<Arc<Identity>>,
         call: BatchCall,
         abort: &CancellationToken,
     ) -> CallToolResponse {
@@ -351,7 +351,7 @@ impl GatewayTools {
 
     async fn batch(
         &self,
-        identity: Option<Identity>,
+        identity: Option<Arc<Identity>>,
         args: JsonObject,
         abort: &CancellationToken,
     ) -> Result<CallToolResponse, ErrorData> {
@@ -437,8 +437,8 @@ impl ServerHandler for GatewayTools {
         };
         let identity = identity_of(&context);
         Ok(match request.name.as_ref() {
-            "search" => self.search(identity.as_ref(), &args),
-            "schema" => self.schema(identity.as_ref(), &args),
+            "search" => self.search(identity.as_deref(), &args),
+            "schema" => self.schema(identity.as_deref(), &args),
             "call" => {
                 self.call(identity, batch_call(&Value::Object(args)), &context.ct)
                     .await

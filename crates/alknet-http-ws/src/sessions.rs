@@ -133,7 +133,7 @@ impl Sessions {
         let session = self
             .get(id)
             .ok_or_else(|| CallError::not_found(operation))?;
-        let call = alknet_http_core::RootCall::new().identity(authority);
+        let call = alknet_http_core::RootCall::new().identity(authority.map(Arc::new));
         session
             .overlay()
             .invoke_as(operation, input, call)

@@ -35,7 +35,7 @@ fn offered_protocols(headers: &http::HeaderMap) -> Vec<String> {
         .collect()
 }
 
-fn subprotocol_identity(state: &WsState, offered: &[String]) -> Option<Identity> {
+fn subprotocol_identity(state: &WsState, offered: &[String]) -> Option<Arc<Identity>> {
     let encoded = offered
         .iter()
         .find_map(|p| p.strip_prefix(BEARER_SUBPROTOCOL_PREFIX))?;
@@ -108,16 +108,16 @@ pub(crate) async fn upgrade(
     response
 }
 
-fn run<S>(state: &WsState, ws: WebSocket<S>, identity: Identity, version: http::Version)
+fn run<S>(state: &WsState, ws: WebSocket<S>, identity: Arc<Identity>, version: http::Version)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let transport = transport::start(ws, &state.config.limits, state.shutdown.clone());
-    let options = SessionOptions::new(state.registry.clone())
+    let mut options = SessionOptions::new(state.registry.clone())
         .with_identity_provider(state.identity_provider.clone())
-        .with_connection_identity(Some(identity.clone()))
         .with_config(state.config.session.clone());
+    options.connection_identity = Some(identity.clone());
     let session = Session::spawn(transport, options);
     tracing::debug!(identity = %identity.id, "websocket session open");
-    state.sessions.insert(identity, version, session);
+    state.sessions.insert((*identity).clone(), version, session);
 }

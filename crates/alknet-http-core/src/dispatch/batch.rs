@@ -1,6 +1,8 @@
 //! Batches for gateway-like surfaces: independent calls, answered in order, run a bounded
 //! number at a time (http-surfaces §4).
 
+use std::sync::Arc;
+
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
@@ -98,7 +100,7 @@ impl GatewayDispatch {
     /// order of the calls.
     pub async fn batch(
         &self,
-        identity: Option<Identity>,
+        identity: Option<Arc<Identity>>,
         calls: Vec<BatchCall>,
         limits: BatchLimits,
         options: CallOptions,

@@ -115,11 +115,11 @@ impl GatewayDispatch {
     }
 
     /// Resolves a bearer token; `None` when it does not resolve.
-    pub fn resolve_bearer(&self, token: &AuthToken) -> Option<Identity> {
+    pub fn resolve_bearer(&self, token: &AuthToken) -> Option<Arc<Identity>> {
         self.identity_provider.resolve_from_token(token)
     }
 
-    fn root(&self, identity: Option<Identity>, options: CallOptions) -> RootCall {
+    fn root(&self, identity: Option<Arc<Identity>>, options: CallOptions) -> RootCall {
         RootCall {
             identity,
             ownership: self.ownership.clone(),
@@ -141,7 +141,7 @@ impl GatewayDispatch {
     /// Dispatches a Query or Mutation.
     pub fn invoke(
         &self,
-        identity: Option<Identity>,
+        identity: Option<Arc<Identity>>,
         operation: &str,
         input: Value,
     ) -> BoxFuture<'static, ResponseEnvelope> {
@@ -151,7 +151,7 @@ impl GatewayDispatch {
     /// Dispatches a Query or Mutation with options.
     pub fn invoke_with(
         &self,
-        identity: Option<Identity>,
+        identity: Option<Arc<Identity>>,
         operation: &str,
         input: Value,
         options: CallOptions,
@@ -164,7 +164,7 @@ impl GatewayDispatch {
     /// Dispatches a Subscription. Pre-handler failures are a one-item error stream.
     pub fn invoke_streaming(
         &self,
-        identity: Option<Identity>,
+        identity: Option<Arc<Identity>>,
         operation: &str,
         input: Value,
     ) -> ResponseStream {
@@ -174,7 +174,7 @@ impl GatewayDispatch {
     /// Dispatches a Subscription with options.
     pub fn invoke_streaming_with(
         &self,
-        identity: Option<Identity>,
+        identity: Option<Arc<Identity>>,
         operation: &str,
         input: Value,
         options: CallOptions,
@@ -190,7 +190,7 @@ impl GatewayDispatch {
     /// `cancel_on_disconnect`. A failure carries its HTTP status for this caller.
     pub async fn call(
         &self,
-        identity: Option<Identity>,
+        identity: Option<Arc<Identity>>,
         operation: &str,
         input: Value,
         options: CallOptions,

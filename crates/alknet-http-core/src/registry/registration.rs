@@ -202,7 +202,7 @@ pub struct RegisteredOperation {
     pub(crate) handler: HandlerKind,
     pub(crate) provenance: Provenance,
     pub(crate) authority: Option<CompositionAuthority>,
-    pub(crate) handler_identity: Option<Identity>,
+    pub(crate) handler_identity: Option<Arc<Identity>>,
     pub(crate) scoped_env: Option<Arc<ScopedPeerEnv>>,
     pub(crate) capabilities: Capabilities,
     validator: Option<jsonschema::Validator>,
@@ -283,7 +283,7 @@ impl RegisteredOperation {
         Ok(RegisteredOperation {
             handler_identity: composition_authority
                 .as_ref()
-                .map(CompositionAuthority::as_identity),
+                .map(|authority| Arc::new(authority.as_identity())),
             authority: composition_authority,
             scoped_env: scoped_env.map(Arc::new),
             spec,

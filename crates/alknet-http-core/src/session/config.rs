@@ -94,7 +94,7 @@ pub struct SessionOptions {
     /// Resolves per-request `auth_token`s.
     pub identity_provider: Arc<dyn IdentityProvider>,
     /// The connection-level identity (TLS fingerprint, bearer on upgrade), if any.
-    pub connection_identity: Option<Identity>,
+    pub connection_identity: Option<Arc<Identity>>,
     /// The node's peer table: this session's overlay is attached under the connection
     /// identity's id. Sessions without an identity are never attached.
     pub peers: Option<Arc<PeerTable>>,
@@ -127,7 +127,7 @@ impl SessionOptions {
     /// Sets the connection identity.
     #[must_use]
     pub fn with_connection_identity(mut self, identity: Option<Identity>) -> Self {
-        self.connection_identity = identity;
+        self.connection_identity = identity.map(Arc::new);
         self
     }
 

@@ -97,7 +97,7 @@ impl Session {
 
     /// The connection-level identity of the other side.
     pub fn connection_identity(&self) -> Option<&Identity> {
-        self.shared.options.connection_identity.as_ref()
+        self.shared.options.connection_identity.as_deref()
     }
 
     /// The session's limits.

@@ -109,7 +109,7 @@ async fn compose(
 ) -> Result<Value, alknet_http_core::CallError> {
     let caller = Identity::new("caller").with_scopes(["nope", "child:call"]);
     dispatch(f.registry.clone())
-        .invoke(Some(caller), parent, input)
+        .invoke(Some(Arc::new(caller)), parent, input)
         .await
         .result
 }
@@ -432,8 +432,12 @@ fn spawn_root(
         abort: Some(token.clone()),
         ..CallOptions::default()
     };
-    let root =
-        dispatch(f.registry.clone()).invoke_with(Some(alice()), "app/root", json!({}), options);
+    let root = dispatch(f.registry.clone()).invoke_with(
+        Some(Arc::new(alice())),
+        "app/root",
+        json!({}),
+        options,
+    );
     (tokio::spawn(root), token)
 }
 

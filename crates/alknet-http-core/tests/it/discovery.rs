@@ -64,7 +64,11 @@ async fn list_shows_external_ops_the_caller_may_call() {
     );
     let reader = Identity::new("r").with_scopes(["fs:read"]);
     let listed = d
-        .invoke(Some(reader), "services/list", json!({"ignored": true}))
+        .invoke(
+            Some(std::sync::Arc::new(reader)),
+            "services/list",
+            json!({"ignored": true}),
+        )
         .await
         .result
         .unwrap();
@@ -79,7 +83,11 @@ async fn list_shows_external_ops_the_caller_may_call() {
     );
     let admin = Identity::new("a").with_scopes(["admin", "fs:read"]);
     let all = d
-        .invoke(Some(admin), "services/list", json!(null))
+        .invoke(
+            Some(std::sync::Arc::new(admin)),
+            "services/list",
+            json!(null),
+        )
         .await
         .result
         .unwrap();
@@ -113,7 +121,7 @@ async fn schema_returns_the_full_spec_in_both_name_forms() {
     for name in ["fs/readFile", "/fs/readFile"] {
         let spec = d
             .invoke(
-                Some(reader.clone()),
+                Some(std::sync::Arc::new(reader.clone())),
                 "services/schema",
                 json!({"name": name}),
             )
@@ -149,7 +157,11 @@ async fn schema_hides_unknown_internal_and_unauthorized_alike() {
         ),
     ] {
         let e = d
-            .invoke(who, "services/schema", json!({"name": name}))
+            .invoke(
+                who.map(std::sync::Arc::new),
+                "services/schema",
+                json!({"name": name}),
+            )
             .await
             .result
             .unwrap_err();

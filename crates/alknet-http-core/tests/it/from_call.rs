@@ -160,7 +160,7 @@ fn connect(config: impl FnOnce(FromCallConfig) -> FromCallConfig) -> (Nodes, Fro
 async fn compose(nodes: &Nodes, name: &str, input: Value) -> Result<Value, CallError> {
     let env = PeerCompositeEnv::new(nodes.a_base.clone()).with_peers(nodes.peers.clone());
     let root = RootCall {
-        identity: Some(Identity::new("end-user")),
+        identity: Some(Arc::new(Identity::new("end-user"))),
         env: Some(Arc::new(env)),
         ..RootCall::new()
     };

@@ -161,12 +161,12 @@ async fn internal_from_the_wire_is_indistinguishable_from_unknown() {
         returning(json!(1)),
     ));
     let hidden = d
-        .invoke(Some(alice()), "/demo/secret", json!({}))
+        .invoke(Some(Arc::new(alice())), "/demo/secret", json!({}))
         .await
         .result
         .unwrap_err();
     let unknown = d
-        .invoke(Some(alice()), "/demo/secreX", json!({}))
+        .invoke(Some(Arc::new(alice())), "/demo/secreX", json!({}))
         .await
         .result
         .unwrap_err();
@@ -302,11 +302,14 @@ async fn same_checks_on_both_paths_and_denied_calls_never_run() {
         (Some(admin.clone()), json!({"m": 1}), "INVALID_INPUT"),
     ] {
         let once = d
-            .invoke(who.clone(), "demo/q", input.clone())
+            .invoke(who.clone().map(Arc::new), "demo/q", input.clone())
             .await
             .result
             .unwrap_err();
-        let stream: Vec<_> = d.invoke_streaming(who, "demo/s", input).collect().await;
+        let stream: Vec<_> = d
+            .invoke_streaming(who.map(Arc::new), "demo/s", input)
+            .collect()
+            .await;
         assert_eq!(once.code, code);
         assert_eq!(stream.len(), 1);
         assert_eq!(stream[0].result.as_ref().unwrap_err().code, code);
@@ -316,12 +319,12 @@ async fn same_checks_on_both_paths_and_denied_calls_never_run() {
         0,
         "no denied or invalid call reached a handler (nor its capabilities)"
     );
-    d.invoke(Some(admin.clone()), "demo/q", json!({"n": 1}))
+    d.invoke(Some(Arc::new(admin.clone())), "demo/q", json!({"n": 1}))
         .await
         .result
         .unwrap();
     let _: Vec<_> = d
-        .invoke_streaming(Some(admin), "demo/s", json!({"n": 1}))
+        .invoke_streaming(Some(Arc::new(admin)), "demo/s", json!({"n": 1}))
         .collect()
         .await;
     assert_eq!(probe.calls(), 2);
@@ -528,19 +531,19 @@ async fn resource_id_path_is_checked_against_ownership() {
         .with_resource_id_path("$.id");
     let d = dispatch(one(spec, returning(json!("stopped")))).with_ownership(store);
     assert!(
-        d.invoke(Some(alice()), "vm/stop", json!({"id": "vm-1"}))
+        d.invoke(Some(Arc::new(alice())), "vm/stop", json!({"id": "vm-1"}))
             .await
             .result
             .is_ok()
     );
     let other = d
-        .invoke(Some(alice()), "vm/stop", json!({"id": "vm-2"}))
+        .invoke(Some(Arc::new(alice())), "vm/stop", json!({"id": "vm-2"}))
         .await
         .result
         .unwrap_err();
     assert_eq!(other.code, "FORBIDDEN");
     let missing = d
-        .invoke(Some(alice()), "vm/stop", json!({}))
+        .invoke(Some(Arc::new(alice())), "vm/stop", json!({}))
         .await
         .result
         .unwrap_err();

@@ -33,7 +33,7 @@ async fn root_context_invariants() {
         .unwrap();
     let d = dispatch(registry);
     let t0 = tokio::time::Instant::now();
-    d.invoke(Some(alice()), "demo/q", json!({}))
+    d.invoke(Some(std::sync::Arc::new(alice())), "demo/q", json!({}))
         .await
         .result
         .unwrap();
@@ -104,12 +104,12 @@ async fn restricted_op_with_no_identity_is_forbidden_and_bearer_resolves() {
         ("FORBIDDEN", "authentication required")
     );
     let who = d.resolve_bearer(&AuthToken::new("alk_test_token"));
-    assert_eq!(who, Some(alice()));
+    assert_eq!(who, Some(std::sync::Arc::new(alice())));
     assert_eq!(d.resolve_bearer(&AuthToken::new("alk_other")), None);
     assert!(d.invoke(who, "demo/q", json!({})).await.result.is_ok());
     let wrong = Identity::new("x");
     assert_eq!(
-        d.invoke(Some(wrong), "demo/q", json!({}))
+        d.invoke(Some(std::sync::Arc::new(wrong)), "demo/q", json!({}))
             .await
             .result
             .unwrap_err()

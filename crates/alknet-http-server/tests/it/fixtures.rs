@@ -16,7 +16,7 @@ pub(crate) const TOKEN: &str = "alk_valid_test_token";
 
 /// Answers with the caller's identity id (or `anonymous`).
 pub(crate) async fn who(ResolvedIdentity(identity): ResolvedIdentity) -> String {
-    identity.map_or_else(|| "anonymous".to_owned(), |i| i.id)
+    identity.map_or_else(|| "anonymous".to_owned(), |i| i.id.clone())
 }
 
 /// A surface reserving `/call` (POST) and `/search` (GET), like the gateway's.
