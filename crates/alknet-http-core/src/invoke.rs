@@ -83,6 +83,20 @@ impl RootCall {
     /// The seed of this root call, composing through `env` (what `self.env` says is the
     /// caller's to decide: it is ignored here).
     pub(crate) fn into_seed(self, env: Arc<dyn OperationEnv>) -> CallSeed {
+        // A child: the transport's cancel cascades in, but a timeout or panic inside the call
+        // does not look like a transport abort.
+        let abort = self.abort.child_token();
+        self.into_seed_with(env, abort)
+    }
+
+    /// The seed of a root call whose abort token was made for it alone (nobody else cancels
+    /// or watches it), so it needs no child token of its own.
+    pub(crate) fn into_seed_owning_abort(self, env: Arc<dyn OperationEnv>) -> CallSeed {
+        let abort = self.abort.clone();
+        self.into_seed_with(env, abort)
+    }
+
+    fn into_seed_with(self, env: Arc<dyn OperationEnv>, abort: CancellationToken) -> CallSeed {
         CallSeed {
             request_id: self.request_id,
             parent_request_id: None,
@@ -93,9 +107,7 @@ impl RootCall {
             deadline: DeadlineRule::Root(self.timeout),
             ownership: self.ownership,
             internal: false,
-            // A child: the transport's cancel cascades in, but a timeout or panic inside the
-            // call does not look like a transport abort.
-            abort: self.abort.child_token(),
+            abort,
             ancestor_abort: None,
             last_event_id: self.last_event_id,
         }

@@ -22,7 +22,9 @@ use crate::context::OperationEnv;
 use crate::envelope::{ResponseEnvelope, strip_slash};
 use crate::error::{CallError, call_error_to_http_status_with_identity, http_error_response};
 use crate::identity::{AuthToken, Identity, IdentityProvider};
-use crate::invoke::{DEFAULT_CALL_TIMEOUT, ResponseStream, RootCall, invoke_once, invoke_stream};
+use crate::invoke::{
+    CallSeed, DEFAULT_CALL_TIMEOUT, ResponseStream, RootCall, invoke_once, invoke_stream,
+};
 use crate::registry::{OperationLayer, OperationRegistry, RegisteredOperation};
 use crate::spec::Visibility;
 
@@ -119,6 +121,17 @@ impl GatewayDispatch {
         self.identity_provider.resolve_from_token(token)
     }
 
+    /// The seed of a root call; a call with no caller's abort signal gets one of its own.
+    fn seed(&self, identity: Option<Arc<Identity>>, options: CallOptions) -> CallSeed {
+        let own = options.abort.is_none();
+        let root = self.root(identity, options);
+        if own {
+            root.into_seed_owning_abort(self.env.clone())
+        } else {
+            root.into_seed(self.env.clone())
+        }
+    }
+
     fn root(&self, identity: Option<Arc<Identity>>, options: CallOptions) -> RootCall {
         RootCall {
             identity,
@@ -157,7 +170,7 @@ impl GatewayDispatch {
         options: CallOptions,
     ) -> BoxFuture<'static, ResponseEnvelope> {
         let name = strip_slash(operation);
-        let seed = self.root(identity, options).into_seed(self.env.clone());
+        let seed = self.seed(identity, options);
         invoke_once(self.registry.lookup(name), name, input, seed)
     }
 
@@ -180,7 +193,7 @@ impl GatewayDispatch {
         options: CallOptions,
     ) -> ResponseStream {
         let name = strip_slash(operation);
-        let seed = self.root(identity, options).into_seed(self.env.clone());
+        let seed = self.seed(identity, options);
         invoke_stream(self.registry.lookup(name), name, input, seed)
     }
 
@@ -202,13 +215,17 @@ impl GatewayDispatch {
             .as_ref()
             .is_some_and(|op| !op.spec.cancels_on_disconnect());
         let declared = op.clone();
-        let mut root = self.root(identity, options);
-        if spared {
+        let options = if spared {
             // Detached from the caller: neither its abort signal nor dropping this future
             // reaches the Mutation.
-            root.abort = CancellationToken::new();
-        }
-        let call = invoke_once(op, name, input, root.into_seed(self.env.clone()));
+            CallOptions {
+                abort: None,
+                ..options
+            }
+        } else {
+            options
+        };
+        let call = invoke_once(op, name, input, self.seed(identity, options));
         let result = if spared {
             // Handlers' panics are caught inside the call, so the task itself cannot fail.
             match tokio::spawn(call).await {
