@@ -442,8 +442,11 @@ const REMEMBERED_IDS: usize = 1024;
 /// session; the connection's loss ends the stream quietly (the session then ends as a whole).
 struct PeerStream {
     frames: Option<FramedRead<quinn::RecvStream, FrameCodec>>,
-    /// Ids of the requests (`true`) and answers (`false`) this stream carried, newest last.
-    carried: std::collections::VecDeque<(String, bool)>,
+    /// Ids of the requests (`true`) and answers (`false`) this stream carried; an id is kept
+    /// once however many items of a subscription carried it.
+    carried: std::collections::HashMap<String, bool>,
+    /// The same ids, oldest first, to forget the oldest past [`REMEMBERED_IDS`].
+    order: std::collections::VecDeque<String>,
     /// The envelopes that remove this stream's entries once it failed.
     removals: Vec<EventEnvelope>,
 }
@@ -452,7 +455,8 @@ impl PeerStream {
     fn new(recv: quinn::RecvStream, max: usize) -> Self {
         PeerStream {
             frames: Some(FramedRead::new(recv, FrameCodec::new(max))),
-            carried: std::collections::VecDeque::new(),
+            carried: std::collections::HashMap::new(),
+            order: std::collections::VecDeque::new(),
             removals: Vec::new(),
         }
     }
@@ -464,13 +468,17 @@ impl PeerStream {
             event_type::CALL_RESPONDED => false,
             _ => return,
         };
-        if self.carried.iter().any(|(id, _)| *id == envelope.id) {
+        // One hash lookup per envelope; a copy of the id only for an id not seen before.
+        if self.carried.contains_key(&envelope.id) {
             return;
         }
-        if self.carried.len() == REMEMBERED_IDS {
-            self.carried.pop_front();
+        if self.order.len() == REMEMBERED_IDS
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.carried.remove(&oldest);
         }
-        self.carried.push_back((envelope.id.clone(), request));
+        self.order.push_back(envelope.id.clone());
+        self.carried.insert(envelope.id.clone(), request);
     }
 
     fn fail(&mut self, error: &FrameError) {
@@ -482,9 +490,10 @@ impl PeerStream {
         }
         tracing::debug!(%error, "a peer stream failed; the session goes on without it");
         let reset = crate::error::CallError::internal("stream reset");
+        self.order.clear();
         self.removals = self
             .carried
-            .drain(..)
+            .drain()
             .map(|(id, request)| {
                 if request {
                     EventEnvelope::aborted(id)
