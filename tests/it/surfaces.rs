@@ -240,6 +240,23 @@ impl Fixture {
     }
 }
 
+/// A `POST` of `body` as JSON to the gateway, with the caller's token.
+async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+    body: &Value,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn mcp_result(result: alknet_http_mcp::rmcp::model::CallToolResult) -> Result<Value, Failure> {
     let content = result.structured_content.unwrap_or(Value::Null);
     if result.is_error == Some(true) {
@@ -299,13 +316,8 @@ impl Caller {
                 base,
                 token,
             } => {
-                let response = client
-                    .post(format!("{base}/call"))
-                    .bearer_auth(token)
-                    .json(&json!({"operation": operation, "input": input}))
-                    .send()
-                    .await
-                    .unwrap();
+                let envelope = json!({"operation": operation, "input": input});
+                let response = post(client, base, token, "/call", &envelope).await;
                 let status = response.status().as_u16();
                 let body: Value = response.json().await.unwrap();
                 if status == 200 {
@@ -347,13 +359,7 @@ impl Caller {
                 base,
                 token,
             } => {
-                let response = client
-                    .post(format!("{base}/batch"))
-                    .bearer_auth(token)
-                    .json(&calls)
-                    .send()
-                    .await
-                    .unwrap();
+                let response = post(client, base, token, "/batch", &calls).await;
                 if response.status() != 200 {
                     return Err(response.text().await.unwrap());
                 }
