@@ -327,8 +327,9 @@ impl GatewayTools {
     /// The options of a tool call: the client's cancel (or the session's end) is the caller
     /// going away, under the dispatch's disconnect policy.
     fn options(abort: &CancellationToken) -> CallOptions {
+        // The dispatch makes the call's own child of it.
         CallOptions {
-            abort: Some(abort.child_token()),
+            abort: Some(abort.clone()),
             ..CallOptions::default()
         }
     }

@@ -24,6 +24,7 @@ use crate::error::{CallError, call_error_to_http_status_with_identity, http_erro
 use crate::identity::{AuthToken, Identity, IdentityProvider};
 use crate::invoke::{
     CallSeed, DEFAULT_CALL_TIMEOUT, ResponseStream, RootCall, invoke_once, invoke_stream,
+    new_request_id,
 };
 use crate::registry::{OperationLayer, OperationRegistry, RegisteredOperation};
 use crate::spec::Visibility;
@@ -133,14 +134,17 @@ impl GatewayDispatch {
     }
 
     fn root(&self, identity: Option<Arc<Identity>>, options: CallOptions) -> RootCall {
+        // Every field named: `..RootCall::new()` would make (and drop) a token per call. The
+        // env is the dispatch's own, handed to the seed.
         RootCall {
+            request_id: new_request_id(),
             identity,
+            forwarded_for: None,
+            env: None,
             ownership: self.ownership.clone(),
             timeout: self.timeout,
             abort: options.abort.unwrap_or_default(),
             last_event_id: options.last_event_id,
-            env: Some(self.env.clone()),
-            ..RootCall::new()
         }
     }
 
