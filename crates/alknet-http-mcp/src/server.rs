@@ -139,6 +139,13 @@ impl Default for McpConfig {
     }
 }
 
+impl McpConfig {
+    /// The paths the MCP surface reserves (its endpoint).
+    pub fn paths(&self) -> Vec<String> {
+        vec![self.path.clone()]
+    }
+}
+
 /// The four tools and their dispatch; one per MCP session, sharing the dispatch.
 #[derive(Clone)]
 struct GatewayTools {

@@ -35,14 +35,14 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use alknet_http_core::{identity::AnonymousOnly, OperationRegistry};
+//! use alknet_http_core::{identity::AnonymousOnly, GatewayDispatch, OperationRegistry};
 //! use alknet_http_ws::{router, Sessions, WsConfig};
 //!
 //! let sessions = Sessions::new();
 //! let config = WsConfig::default();
-//! let path = config.path.clone();
-//! let fragment: axum::Router = router(OperationRegistry::empty(), Arc::new(AnonymousOnly), config, sessions.clone());
-//! assert_eq!(path, "/alknet/call");
+//! assert_eq!(config.paths(), ["/alknet/call", "/alknet/client.mjs"]);
+//! let dispatch = GatewayDispatch::new(OperationRegistry::empty(), Arc::new(AnonymousOnly));
+//! let fragment: axum::Router = router(dispatch, config, sessions.clone());
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -56,7 +56,7 @@ mod upgrade;
 use std::sync::Arc;
 
 use alknet_http_core::session::SessionConfig;
-use alknet_http_core::{IdentityProvider, OperationRegistry};
+use alknet_http_core::{GatewayDispatch, IdentityProvider, OperationRegistry};
 use axum::Router;
 use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
@@ -159,19 +159,15 @@ pub(crate) struct WsState {
 }
 
 /// The WebSocket surface as a router fragment serving `config.path` (`GET` upgrade and
-/// `CONNECT`). Mount it behind the server's bearer layer; HTTP/2 needs
+/// `CONNECT`) over `dispatch`'s registry and identity provider, like every surface crate's
+/// `router(dispatch, config)`; [`WsConfig::paths`] are the paths it reserves. Mount it behind the server's bearer layer; HTTP/2 needs
 /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`, which `alknet-http-server` advertises.
-pub fn router(
-    registry: OperationRegistry,
-    identity_provider: Arc<dyn IdentityProvider>,
-    config: WsConfig,
-    sessions: Sessions,
-) -> Router {
+pub fn router(dispatch: GatewayDispatch, config: WsConfig, sessions: Sessions) -> Router {
     let path = config.path.clone();
     let script = config.client_script_path.clone();
     let state = Arc::new(WsState {
-        registry,
-        identity_provider,
+        registry: dispatch.registry().clone(),
+        identity_provider: dispatch.identity_provider().clone(),
         shutdown: config.shutdown.clone(),
         config,
         sessions,

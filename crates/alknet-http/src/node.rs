@@ -357,22 +357,14 @@ impl Node {
                 )
                 .with_shutdown(stop.clone());
             let paths = config.paths();
-            adapter.with_surface(alknet_http_server::Surface::new(
-                "ws",
-                paths,
-                alknet_http_ws::router(
-                    self.registry.clone(),
-                    b.identity_provider.clone(),
-                    config,
-                    b.sessions.clone(),
-                ),
-            ))
+            let fragment = alknet_http_ws::router(adapter.dispatch(), config, b.sessions.clone());
+            adapter.with_surface(alknet_http_server::Surface::new("ws", paths, fragment))
         };
         #[cfg(feature = "mcp")]
         let adapter = {
             let dispatch = adapter.dispatch().with_timeout(b.call_timeout);
             let config = b.mcp.clone().with_shutdown(stop.clone());
-            let paths = [config.path.clone()];
+            let paths = config.paths();
             adapter.with_surface(alknet_http_server::Surface::new(
                 "mcp",
                 paths,

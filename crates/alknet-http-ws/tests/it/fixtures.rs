@@ -162,7 +162,8 @@ pub(crate) async fn hub_with(
     let config = WsConfig::default()
         .with_limits(limits)
         .with_shutdown(shutdown.clone());
-    let fragment = router(registry.clone(), provider.clone(), config, sessions.clone());
+    let dispatch = alknet_http_core::GatewayDispatch::new(registry.clone(), provider.clone());
+    let fragment = router(dispatch, config, sessions.clone());
     let mut adapter = HttpServerBuilder::new(provider, registry)
         .with_surface(Surface::new(
             "ws",
