@@ -163,19 +163,14 @@ pub(crate) fn browser() -> Result {
         )?;
     }
     let e2e = npm_packages(&[PLAYWRIGHT_CORE])?;
-    run(
+    ignored_tests(
         "browser tests (Chromium, h2 and http/1.1)",
-        cargo()
-            .args([
-                "test",
-                "-p",
-                "alknet-http-ws",
-                "--test",
-                "browser",
-                "--",
-                "--ignored",
-            ])
-            .env("ALKNET_E2E_NODE_MODULES", e2e.join("node_modules")),
+        "alknet-http-ws",
+        "browser::",
+        &[(
+            "ALKNET_E2E_NODE_MODULES",
+            e2e.join("node_modules").as_path(),
+        )],
     )
 }
 

@@ -2,6 +2,7 @@
 //! HTTP/1.1 and HTTP/2 (TLS, ALPN h2, extended CONNECT), and raw frames for abuse cases.
 
 mod abuse;
+mod browser;
 mod fixtures;
 mod frames;
 mod session;

@@ -5,11 +5,7 @@
 //! and once with a server that does not advertise it (HTTP/1.1 fallback).
 //!
 //! Needs Chromium and playwright-core, so it is `#[ignore]`d in plain `cargo test`;
-//! `cargo xtask ci` installs both and runs it with `--ignored`.
-
-#[path = "it/fixtures.rs"]
-#[allow(dead_code)]
-mod fixtures;
+//! `cargo xtask ci` (`cargo xtask browser`) installs both and runs it with `--ignored`.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -17,7 +13,7 @@ use std::time::Duration;
 use alknet_http_ws::WsLimits;
 use serde_json::{Value, json};
 
-use fixtures::{Hooks, TOKEN, hub_with, within};
+use crate::fixtures::{Hooks, TOKEN, hub_with, within};
 
 fn page() -> String {
     format!(
