@@ -24,6 +24,34 @@ use http::{HeaderMap, HeaderValue, header};
 use crate::Gateway;
 use crate::endpoints::parse_envelope;
 
+/// An event id in decimal, formatted on the stack (no allocation per event).
+struct EventId {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl From<u64> for EventId {
+    fn from(mut n: u64) -> Self {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                return EventId { digits, start };
+            }
+        }
+    }
+}
+
+impl EventId {
+    fn as_str(&self) -> &str {
+        // Only ASCII digits were written.
+        std::str::from_utf8(&self.digits[self.start..]).unwrap_or("0")
+    }
+}
+
 /// Projects envelopes onto SSE events: ids from 1, `error` terminal, `completed` on a clean end.
 pub fn project(stream: ResponseStream) -> impl Stream<Item = Result<Event, Infallible>> + Send {
     struct State {
@@ -41,9 +69,12 @@ pub fn project(stream: ResponseStream) -> impl Stream<Item = Result<Event, Infal
                 Some(ResponseEnvelope {
                     result: Ok(output), ..
                 }) => {
+                    // Serialized straight into the event's buffer; the id from a stack buffer.
+                    let id = EventId::from(state.next_id);
                     let event = Event::default()
-                        .id(state.next_id.to_string())
-                        .data(serde_json::to_string(&output).unwrap_or_else(|_| "null".into()));
+                        .id(id.as_str())
+                        .json_data(&output)
+                        .unwrap_or_else(|_| Event::default().id(id.as_str()).data("null"));
                     state.next_id += 1;
                     event
                 }
@@ -53,7 +84,7 @@ pub fn project(stream: ResponseStream) -> impl Stream<Item = Result<Event, Infal
                     state.inner = None;
                     Event::default()
                         .event("error")
-                        .id(state.next_id.to_string())
+                        .id(EventId::from(state.next_id).as_str())
                         .data(serde_json::to_string(&error).unwrap_or_else(|_| "{}".into()))
                 }
                 None => {
@@ -120,4 +151,16 @@ pub(crate) async fn subscribe(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventId;
+
+    #[test]
+    fn event_ids_are_decimal() {
+        for n in [0, 7, 10, 1_234_567_890, u64::MAX] {
+            assert_eq!(EventId::from(n).as_str(), n.to_string());
+        }
+    }
 }
