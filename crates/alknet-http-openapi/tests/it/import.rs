@@ -111,6 +111,16 @@ async fn start_upstream() -> Upstream {
     }
 }
 
+/// A `FromJsonSchema` import made `External`, so that the tests can call it from outside.
+fn external_import(
+    spec: OperationSpec,
+    config: HttpServiceConfig,
+    path: &str,
+    method: Method,
+) -> FromJsonSchema {
+    FromJsonSchema::new(spec, config, path, method, http()).with_visibility(Visibility::External)
+}
+
 fn http() -> Arc<SharedHttpClient> {
     let config =
         HttpClientConfig::default().with_retry_policy(RetryPolicy::default().with_max_retries(0));
@@ -481,14 +491,12 @@ async fn subscriptions_stream_server_sent_events() {
     assert_eq!(values, (0..4).map(|n| json!({"n": n})).collect::<Vec<_>>());
     // A non-2xx subscription is one error item.
     let d404 = dispatch(
-        FromJsonSchema::new(
+        external_import(
             OperationSpec::subscription("x/sub"),
             HttpServiceConfig::new("x", &up.base),
             "/nothing/missing",
             Method::GET,
-            http(),
         )
-        .with_visibility(Visibility::External)
         .import()
         .await
         .unwrap(),
@@ -598,16 +606,9 @@ async fn response_size_is_limited() {
     let up = start_upstream().await;
     let config = HttpServiceConfig::new("x", &up.base)
         .with_limits(ForwardLimits::default().with_max_response_bytes(1024));
-    let registration = FromJsonSchema::new(
-        OperationSpec::query("x/big"),
-        config,
-        "/big",
-        Method::GET,
-        http(),
-    )
-    .with_visibility(Visibility::External)
-    .registration()
-    .unwrap();
+    let registration = external_import(OperationSpec::query("x/big"), config, "/big", Method::GET)
+        .registration()
+        .unwrap();
     let d = dispatch(vec![registration]);
     let error = call(&d, "/x/big", json!({})).await.unwrap_err();
     assert_eq!(error.code, "INTERNAL");
@@ -617,14 +618,12 @@ async fn response_size_is_limited() {
 #[tokio::test]
 async fn an_upstream_retry_after_reaches_the_caller() {
     let up = start_upstream().await;
-    let registration = FromJsonSchema::new(
+    let registration = external_import(
         OperationSpec::query("x/busy"),
         HttpServiceConfig::new("x", &up.base),
         "/busy",
         Method::GET,
-        http(),
     )
-    .with_visibility(Visibility::External)
     .registration()
     .unwrap();
     let d = dispatch(vec![registration]);
@@ -675,14 +674,12 @@ async fn from_jsonschema_forwards_with_the_same_rules() {
         "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
         "required": ["city"]
     }));
-    let importer = FromJsonSchema::new(
+    let importer = external_import(
         spec,
         HttpServiceConfig::new("weather", &up.base).with_auth(HttpAuthScheme::Bearer),
         "/forecast/{city}",
         Method::GET,
-        http(),
     )
-    .with_visibility(Visibility::External)
     .with_capabilities(Capabilities::new().with_http_token("weather", "wt"));
     let registrations = importer.import().await.unwrap();
     assert_eq!(registrations.len(), 1);
@@ -710,14 +707,12 @@ async fn from_jsonschema_forwards_with_the_same_rules() {
         "INVALID_INPUT"
     );
     // A mutation sends `body` as JSON; HTTP errors keep their status.
-    let post = FromJsonSchema::new(
+    let post = external_import(
         OperationSpec::mutation("w/post"),
         HttpServiceConfig::new("w", &up.base),
         "/things/{id}",
         Method::POST,
-        http(),
-    )
-    .with_visibility(Visibility::External);
+    );
     let d = dispatch(vec![post.registration().unwrap()]);
     let out = call(&d, "/w/post", json!({"id": "1", "body": [1, 2]}))
         .await
@@ -731,14 +726,12 @@ async fn from_jsonschema_forwards_with_the_same_rules() {
         .unwrap_err();
     assert_eq!(error.code, "HTTP_404");
     // A subscription streams.
-    let sub = FromJsonSchema::new(
+    let sub = external_import(
         OperationSpec::subscription("w/events"),
         HttpServiceConfig::new("w", &up.base),
         "/events",
         Method::GET,
-        http(),
-    )
-    .with_visibility(Visibility::External);
+    );
     let registration = sub.registration().unwrap();
     assert!(matches!(
         registration.handler,
