@@ -7,12 +7,12 @@ use alknet_http_core::identity::{ResolvedIdentity, bearer_token};
 use alknet_http_core::{AuthToken, IdentityProvider};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
 use axum::response::Response;
 use http::header;
 use tower::ServiceExt;
 
 use crate::config::Stealth;
+use crate::surface::HEALTHZ;
 
 #[derive(Clone)]
 pub(crate) struct BearerState {
@@ -54,10 +54,12 @@ pub(crate) struct Bearer<S> {
     state: BearerState,
 }
 
-impl<S> tower::Service<Request> for Bearer<S>
+impl<S, B> tower::Service<http::Request<B>> for Bearer<S>
 where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    S: tower::Service<http::Request<B>, Response = Response, Error = std::convert::Infallible>,
     S::Future: Send + 'static,
+    B: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = std::convert::Infallible;
@@ -73,7 +75,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // `/healthz` answers probes before any authentication, whatever the stealth.
+        if request.uri().path() == HEALTHZ {
+            return futures::future::Either::Left(self.inner.call(request));
+        }
         let identity = resolve(self.state.provider.as_ref(), request.headers());
         if self.state.stealth == Stealth::Full && identity.0.is_none() {
             let decoy = self.state.decoy.clone();

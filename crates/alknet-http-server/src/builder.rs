@@ -7,11 +7,12 @@ use alknet_http_core::{GatewayDispatch, IdentityProvider, OperationRegistry};
 use axum::Router;
 use axum::routing::{MethodRouter, get};
 use http::{HeaderValue, header};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{MakeSpan, Trace, TraceLayer};
 
-use crate::auth::{BearerLayer, BearerState};
+use crate::auth::{Bearer, BearerLayer, BearerState};
 use crate::config::{DecoyConfig, ServerLimits, Stealth};
 use crate::decoy::decoy_router;
 use crate::serve::HttpServer;
@@ -158,50 +159,70 @@ impl HttpServerBuilder {
             }
         }
         let limits = self.limits;
-        // The body limit and request timeout guard the routes that read bodies; the decoy reads
-        // none and must answer every unknown path alike, whatever its `Content-Length`.
-        let guarded = |router: Router| {
-            if !router.has_routes() {
-                return router;
-            }
-            router
-                .route_layer(TimeoutLayer::with_status_code(
-                    http::StatusCode::REQUEST_TIMEOUT,
-                    limits.request_timeout,
-                ))
-                .route_layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-        };
         let decoy = decoy_router(&self.decoy);
-        let mut custom = self.extra.unwrap_or_default();
+        // One flat router for every known path, so that a request is routed once (each level of
+        // routing clones and drops a boxed route service and inserts its extensions per request).
+        let mut routes = Router::new();
+        for surface in self.surfaces {
+            routes = routes.merge(surface.router);
+        }
         for (path, route) in self.routes {
             if !collisions.iter().any(|c| c.path == path) {
-                custom = custom.route(&path, route);
+                routes = routes.route(&path, route);
             }
         }
-        let custom = guarded(custom).fallback_service(decoy.clone());
-        let mut reserved = Router::new();
-        for surface in self.surfaces {
-            reserved = reserved.merge(surface.router);
-        }
-        let state = BearerState {
-            provider: self.identity_provider,
-            stealth: self.stealth,
-            decoy,
+        let routes = guarded(routes, &limits);
+        // Routes of `with_extra_routes` cannot be inspected for collisions, so they stay a level
+        // below, where a reserved path shadows them instead of clashing with it.
+        let unknown = match self.extra {
+            Some(extra) => guarded(extra, &limits).fallback_service(decoy.clone()),
+            None => decoy.clone(),
         };
-        let authed = guarded(reserved)
-            .fallback_service(custom)
-            .layer(BearerLayer(state));
-        let router = Router::new()
-            .route(HEALTHZ, get(health))
-            .fallback_service(authed)
-            .layer(
-                TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
-                    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
-                }),
-            );
-        HttpServer::new(router, limits, collisions, self.extended_connect)
+        let router = routes.fallback_service(unknown).route(HEALTHZ, get(health));
+        // The bearer layer and the trace wrap the router as a whole, not each route: nothing is
+        // routed (not even a wrong method's 405) before the bearer layer has decided, and no
+        // per-route box is cloned and dropped for them per request.
+        let app = tower::ServiceBuilder::new()
+            .layer(TraceLayer::new_for_http().make_span_with(RequestSpan))
+            .layer(BearerLayer(BearerState {
+                provider: self.identity_provider,
+                stealth: self.stealth,
+                decoy,
+            }))
+            .service(router);
+        HttpServer::new(app, limits, collisions, self.extended_connect)
     }
 }
+
+/// Guards `router`'s routes with the request timeout and body limit, as one layer (one box per
+/// route). `route_layer` leaves the fallback alone: the decoy reads no body and must answer
+/// every unknown path alike, whatever its `Content-Length`.
+fn guarded(router: Router, limits: &ServerLimits) -> Router {
+    if !router.has_routes() {
+        return router;
+    }
+    router.route_layer(
+        tower::ServiceBuilder::new()
+            .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+            .layer(TimeoutLayer::with_status_code(
+                http::StatusCode::REQUEST_TIMEOUT,
+                limits.request_timeout,
+            )),
+    )
+}
+
+/// The debug span of a request: method and path (never the query, which may hold a secret).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, request: &http::Request<B>) -> tracing::Span {
+        tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+    }
+}
+
+/// The whole HTTP service of a node: the trace, then the bearer layer, then the router.
+pub(crate) type App = Trace<Bearer<Router>, SharedClassifier<ServerErrorsAsFailures>, RequestSpan>;
 
 async fn health() -> ([(header::HeaderName, HeaderValue); 1], &'static str) {
     (

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::builder::App;
 use crate::config::ServerLimits;
 use crate::surface::RouteCollision;
 
@@ -38,10 +39,11 @@ pub enum ServerError {
     Connection(String),
 }
 
-/// The built server: an immutable router plus limits. Cheap to clone.
+/// The built server: an immutable service (trace, bearer layer, router) plus limits. Cheap to
+/// clone.
 #[derive(Clone)]
 pub struct HttpServer {
-    router: Router,
+    app: App,
     limits: Arc<ServerLimits>,
     collisions: Arc<Vec<RouteCollision>>,
     extended_connect: bool,
@@ -58,22 +60,22 @@ impl std::fmt::Debug for HttpServer {
 
 impl HttpServer {
     pub(crate) fn new(
-        router: Router,
+        app: App,
         limits: ServerLimits,
         collisions: Vec<RouteCollision>,
         extended_connect: bool,
     ) -> Self {
         HttpServer {
-            router,
+            app,
             limits: Arc::new(limits),
             collisions: Arc::new(collisions),
             extended_connect,
         }
     }
 
-    /// The complete router (for embedding in another server).
+    /// The complete service as a router (for embedding in another server).
     pub fn router(&self) -> Router {
-        self.router.clone()
+        Router::new().fallback_service(self.app.clone())
     }
 
     /// The limits in force.
@@ -114,7 +116,7 @@ impl HttpServer {
         self.builder()
             .serve_connection_with_upgrades(
                 TokioIo::new(io),
-                TowerToHyperService::new(self.router.clone()),
+                TowerToHyperService::new(self.app.clone()),
             )
             .await
             .map_err(|e| ServerError::Connection(e.to_string()))
@@ -179,7 +181,7 @@ impl HttpServer {
             let _ = stream.set_nodelay(true);
             let watcher = graceful.watcher();
             let builder = builder.clone();
-            let router = self.router.clone();
+            let app = self.app.clone();
             #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
             let tls = tls.clone();
             let handshake_timeout = self.limits.tls_handshake_timeout;
@@ -187,7 +189,7 @@ impl HttpServer {
             connections.spawn(
                 async move {
                     let _permit = permit;
-                    let service = TowerToHyperService::new(router);
+                    let service = TowerToHyperService::new(app);
                     let result = match tls {
                         #[cfg(feature = "tls")]
                         Some(acceptor) => {

@@ -99,6 +99,21 @@ async fn full_stealth_shows_the_decoy_to_anonymous_callers() {
             .status(),
         404
     );
+    // A wrong method on a reserved path or a custom route is the decoy too, not a 405 that
+    // would tell the path exists.
+    for (method, path) in [("GET", "/call"), ("DELETE", "/search"), ("POST", "/v1/foo")] {
+        let response = http
+            .request(method.parse().unwrap(), server.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{method} {path}");
+        assert_eq!(
+            response.text().await.unwrap(),
+            decoy_body,
+            "{method} {path}"
+        );
+    }
     let bad = http
         .get(server.url("/search"))
         .bearer_auth("alk_wrong")
