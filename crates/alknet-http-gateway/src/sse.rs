@@ -57,11 +57,13 @@ pub fn project(stream: ResponseStream) -> impl Stream<Item = Result<Event, Infal
     struct State {
         inner: Option<ResponseStream>,
         next_id: u64,
+        json: Vec<u8>,
     }
     futures::stream::unfold(
         State {
             inner: Some(stream),
             next_id: 1,
+            json: Vec::new(),
         },
         |mut state| async move {
             let inner = state.inner.as_mut()?;
@@ -69,12 +71,16 @@ pub fn project(stream: ResponseStream) -> impl Stream<Item = Result<Event, Infal
                 Some(ResponseEnvelope {
                     result: Ok(output), ..
                 }) => {
-                    // Serialized straight into the event's buffer; the id from a stack buffer.
+                    // Serialized into one reused buffer and handed over in one piece (axum's
+                    // `json_data` scans every small write serde makes for newlines); the id
+                    // from a stack buffer.
                     let id = EventId::from(state.next_id);
-                    let event = Event::default()
-                        .id(id.as_str())
-                        .json_data(&output)
-                        .unwrap_or_else(|_| Event::default().id(id.as_str()).data("null"));
+                    state.json.clear();
+                    let data = match serde_json::to_writer(&mut state.json, &output) {
+                        Ok(()) => std::str::from_utf8(&state.json).unwrap_or("null"),
+                        Err(_) => "null",
+                    };
+                    let event = Event::default().id(id.as_str()).data(data);
                     state.next_id += 1;
                     event
                 }

@@ -7,14 +7,13 @@ use alknet_http_core::{GatewayDispatch, IdentityProvider, OperationRegistry};
 use axum::Router;
 use axum::routing::{MethodRouter, get};
 use http::{HeaderValue, header};
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{MakeSpan, Trace, TraceLayer};
 
 use crate::auth::{Bearer, BearerLayer, BearerState};
 use crate::config::{DecoyConfig, ServerLimits, Stealth};
 use crate::decoy::decoy_router;
+use crate::request_span::{RequestSpanLayer, RequestSpanService};
 use crate::serve::HttpServer;
 use crate::surface::{HEALTHZ, RouteCollision, Surface};
 
@@ -179,11 +178,11 @@ impl HttpServerBuilder {
             None => decoy.clone(),
         };
         let router = routes.fallback_service(unknown).route(HEALTHZ, get(health));
-        // The bearer layer and the trace wrap the router as a whole, not each route: nothing is
+        // The bearer layer and the request span wrap the router as a whole, not each route: nothing is
         // routed (not even a wrong method's 405) before the bearer layer has decided, and no
         // per-route box is cloned and dropped for them per request.
         let app = tower::ServiceBuilder::new()
-            .layer(TraceLayer::new_for_http().make_span_with(RequestSpan))
+            .layer(RequestSpanLayer)
             .layer(BearerLayer(BearerState {
                 provider: self.identity_provider,
                 stealth: self.stealth,
@@ -211,18 +210,8 @@ fn guarded(router: Router, limits: &ServerLimits) -> Router {
     )
 }
 
-/// The debug span of a request: method and path (never the query, which may hold a secret).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RequestSpan;
-
-impl<B> MakeSpan<B> for RequestSpan {
-    fn make_span(&mut self, request: &http::Request<B>) -> tracing::Span {
-        tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
-    }
-}
-
-/// The whole HTTP service of a node: the trace, then the bearer layer, then the router.
-pub(crate) type App = Trace<Bearer<Router>, SharedClassifier<ServerErrorsAsFailures>, RequestSpan>;
+/// The whole HTTP service of a node: the request span, then the bearer layer, then the router.
+pub(crate) type App = RequestSpanService<Bearer<Router>>;
 
 async fn health() -> ([(header::HeaderName, HeaderValue); 1], &'static str) {
     (

@@ -50,6 +50,7 @@ pub mod auth;
 mod builder;
 mod config;
 pub mod decoy;
+mod request_span;
 mod serve;
 mod surface;
 
