@@ -13,12 +13,13 @@
 //! |---|---|
 //! | [`within`], [`LIMIT`] | a bounded wait: a test that would hang fails instead |
 //! | [`Probe`] | a handler that reports its start, its drop unfinished, and its end |
+//! | `Served` | an `HttpServer` on `127.0.0.1:0` until shut down or dropped |
 //!
 //! ## Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | *(none)* | | |
+//! | `server` | no | `Served` (`alknet-http-server`) |
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -29,6 +30,11 @@ use std::time::Duration;
 use alknet_http_core::{HandlerKind, HandlerResult, OperationContext};
 use serde_json::Value;
 use tokio::sync::Notify;
+
+#[cfg(feature = "server")]
+mod served;
+#[cfg(feature = "server")]
+pub use served::Served;
 
 /// How long a test waits for anything before it fails.
 pub const LIMIT: Duration = Duration::from_secs(20);

@@ -10,10 +10,10 @@ use http::{HeaderValue, header};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::auth::{Bearer, BearerLayer, BearerState};
+use crate::auth::{BearerLayer, BearerState};
 use crate::config::{DecoyConfig, ServerLimits, Stealth};
 use crate::decoy::decoy_router;
-use crate::request_span::{RequestSpanLayer, RequestSpanService};
+use crate::request_span::RequestSpanLayer;
 use crate::serve::HttpServer;
 use crate::surface::{HEALTHZ, RouteCollision, Surface};
 
@@ -209,9 +209,6 @@ fn guarded(router: Router, limits: &ServerLimits) -> Router {
             )),
     )
 }
-
-/// The whole HTTP service of a node: the request span, then the bearer layer, then the router.
-pub(crate) type App = RequestSpanService<Bearer<Router>>;
 
 async fn health() -> ([(header::HeaderName, HeaderValue); 1], &'static str) {
     (

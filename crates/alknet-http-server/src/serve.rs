@@ -16,8 +16,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::builder::App;
+use crate::auth::Bearer;
 use crate::config::ServerLimits;
+use crate::request_span::RequestSpanService;
 use crate::surface::RouteCollision;
 
 /// The ALPN protocols a TLS listener offers, in preference order. Never `h3`.
@@ -38,6 +39,9 @@ pub enum ServerError {
     #[error("connection: {0}")]
     Connection(String),
 }
+
+/// The whole HTTP service of a node: the request span, then the bearer layer, then the router.
+pub(crate) type App = RequestSpanService<Bearer<Router>>;
 
 /// The built server: an immutable service (trace, bearer layer, router) plus limits. Cheap to
 /// clone.

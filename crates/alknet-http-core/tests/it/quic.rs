@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use alknet_http_core::adapter::{FromCall, FromCallConfig};
 use alknet_http_core::compose::PeerTable;
@@ -21,11 +20,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedWrite;
 
-const LIMIT: Duration = Duration::from_secs(20);
-
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f).await.expect("timed out")
-}
+use alknet_http_tests::within;
 
 /// Node B (the server): echo, a counting subscription, a failing one, and a never-ending mutation
 /// whose drop is reported on `dropped`.

@@ -1,6 +1,5 @@
 //! A fixed demo registry, a running node, and an SSE reader.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use alknet_http_core::{
 };
 use alknet_http_gateway::{GatewayConfig, PATHS, router};
 use alknet_http_server::{HttpServerBuilder, Surface};
+use alknet_http_tests::Served;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
@@ -243,14 +243,13 @@ pub(crate) fn registry(hooks: &Hooks) -> OperationRegistry {
 }
 
 pub(crate) struct Node {
-    pub(crate) addr: SocketAddr,
     pub(crate) hooks: Hooks,
-    _stop: oneshot::Sender<()>,
+    served: Served,
 }
 
 impl Node {
     pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.served.url(path)
     }
 }
 
@@ -275,17 +274,8 @@ pub(crate) async fn start_with(config: GatewayConfig, call_timeout: Duration) ->
     let server = HttpServerBuilder::new(provider, registry)
         .with_surface(Surface::new("gateway", PATHS, router(dispatch, config)))
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server.serve(listener, async move {
-        let _ = stopped.await;
-    }));
-    Node {
-        addr,
-        hooks,
-        _stop: stop,
-    }
+    let served = Served::start(server).await;
+    Node { hooks, served }
 }
 
 pub(crate) fn client() -> reqwest::Client {

@@ -1,16 +1,14 @@
 //! A probe surface, a token table and a running server.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use alknet_http_core::client::{install_crypto_provider, reqwest};
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::{Identity, OperationRegistry, StaticTokenProvider};
 use alknet_http_server::{HttpServer, HttpServerBuilder, Surface};
+use alknet_http_tests::Served;
 use axum::Router;
 use axum::routing::{get, post};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub(crate) const TOKEN: &str = "alk_valid_test_token";
 
@@ -41,37 +39,11 @@ pub(crate) fn adapter() -> HttpServerBuilder {
     .with_surface(probe_surface())
 }
 
-pub(crate) struct Running {
-    pub(crate) addr: SocketAddr,
-    pub(crate) stop: Option<oneshot::Sender<()>>,
-    pub(crate) task: JoinHandle<Result<(), alknet_http_server::ServerError>>,
-}
-
-impl Running {
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub(crate) async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.await.unwrap().unwrap();
-    }
-}
+/// A server on loopback (the test kit's).
+pub(crate) type Running = Served;
 
 pub(crate) async fn start(server: HttpServer) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve(listener, async move {
-        let _ = stopped.await;
-    }));
-    Running {
-        addr,
-        stop: Some(stop),
-        task,
-    }
+    Served::start(server).await
 }
 
 pub(crate) fn client() -> reqwest::Client {

@@ -16,11 +16,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) const TOKEN: &str = "alk_ws_test_token_0123456789abcdef";
-pub(crate) const LIMIT: Duration = Duration::from_secs(20);
-
-pub(crate) async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f).await.expect("timed out")
-}
+pub(crate) use alknet_http_tests::within;
 
 type Slot = Arc<Mutex<Option<oneshot::Sender<()>>>>;
 
