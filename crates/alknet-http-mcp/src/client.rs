@@ -240,7 +240,7 @@ impl FromMcp {
                     self.config.endpoint
                 ))
             } else {
-                AdapterError::DiscoveryFailed(format!("{}: {e}", self.config.endpoint))
+                AdapterError::discovery_caused(self.config.endpoint.to_string(), e)
             }
         })
     }
@@ -257,7 +257,7 @@ impl FromMcp {
         let tools = connection
             .list_all_tools()
             .await
-            .map_err(|e| AdapterError::DiscoveryFailed(format!("tools/list: {e}")))?;
+            .map_err(|e| AdapterError::discovery_caused("tools/list", e))?;
         let mut import = McpImport {
             registrations: Vec::new(),
             skipped: Vec::new(),

@@ -147,7 +147,7 @@ impl Sessions {
     pub async fn import(&self, id: u64) -> Result<usize, AdapterError> {
         let session = self
             .get(id)
-            .ok_or_else(|| AdapterError::DiscoveryFailed(format!("no live session {id}")))?;
+            .ok_or_else(|| AdapterError::discovery(format!("no live session {id}")))?;
         FromCall::new(session, FromCallConfig::new(format!("ws-session-{id}")))
             .import_into_overlay()
             .await

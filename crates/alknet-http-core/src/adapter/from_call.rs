@@ -140,7 +140,7 @@ impl FromCall {
                     peer: self.config.peer.clone(),
                     name,
                 },
-                other => AdapterError::SchemaParse(other.to_string()),
+                other => AdapterError::schema_parse_caused("an imported operation", other),
             })?;
         Ok(count)
     }
@@ -168,7 +168,7 @@ impl FromCall {
             .remote_call(crate::registry::SERVICES_LIST, Value::Null)
             .await?;
         let Listing { operations } = serde_json::from_value(listing)
-            .map_err(|e| AdapterError::SchemaParse(format!("services/list: {e}")))?;
+            .map_err(|e| AdapterError::schema_parse_caused("services/list", e))?;
         let mut seen = BTreeSet::new();
         for listed in &operations {
             if !seen.insert(listed.name.as_str()) {
@@ -195,7 +195,7 @@ impl FromCall {
                 )
                 .await?;
             let remote: OperationSpec = serde_json::from_value(spec).map_err(|e| {
-                AdapterError::SchemaParse(format!("services/schema {}: {e}", listed.name))
+                AdapterError::schema_parse_caused(format!("services/schema {}", listed.name), e)
             })?;
             registrations.push(self.registration(remote));
         }
@@ -251,9 +251,9 @@ fn discovery_error(error: &CallError) -> AdapterError {
     if error.is(crate::error::ErrorCode::Forbidden) {
         AdapterError::Unauthorized(error.message.clone())
     } else if error.message == "connection closed" {
-        AdapterError::Transport(error.message.clone())
+        AdapterError::transport(error.message.clone())
     } else {
-        AdapterError::DiscoveryFailed(error.to_string())
+        AdapterError::discovery_caused("the discovery call failed", error.clone())
     }
 }
 

@@ -10,14 +10,32 @@ use crate::registry::HandlerRegistration;
 #[non_exhaustive]
 pub enum AdapterError {
     /// The source could not be reached or listed.
-    #[error("discovery failed: {0}")]
-    DiscoveryFailed(String),
+    #[error("discovery failed: {detail}{}", cause(source))]
+    DiscoveryFailed {
+        /// What was being done.
+        detail: String,
+        /// The underlying failure, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A document or schema could not be parsed.
-    #[error("schema parse error: {0}")]
-    SchemaParse(String),
+    #[error("schema parse error: {detail}{}", cause(source))]
+    SchemaParse {
+        /// What was being parsed, or what is wrong with it.
+        detail: String,
+        /// The parser's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The transport failed mid-import.
-    #[error("transport error: {0}")]
-    Transport(String),
+    #[error("transport error: {detail}{}", cause(source))]
+    Transport {
+        /// What was being done.
+        detail: String,
+        /// The underlying failure, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The source refused our credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
@@ -46,6 +64,59 @@ pub enum AdapterError {
         /// The duplicated name.
         name: String,
     },
+}
+
+/// The cause of an [`AdapterError`]: any error, sent between threads.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `": <cause>"`, so that an error's one line also says why (as the config errors do).
+fn cause(source: &Option<BoxError>) -> String {
+    source
+        .as_ref()
+        .map(|source| format!(": {source}"))
+        .unwrap_or_default()
+}
+
+impl AdapterError {
+    /// [`AdapterError::DiscoveryFailed`] with no underlying error.
+    pub fn discovery(detail: impl Into<String>) -> Self {
+        AdapterError::DiscoveryFailed {
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// [`AdapterError::DiscoveryFailed`] caused by `source`.
+    pub fn discovery_caused(detail: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        AdapterError::DiscoveryFailed {
+            detail: detail.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// [`AdapterError::SchemaParse`] with no underlying error.
+    pub fn schema_parse(detail: impl Into<String>) -> Self {
+        AdapterError::SchemaParse {
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// [`AdapterError::SchemaParse`] caused by `source` (a parser's error).
+    pub fn schema_parse_caused(detail: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        AdapterError::SchemaParse {
+            detail: detail.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// [`AdapterError::Transport`] with no underlying error.
+    pub fn transport(detail: impl Into<String>) -> Self {
+        AdapterError::Transport {
+            detail: detail.into(),
+            source: None,
+        }
+    }
 }
 
 /// Imports operations from elsewhere as leaf registrations (`From*` provenance, `Internal` by

@@ -364,5 +364,5 @@ async fn duplicate_names_from_one_peer_are_a_collision() {
     drop(peer.await.unwrap());
     // And a dead session is a transport failure.
     let err = importer.import().await.unwrap_err();
-    assert!(matches!(err, AdapterError::Transport(_)), "{err}");
+    assert!(matches!(err, AdapterError::Transport { .. }), "{err}");
 }

@@ -288,7 +288,10 @@ async fn imports_are_internal_by_default_and_refusals_are_typed() {
     .import()
     .await
     .unwrap_err();
-    assert!(matches!(error, AdapterError::DiscoveryFailed(_)), "{error}");
+    assert!(
+        matches!(error, AdapterError::DiscoveryFailed { .. }),
+        "{error}"
+    );
 }
 
 #[tokio::test]

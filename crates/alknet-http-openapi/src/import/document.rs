@@ -33,7 +33,7 @@ impl OpenApiSpec {
     /// Parses JSON.
     pub fn from_json(text: &str) -> Result<Self, AdapterError> {
         let value = serde_json::from_str(text)
-            .map_err(|e| AdapterError::SchemaParse(format!("not valid JSON: {e}")))?;
+            .map_err(|e| AdapterError::schema_parse_caused("not valid JSON", e))?;
         OpenApiSpec::from_value(value)
     }
 
@@ -41,7 +41,7 @@ impl OpenApiSpec {
     /// any scalar type become strings, so `200:` response keys work).
     pub fn from_yaml(text: &str) -> Result<Self, AdapterError> {
         let yaml: yaml_serde::Value = yaml_serde::from_str(text)
-            .map_err(|e| AdapterError::SchemaParse(format!("not valid YAML: {e}")))?;
+            .map_err(|e| AdapterError::schema_parse_caused("not valid YAML", e))?;
         OpenApiSpec::from_value(yaml_to_json(yaml, 0)?)
     }
 
@@ -54,7 +54,7 @@ impl OpenApiSpec {
             Ok(value) => OpenApiSpec::from_value(value),
             Err(json_error) => OpenApiSpec::from_yaml(text).map_err(|yaml_error| {
                 if text.trim_start().starts_with(['{', '[']) {
-                    AdapterError::SchemaParse(format!("not valid JSON: {json_error}"))
+                    AdapterError::schema_parse_caused("not valid JSON", json_error)
                 } else {
                     yaml_error
                 }
@@ -65,8 +65,8 @@ impl OpenApiSpec {
     /// Takes an already parsed document.
     pub fn from_value(document: Value) -> Result<Self, AdapterError> {
         let Some(root) = document.as_object() else {
-            return Err(AdapterError::SchemaParse(
-                "an OpenAPI document is a JSON/YAML object".into(),
+            return Err(AdapterError::schema_parse(
+                "an OpenAPI document is a JSON/YAML object",
             ));
         };
         if let Some(swagger) = root.get("swagger") {
@@ -76,8 +76,8 @@ impl OpenApiSpec {
             )));
         }
         let Some(version) = root.get("openapi") else {
-            return Err(AdapterError::SchemaParse(
-                "the document has no `openapi` version field".into(),
+            return Err(AdapterError::schema_parse(
+                "the document has no `openapi` version field",
             ));
         };
         let text = scalar_text(version);
@@ -93,7 +93,7 @@ impl OpenApiSpec {
         match root.get("paths") {
             None | Some(Value::Object(_)) => {}
             Some(_) => {
-                return Err(AdapterError::SchemaParse("`paths` is not an object".into()));
+                return Err(AdapterError::schema_parse("`paths` is not an object"));
             }
         }
         Ok(OpenApiSpec { document, version })
@@ -122,7 +122,7 @@ const MAX_DEPTH: usize = 256;
 
 fn yaml_to_json(value: yaml_serde::Value, depth: usize) -> Result<Value, AdapterError> {
     if depth > MAX_DEPTH {
-        return Err(AdapterError::SchemaParse(format!(
+        return Err(AdapterError::schema_parse(format!(
             "the YAML nests deeper than {MAX_DEPTH} levels"
         )));
     }
@@ -146,8 +146,8 @@ fn yaml_to_json(value: yaml_serde::Value, depth: usize) -> Result<Value, Adapter
                     yaml_serde::Value::Bool(b) => b.to_string(),
                     yaml_serde::Value::Null => "null".to_owned(),
                     _ => {
-                        return Err(AdapterError::SchemaParse(
-                            "a YAML mapping key is not a scalar".into(),
+                        return Err(AdapterError::schema_parse(
+                            "a YAML mapping key is not a scalar",
                         ));
                     }
                 };

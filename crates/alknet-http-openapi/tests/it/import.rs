@@ -791,15 +791,23 @@ fn parsing_json_yaml_and_refusals() {
         assert!(
             matches!(
                 error,
-                AdapterError::SchemaParse(_) | AdapterError::Unsupported(_)
+                AdapterError::SchemaParse { .. } | AdapterError::Unsupported(_)
             ),
             "{text}"
         );
     }
-    assert!(matches!(
-        OpenApiSpec::from_json("openapi: 3.0.0").unwrap_err(),
-        AdapterError::SchemaParse(_)
-    ));
+    // The parser's own error is the typed source, and its text is in the one line too.
+    let not_json = OpenApiSpec::from_json("openapi: 3.0.0").unwrap_err();
+    let source = std::error::Error::source(&not_json).expect("the JSON parser's error");
+    assert!(
+        source.downcast_ref::<serde_json::Error>().is_some(),
+        "{source:?}"
+    );
+    assert!(
+        not_json.to_string().ends_with(&source.to_string()),
+        "{not_json}"
+    );
+    assert!(matches!(not_json, AdapterError::SchemaParse { .. }));
     let swagger = OpenApiSpec::from_str(r#"{"swagger":"2.0","info":{},"paths":{}}"#).unwrap_err();
     assert!(
         matches!(swagger, AdapterError::Unsupported(ref m) if m.contains("Swagger 2.0")),
