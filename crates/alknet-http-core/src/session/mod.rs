@@ -30,7 +30,7 @@ mod handle;
 mod incoming;
 mod io;
 mod outgoing;
-pub mod pending;
+mod pending;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -49,7 +49,7 @@ pub use config::{CloseReason, SessionConfig, SessionOptions};
 pub use handle::Session;
 pub use io::{Joined, join};
 pub use outgoing::{OutgoingCall, OutgoingOptions, Subscription};
-pub use pending::{Delivery, PendingRequestMap, SubscriptionReceiver};
+pub(crate) use pending::{Delivery, PendingRequestMap, SubscriptionReceiver};
 
 /// An incoming request that is running.
 struct InFlight {

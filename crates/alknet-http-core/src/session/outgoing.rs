@@ -48,11 +48,7 @@ impl Session {
         let receiver = if shared.closed.is_cancelled() {
             None
         } else {
-            Some(lock(&shared.pending).register_call(
-                id.clone(),
-                deadline,
-                options.parent_request_id.clone(),
-            ))
+            Some(lock(&shared.pending).register_call(id.clone(), deadline))
         };
         let envelope = requested_envelope(&id, operation, input, options);
         let future = async move {
@@ -104,7 +100,6 @@ impl Session {
         let receiver = lock(&shared.pending).register_subscribe(
             id.clone(),
             None,
-            options.parent_request_id.clone(),
             shared.options.config.subscription_queue,
         );
         let guard = AbortGuard::new(self, id.clone());

@@ -11,7 +11,6 @@ mod fixtures;
 mod framing;
 mod from_call;
 mod identity;
-mod pending;
 #[cfg(feature = "quic")]
 mod quic;
 mod registry;
