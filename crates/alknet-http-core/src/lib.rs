@@ -89,6 +89,7 @@ pub mod invoke;
 pub mod quic;
 pub mod registry;
 pub mod session;
+mod shared_defs;
 pub mod spec;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
@@ -112,4 +113,5 @@ pub use registry::{
     Handler, HandlerKind, HandlerRegistration, HandlerResult, OperationLayer, OperationOverlay,
     OperationRegistry, RegistryBuilder, RegistryError, StreamingHandler,
 };
+pub use shared_defs::SharedDefs;
 pub use spec::{ErrorDefinition, OperationSpec, OperationType, Provenance, Visibility};

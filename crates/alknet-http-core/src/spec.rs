@@ -1,11 +1,13 @@
 //! The operation model: [`OperationSpec`] and the types it is made of (call-protocol §7).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::access::AccessControl;
+use crate::shared_defs::SharedDefs;
 
 /// What an operation does, which picks its dispatch path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -110,7 +112,11 @@ impl ErrorDefinition {
 /// assert_eq!(spec.namespace, "fs");
 /// assert_eq!(spec.op_type, OperationType::Query);
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Its JSON form (`/schema`, `services/schema`, generated documents) always has self-contained
+/// schemas: definitions kept in [`OperationSpec::shared_defs`] are attached as each schema's
+/// `$defs` when it is serialized.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct OperationSpec {
     /// Registry form: no leading slash, at least two `/`-segments.
     pub name: String,
@@ -143,6 +149,59 @@ pub struct OperationSpec {
     /// subscriptions always are; Mutations run to completion unless this is set.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel_on_disconnect: bool,
+    /// Definitions the schemas above refer to as `#/$defs/<key>` without carrying them, shared
+    /// with other operations (one import's). `None` for self-contained schemas.
+    #[serde(skip)]
+    pub shared_defs: Option<SharedDefs>,
+}
+
+/// The JSON form of a spec, borrowed, with self-contained schemas.
+#[derive(Serialize)]
+struct SpecWire<'a> {
+    name: &'a str,
+    namespace: &'a str,
+    op_type: OperationType,
+    visibility: Visibility,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: Cow<'a, Value>,
+    output_schema: Cow<'a, Value>,
+    error_schemas: Cow<'a, [ErrorDefinition]>,
+    access_control: &'a AccessControl,
+    resource_id_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cancel_on_disconnect: bool,
+}
+
+impl Serialize for OperationSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let error_schemas = match &self.shared_defs {
+            None => Cow::Borrowed(self.error_schemas.as_slice()),
+            Some(_) => Cow::Owned(
+                self.error_schemas
+                    .iter()
+                    .map(|error| ErrorDefinition {
+                        schema: self.self_contained(&error.schema).into_owned(),
+                        ..error.clone()
+                    })
+                    .collect(),
+            ),
+        };
+        SpecWire {
+            name: &self.name,
+            namespace: &self.namespace,
+            op_type: self.op_type,
+            visibility: self.visibility,
+            description: self.description.as_deref(),
+            input_schema: self.self_contained(&self.input_schema),
+            output_schema: self.self_contained(&self.output_schema),
+            error_schemas,
+            access_control: &self.access_control,
+            resource_id_path: self.resource_id_path.as_deref(),
+            cancel_on_disconnect: self.cancel_on_disconnect,
+        }
+        .serialize(serializer)
+    }
 }
 
 fn empty_schema() -> Value {
@@ -169,6 +228,7 @@ impl OperationSpec {
             access_control: AccessControl::default(),
             resource_id_path: None,
             cancel_on_disconnect: false,
+            shared_defs: None,
         }
     }
 
@@ -225,6 +285,22 @@ impl OperationSpec {
     pub fn with_output_schema(mut self, schema: Value) -> Self {
         self.output_schema = schema;
         self
+    }
+
+    /// Lets the schemas refer to `defs` as `#/$defs/<key>` instead of carrying them.
+    #[must_use]
+    pub fn with_shared_defs(mut self, defs: SharedDefs) -> Self {
+        self.shared_defs = Some(defs);
+        self
+    }
+
+    /// `schema` (one of this spec's) as a self-contained JSON Schema: with the shared
+    /// definitions it reaches attached, or as it is when there are none.
+    pub fn self_contained<'a>(&self, schema: &'a Value) -> Cow<'a, Value> {
+        match &self.shared_defs {
+            Some(defs) => Cow::Owned(defs.attach(schema)),
+            None => Cow::Borrowed(schema),
+        }
     }
 
     /// Declares a domain error.

@@ -53,8 +53,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_all(report.into_registrations())
         .build()?;
     let built = start.elapsed();
+    // The first call of the operation whose input reaches the most shared definitions compiles
+    // its validator then (imports defer that): what does that first call cost?
+    let widest = registry
+        .operations()
+        .filter_map(|op| {
+            let spec = op.spec();
+            let reached = spec.shared_defs.as_ref()?.reached_from(&spec.input_schema);
+            Some((reached.len(), op.clone()))
+        })
+        .max_by_key(|(reached, op)| (*reached, std::cmp::Reverse(op.spec().name.clone())));
+    let before_first_call = Instant::now();
+    let (widest_name, widest_defs) = match &widest {
+        Some((reached, op)) => {
+            let _ = op.validate_input(&serde_json::json!({}));
+            (op.spec().name.clone(), *reached)
+        }
+        None => (String::new(), 0),
+    };
+    let first_call = before_first_call.elapsed();
     println!(
-        "{{\"document\":{:?},\"operations\":{operations},\"skipped\":{skipped},\"registry\":{},\"parse_ms\":{},\"plan_ms\":{},\"registry_ms\":{},\"total_ms\":{},\"peak_rss_mib\":{:.1},\"rss_before_mib\":{:.1},\"rss_after_plan_mib\":{:.1}}}",
+        "{{\"document\":{:?},\"operations\":{operations},\"skipped\":{skipped},\"registry\":{},\"parse_ms\":{},\"plan_ms\":{},\"registry_ms\":{},\"total_ms\":{},\"peak_rss_mib\":{:.1},\"rss_before_mib\":{:.1},\"rss_after_plan_mib\":{:.1},\"widest_input\":{:?},\"widest_input_defs\":{},\"first_call_ms\":{}}}",
         path,
         registry.len(),
         parsed.as_millis(),
@@ -64,6 +83,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
         baseline_kib as f64 / 1024.0,
         after_plan_kib as f64 / 1024.0,
+        widest_name,
+        widest_defs,
+        first_call.as_millis(),
     );
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! [`OperationLayer`] trait dispatch looks names up in, and connection overlays.
 
 mod discovery;
+mod input_gate;
 mod overlay;
 mod registration;
 

@@ -18,6 +18,8 @@ use crate::error::CallError;
 use crate::identity::Identity;
 use crate::spec::{OperationSpec, OperationType, Provenance, Visibility};
 
+use super::input_gate::InputGate;
+
 /// What a handler returns: one output or an error.
 pub type HandlerResult = Result<Value, CallError>;
 /// The future a [`Handler`] returns.
@@ -205,7 +207,7 @@ pub struct RegisteredOperation {
     pub(crate) handler_identity: Option<Arc<Identity>>,
     pub(crate) scoped_env: Option<Arc<ScopedPeerEnv>>,
     pub(crate) capabilities: Capabilities,
-    validator: Option<jsonschema::Validator>,
+    input_gate: InputGate,
 }
 
 impl fmt::Debug for RegisteredOperation {
@@ -270,16 +272,11 @@ impl RegisteredOperation {
                 reason: "session registrations are always Internal",
             });
         }
-        let validator = if is_trivial_schema(&spec.input_schema) {
-            None
-        } else {
-            Some(jsonschema::validator_for(&spec.input_schema).map_err(|e| {
-                RegistryError::InvalidSchema {
-                    name: name.clone(),
-                    reason: e.to_string(),
-                }
-            })?)
-        };
+        let input_gate =
+            InputGate::for_spec(&spec).map_err(|reason| RegistryError::InvalidSchema {
+                name: name.clone(),
+                reason,
+            })?;
         Ok(RegisteredOperation {
             handler_identity: composition_authority
                 .as_ref()
@@ -290,7 +287,7 @@ impl RegisteredOperation {
             handler,
             provenance,
             capabilities,
-            validator,
+            input_gate,
         })
     }
 
@@ -311,33 +308,7 @@ impl RegisteredOperation {
 
     /// Validates `input` against the compiled input schema.
     pub fn validate_input(&self, input: &Value) -> Result<(), CallError> {
-        let Some(validator) = &self.validator else {
-            return Ok(());
-        };
-        if validator.is_valid(input) {
-            return Ok(());
-        }
-        const MAX_REPORTED: usize = 32;
-        let errors: Vec<Value> = validator
-            .iter_errors(input)
-            .take(MAX_REPORTED)
-            .map(|e| {
-                json!({
-                    "instance_path": e.instance_path().to_string(),
-                    "schema_path": e.schema_path().to_string(),
-                    "message": e.to_string(),
-                })
-            })
-            .collect();
-        let first = errors
-            .first()
-            .and_then(|e| e["message"].as_str())
-            .unwrap_or("invalid input")
-            .to_owned();
-        Err(
-            CallError::invalid_input(format!("input does not match the schema: {first}"))
-                .with_details(json!({ "errors": errors })),
-        )
+        self.input_gate.check(&self.spec, input)
     }
 
     /// Maps a handler's error per call-protocol §11: declared and protocol codes pass through
@@ -360,14 +331,6 @@ impl RegisteredOperation {
         CallError::internal("the operation failed")
             .with_details(json!({ "original_code": error.code }))
             .with_retryable(false)
-    }
-}
-
-fn is_trivial_schema(schema: &Value) -> bool {
-    match schema {
-        Value::Bool(true) => true,
-        Value::Object(map) => map.is_empty(),
-        _ => false,
     }
 }
 

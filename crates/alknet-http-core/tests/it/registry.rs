@@ -7,7 +7,7 @@ use std::time::Duration;
 use alknet_http_core::{
     AccessControl, CallError, Capabilities, ErrorDefinition, HandlerKind, HandlerRegistration,
     Identity, InMemoryOwnership, OperationOverlay, OperationRegistry, OperationSpec,
-    OwnershipStore, Provenance, RegistryError,
+    OwnershipStore, Provenance, RegistryError, SharedDefs,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -578,4 +578,94 @@ fn overlays_accept_imports_and_refuse_duplicates() {
     assert_eq!(overlay.len(), 3);
     overlay.clear();
     assert!(overlay.is_empty());
+}
+
+/// Schemas that keep their definitions in `SharedDefs` (large imports) are meta-checked at
+/// registration and compiled on the first call: the gate then holds as for any schema, a
+/// broken definition is an `INTERNAL` error for that operation only, and `/schema`'s JSON
+/// form carries the definitions it needs.
+#[tokio::test]
+async fn shared_definitions_are_compiled_on_first_use() {
+    let defs = SharedDefs::new(
+        json!({
+            "Pet": {"type": "object", "required": ["name"], "properties": {
+                "name": {"type": "string"}, "owner": {"$ref": "#/$defs/Person"}}},
+            "Person": {"type": "object", "properties": {"age": {"type": "integer"}}},
+            "Broken": {"type": "string", "pattern": "(unclosed"}
+        })
+        .as_object()
+        .unwrap()
+        .clone(),
+    );
+    let echo = || HandlerKind::once(|i, _| async move { Ok(i) });
+    let registry = OperationRegistry::builder()
+        .with_leaf(
+            OperationSpec::mutation("pets/add")
+                .with_input_schema(json!({"$ref": "#/$defs/Pet"}))
+                .with_shared_defs(defs.clone()),
+            echo(),
+            Capabilities::new(),
+        )
+        .with_leaf(
+            OperationSpec::mutation("pets/broken")
+                .with_input_schema(json!({"$ref": "#/$defs/Broken"}))
+                .with_shared_defs(defs.clone()),
+            echo(),
+            Capabilities::new(),
+        )
+        .build()
+        .expect("a meta-valid root registers; its definitions compile later");
+    let d = dispatch(registry.clone());
+    let ok = d
+        .invoke(
+            None,
+            "/pets/add",
+            json!({"name": "rex", "owner": {"age": 3}}),
+        )
+        .await;
+    assert_eq!(ok.result.unwrap()["name"], "rex");
+    let invalid = d
+        .invoke(
+            None,
+            "/pets/add",
+            json!({"name": "rex", "owner": {"age": "x"}}),
+        )
+        .await;
+    assert_eq!(invalid.result.unwrap_err().code, "INVALID_INPUT");
+    for _ in 0..2 {
+        let broken = d
+            .invoke(None, "/pets/broken", json!("x"))
+            .await
+            .result
+            .unwrap_err();
+        assert_eq!(broken.code, "INTERNAL");
+        assert_eq!(
+            broken.message,
+            "the operation's input schema cannot be used"
+        );
+    }
+    let shown = serde_json::to_value(registry.get("pets/add").unwrap().spec()).unwrap();
+    assert_eq!(
+        shown["input_schema"]["$defs"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["Person", "Pet"]
+    );
+    // A root that is not a schema at all is still refused at registration.
+    let error = OperationRegistry::builder()
+        .with_leaf(
+            OperationSpec::query("pets/bad")
+                .with_input_schema(json!({"type": 5}))
+                .with_shared_defs(defs),
+            echo(),
+            Capabilities::new(),
+        )
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(error, RegistryError::InvalidSchema { .. }),
+        "{error}"
+    );
 }

@@ -6,7 +6,9 @@
 //!
 //! - **name** `{namespace}/{operationId}`, else `{namespace}/{method}_{path segments}`; at most
 //!   64 characters (longer names are cut and get an 8-hex-digit hash suffix); a rename map
-//!   overrides any of them; two operations with one name are an error naming both;
+//!   overrides any of them; when two operations of the document get one generated name, the
+//!   later in document order becomes `<name>_2` (`_3`, … the first free one) with a warning, and
+//!   a rename that collides is an error naming both;
 //! - **type**: a `text/event-stream` success response → `Subscription` (streamed item by item),
 //!   `GET`/`HEAD` → `Query`, anything else → `Mutation`;
 //! - **input**: an object of the path parameters (required), query and header parameters (as
@@ -14,8 +16,10 @@
 //!   fields are refused;
 //! - **output**: the `200`/`201` (else first 2xx) schema; **errors**: each declared non-2xx status
 //!   as `HTTP_<status>`;
-//! - schemas are rewritten into self-contained JSON Schema 2020-12 (see `schema.rs`), so the core
-//!   validator checks every input before a request is sent.
+//! - schemas are rewritten into JSON Schema 2020-12 (see `schema.rs`) whose definitions all the
+//!   document's operations share ([`SharedDefs`]: each is normalised and held once, however many
+//!   operations reach it), so the core validator checks every input before a request is sent
+//!   and `/schema` still shows each schema self-contained.
 //!
 //! Credentials never come from configuration files or the environment: the handler reads the
 //! secret of [`HttpServiceConfig::credential`] from its registration's capabilities on every
@@ -60,6 +64,7 @@ use alknet_http_core::client::SharedHttpClient;
 use alknet_http_core::client::reqwest::Method;
 use alknet_http_core::{
     AdapterError, HandlerRegistration, OperationAdapter, OperationSpec, OperationType, Provenance,
+    SharedDefs,
 };
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
@@ -94,6 +99,16 @@ impl fmt::Debug for FromOpenApi {
     }
 }
 
+/// An operation planned, waiting for the document's shared definitions.
+struct Planned<'d> {
+    source: String,
+    name: String,
+    path: &'d str,
+    method: Method,
+    operation: &'d Value,
+    built: BuiltOperation,
+}
+
 const METHODS: [(&str, Method); 8] = [
     ("get", Method::GET),
     ("put", Method::PUT),
@@ -124,7 +139,8 @@ impl FromOpenApi {
     }
 
     /// Builds every registration and reports what was skipped and why. Errors: an invalid
-    /// configuration, a name collision (naming both sources), a rename key that matches nothing.
+    /// configuration, a rename that collides with another name (naming both sources), a rename
+    /// key that matches nothing.
     pub fn plan(&self) -> Result<ImportReport, AdapterError> {
         let upstream = self.config.upstream(self.http.clone())?;
         let document = self.spec.document();
@@ -137,6 +153,8 @@ impl FromOpenApi {
         };
         let mut names: HashMap<String, String> = HashMap::new();
         let mut renamed: BTreeSet<String> = BTreeSet::new();
+        let mut planned: Vec<Planned<'_>> = Vec::new();
+        let mut all_needs: BTreeSet<String> = BTreeSet::new();
         let empty = Map::new();
         let paths = document
             .get("paths")
@@ -179,6 +197,7 @@ impl FromOpenApi {
                 .flatten()
                 .find(|k| self.options.rename.contains_key(*k))
                 .map(str::to_owned);
+                let explicit = rename_key.is_some();
                 let slug = match rename_key {
                     Some(k) => {
                         let new = slugify(&self.options.rename[&k]);
@@ -197,13 +216,33 @@ impl FromOpenApi {
                     Some(id) => format!("{source} (operationId `{id}`)"),
                     None => source.clone(),
                 };
-                if let Some(first) = names.get(&name) {
-                    return Err(AdapterError::NameCollision {
-                        name,
-                        first: first.clone(),
-                        second: described,
-                    });
-                }
+                let name = match names.get(&name) {
+                    None => name,
+                    // A rename that collides is a configuration mistake.
+                    Some(first) if explicit => {
+                        return Err(AdapterError::NameCollision {
+                            name,
+                            first: first.clone(),
+                            second: described,
+                        });
+                    }
+                    // Two operations of one document with the same generated name (`GET /jobs`
+                    // and `GET /jobs/`): the later one in document order takes the first free
+                    // `<slug>_<n>` from 2 on, so the names are distinct and stable across runs.
+                    Some(first) => {
+                        let distinct = (2..)
+                            .map(|n| imported_name(&self.config.namespace, &format!("{slug}_{n}")))
+                            .find(|candidate| !names.contains_key(candidate))
+                            .unwrap_or_default();
+                        report.warnings.push(ImportNote {
+                            source: source.clone(),
+                            reason: format!(
+                                "`{name}` is already the name of {first}: imported as `{distinct}`"
+                            ),
+                        });
+                        distinct
+                    }
+                };
                 let mut plan = OperationPlan {
                     normalizer: &mut normalizer,
                     document,
@@ -218,25 +257,59 @@ impl FromOpenApi {
                                 source: source.clone(),
                                 reason,
                             }));
-                        let registration = self.registration(
-                            &upstream,
+                        all_needs.extend(built.needs.iter().cloned());
+                        planned.push(Planned {
+                            source,
                             name,
                             path,
-                            method.clone(),
+                            method: method.clone(),
                             operation,
                             built,
-                        );
-                        match registration {
-                            Ok(registration) => report.operations.push(ImportedOperation {
-                                source,
-                                registration,
-                            }),
-                            Err(reason) => report.skipped.push(ImportNote { source, reason }),
-                        }
+                        });
                     }
                     Err(SchemaError(reason)) => report.skipped.push(ImportNote { source, reason }),
                 }
             }
+        }
+        // The definitions every planned operation reaches, normalised once and shared.
+        let (shared, unusable) = normalizer.share(&all_needs);
+        for Planned {
+            source,
+            name,
+            path,
+            method,
+            operation,
+            built,
+        } in planned
+        {
+            if let Some(SchemaError(reason)) = built.needs.iter().find_map(|k| unusable.get(k)) {
+                report.skipped.push(ImportNote {
+                    source,
+                    reason: reason.clone(),
+                });
+                continue;
+            }
+            // The registry compiles a self-contained schema at once, and one with shared
+            // definitions on first use after a meta-schema check: refuse what would fail there.
+            let usable = if built.needs.is_empty() {
+                jsonschema::validator_for(&built.input_schema).map(drop)
+            } else {
+                jsonschema::meta::validate(&built.input_schema)
+            };
+            if let Err(e) = usable {
+                report.skipped.push(ImportNote {
+                    source,
+                    reason: format!("input schema is not usable: {e}"),
+                });
+                continue;
+            }
+            let defs = (!built.needs.is_empty()).then(|| shared.clone());
+            let registration =
+                self.registration(&upstream, name, path, method, operation, built, defs);
+            report.operations.push(ImportedOperation {
+                source,
+                registration,
+            });
         }
         let unused: Vec<&String> = self
             .options
@@ -279,6 +352,7 @@ impl FromOpenApi {
         !named(&o.exclude_operations)
     }
 
+    #[allow(clippy::too_many_arguments)] // one planned operation, taken apart
     fn registration(
         &self,
         upstream: &Upstream,
@@ -287,10 +361,8 @@ impl FromOpenApi {
         method: Method,
         operation: &Value,
         built: BuiltOperation,
-    ) -> Result<HandlerRegistration, String> {
-        if let Err(e) = jsonschema::validator_for(&built.input_schema) {
-            return Err(format!("input schema is not usable: {e}"));
-        }
+        defs: Option<SharedDefs>,
+    ) -> HandlerRegistration {
         let op_type = if built.streaming {
             OperationType::Subscription
         } else if method == Method::GET || method == Method::HEAD {
@@ -313,13 +385,14 @@ impl FromOpenApi {
             spec = spec.with_description(description);
         }
         spec.error_schemas = built.errors;
+        spec.shared_defs = defs;
         let forwarder = Arc::new(Forwarder::new(upstream, method, path, Some(built.bindings)));
-        Ok(HandlerRegistration::leaf(
+        HandlerRegistration::leaf(
             spec,
             forwarder.handler(built.streaming),
             Provenance::FromOpenApi,
         )
-        .with_capabilities(self.options.capabilities.clone()))
+        .with_capabilities(self.options.capabilities.clone())
     }
 }
 

@@ -15,6 +15,8 @@ use super::schema::{Normalizer, SchemaError, deref};
 
 /// The schemas and bindings of one operation.
 pub(super) struct BuiltOperation {
+    /// The shared definitions (keys) the schemas below refer to.
+    pub(super) needs: BTreeSet<String>,
     pub(super) input_schema: Value,
     pub(super) output_schema: Value,
     pub(super) errors: Vec<ErrorDefinition>,
@@ -195,10 +197,10 @@ impl<'d> OperationPlan<'_, 'd> {
         if !required.is_empty() {
             input["required"] = Value::Array(required);
         }
-        let input_schema = self.normalizer.attach_defs(input, needs)?;
-        let (output_schema, errors, streaming) = self.responses(operation)?;
+        let (output_schema, errors, streaming) = self.responses(operation, &mut needs)?;
         Ok(BuiltOperation {
-            input_schema,
+            needs,
+            input_schema: input,
             output_schema,
             errors,
             bindings,
@@ -227,6 +229,7 @@ impl<'d> OperationPlan<'_, 'd> {
     fn responses(
         &mut self,
         operation: &Value,
+        needs: &mut BTreeSet<String>,
     ) -> Result<(Value, Vec<ErrorDefinition>, bool), SchemaError> {
         let empty = Map::new();
         let responses = operation
@@ -246,12 +249,10 @@ impl<'d> OperationPlan<'_, 'd> {
             if (200..300).contains(&status) {
                 success.push((code, response));
             } else if (100..600).contains(&status) {
-                let mut needs = BTreeSet::new();
                 let schema = match json_schema_of(response) {
-                    Some(schema) => self.normalizer.normalize(schema, &mut needs)?,
+                    Some(schema) => self.normalizer.normalize(schema, needs)?,
                     None => json!({}),
                 };
-                let schema = self.normalizer.attach_defs(schema, needs)?;
                 let description = response
                     .get("description")
                     .and_then(Value::as_str)
@@ -281,8 +282,7 @@ impl<'d> OperationPlan<'_, 'd> {
             None => json!({}),
             Some((_, response)) => {
                 let content = response.get("content").and_then(Value::as_object);
-                let mut needs = BTreeSet::new();
-                let schema = if streaming {
+                if streaming {
                     let sse = content
                         .and_then(|c| c.iter().find(|(m, _)| m.starts_with("text/event-stream")))
                         .map(|(_, m)| m);
@@ -290,13 +290,13 @@ impl<'d> OperationPlan<'_, 'd> {
                         // A schema of the event stream itself (a string) says nothing about
                         // the items: keep "any".
                         Some(s) if s.get("type") != Some(&json!("string")) => {
-                            self.normalizer.normalize(s, &mut needs)?
+                            self.normalizer.normalize(s, needs)?
                         }
                         _ => json!({}),
                     }
                 } else {
                     match (json_schema_of(response), content) {
-                        (Some(schema), _) => self.normalizer.normalize(schema, &mut needs)?,
+                        (Some(schema), _) => self.normalizer.normalize(schema, needs)?,
                         (None, None) => json!({ "type": "null" }),
                         (None, Some(c)) if c.is_empty() => json!({ "type": "null" }),
                         (None, Some(c)) if c.keys().all(|m| m.starts_with("text/")) => {
@@ -304,8 +304,7 @@ impl<'d> OperationPlan<'_, 'd> {
                         }
                         (None, Some(_)) => json!({}),
                     }
-                };
-                self.normalizer.attach_defs(schema, needs)?
+                }
             }
         };
         Ok((output, errors, streaming))

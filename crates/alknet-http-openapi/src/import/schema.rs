@@ -1,15 +1,16 @@
-//! Turning OpenAPI schemas into self-contained JSON Schema 2020-12.
+//! Turning OpenAPI schemas into JSON Schema 2020-12 whose definitions are shared.
 //!
 //! Every local `$ref` (`#/components/schemas/Pet`, or any other JSON pointer into the document)
-//! becomes `#/$defs/<key>`, and the referenced schemas travel along in the root's `$defs`, so
-//! recursive and mutually recursive schemas stay what they are — jsonschema resolves the cycle
-//! lazily — and no schema is ever expanded in place. Each referenced schema is normalised once
-//! per import and cached. OpenAPI 3.0's dialect is rewritten: `nullable` → a `"null"` type (or
+//! becomes `#/$defs/<key>`, and the referenced schemas are normalised once per import into one
+//! [`SharedDefs`] that every operation's spec holds (and attaches when a self-contained schema
+//! is asked for), so recursive and mutually recursive schemas stay what they are and no schema
+//! is ever expanded in place or copied per operation. OpenAPI 3.0's dialect is rewritten: `nullable` → a `"null"` type (or
 //! `anyOf` with `{"type": "null"}`), boolean `exclusiveMinimum`/`exclusiveMaximum` → numbers.
 //! `allOf`/`oneOf`/`anyOf`/`discriminator` are kept.
 
 use std::collections::{BTreeSet, HashMap};
 
+use alknet_http_core::SharedDefs;
 use serde_json::{Map, Value, json};
 
 use super::document::OpenApiVersion;
@@ -31,8 +32,6 @@ pub(crate) struct Normalizer<'a> {
     /// `$defs` key → JSON pointer.
     pointers: HashMap<String, String>,
     used_keys: BTreeSet<String>,
-    /// `$defs` key → (normalised schema, the keys it refers to) or the reason it cannot be used.
-    defs: HashMap<String, Result<(Value, BTreeSet<String>), SchemaError>>,
 }
 
 impl<'a> Normalizer<'a> {
@@ -43,7 +42,6 @@ impl<'a> Normalizer<'a> {
             keys: HashMap::new(),
             pointers: HashMap::new(),
             used_keys: BTreeSet::new(),
-            defs: HashMap::new(),
         }
     }
 
@@ -57,51 +55,71 @@ impl<'a> Normalizer<'a> {
         self.walk(schema, needs, 0)
     }
 
-    /// Attaches the transitive closure of `needs` as `$defs` of `root`.
-    pub(crate) fn attach_defs(
+    /// Normalises, once each, every definition reachable from `needs` (the union of what the
+    /// document's operations refer to) and hands them over as one [`SharedDefs`]. Also returns,
+    /// for each key whose closure holds a definition that cannot be used, why — an operation
+    /// that needs such a key is skipped. Cost: each reachable definition is walked once, so
+    /// the whole step is bounded by the document, not by how many operations share what.
+    pub(crate) fn share(
         &mut self,
-        mut root: Value,
-        needs: BTreeSet<String>,
-    ) -> Result<Value, SchemaError> {
-        if needs.is_empty() {
-            return Ok(root);
-        }
+        needs: &BTreeSet<String>,
+    ) -> (SharedDefs, HashMap<String, SchemaError>) {
         let mut defs = Map::new();
-        let mut pending: Vec<String> = needs.into_iter().collect();
+        let mut broken: Vec<(String, SchemaError)> = Vec::new();
+        // key → the keys whose definitions refer to it.
+        let mut referrers: HashMap<String, Vec<String>> = HashMap::new();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut pending: Vec<String> = needs.iter().cloned().collect();
         while let Some(key) = pending.pop() {
-            if defs.contains_key(&key) {
+            if !seen.insert(key.clone()) {
                 continue;
             }
-            let (schema, deps) = self.definition(&key)?;
-            pending.extend(deps.into_iter().filter(|d| !defs.contains_key(d)));
-            defs.insert(key, schema);
-        }
-        match &mut root {
-            Value::Object(map) => {
-                map.insert("$defs".into(), Value::Object(defs));
-                Ok(root)
+            match self.take_definition(&key) {
+                Ok((schema, deps)) => {
+                    if let Err(e) = jsonschema::meta::validate(&schema) {
+                        broken.push((
+                            key.clone(),
+                            SchemaError(format!("definition `{key}` is not a valid schema: {e}")),
+                        ));
+                    }
+                    for dep in deps {
+                        referrers.entry(dep.clone()).or_default().push(key.clone());
+                        pending.push(dep);
+                    }
+                    defs.insert(key, schema);
+                }
+                Err(reason) => broken.push((key, reason)),
             }
-            // `true`/`false` roots cannot carry keywords: wrap them.
-            other => Ok(json!({ "allOf": [other.clone()], "$defs": defs })),
         }
+        // A definition is unusable when anything it reaches is: spread each failure up.
+        let mut unusable: HashMap<String, SchemaError> = HashMap::new();
+        while let Some((key, reason)) = broken.pop() {
+            if unusable.contains_key(&key) {
+                continue;
+            }
+            for referrer in referrers.get(&key).into_iter().flatten() {
+                if !unusable.contains_key(referrer) {
+                    broken.push((referrer.clone(), reason.clone()));
+                }
+            }
+            unusable.insert(key, reason);
+        }
+        defs.retain(|key, _| !unusable.contains_key(key));
+        (SharedDefs::new(defs), unusable)
     }
 
-    fn definition(&mut self, key: &str) -> Result<(Value, BTreeSet<String>), SchemaError> {
-        if let Some(done) = self.defs.get(key) {
-            return done.clone();
-        }
+    /// Normalises the definition `key` names, leaving nothing cached (each is taken once).
+    fn take_definition(&mut self, key: &str) -> Result<(Value, BTreeSet<String>), SchemaError> {
         let pointer = self
             .pointers
             .get(key)
-            .cloned()
             .ok_or_else(|| SchemaError(format!("internal: unknown definition {key}")))?;
         // `walk` only records references, it never follows them, so a cycle cannot recurse.
-        let target = resolve_pointer(self.document, &pointer)
+        let target = resolve_pointer(self.document, pointer)
             .ok_or_else(|| SchemaError(format!("unresolvable $ref `#{pointer}`")))?;
         let mut deps = BTreeSet::new();
-        let outcome = self.walk(target, &mut deps, 0).map(|schema| (schema, deps));
-        self.defs.insert(key.to_owned(), outcome.clone());
-        outcome
+        let schema = self.walk(target, &mut deps, 0)?;
+        Ok((schema, deps))
     }
 
     fn key_for(&mut self, reference: &str) -> Result<String, SchemaError> {
@@ -402,7 +420,11 @@ mod tests {
         let mut n = Normalizer::new(doc, version);
         let mut needs = BTreeSet::new();
         let root = n.normalize(schema, &mut needs)?;
-        n.attach_defs(root, needs)
+        let (shared, unusable) = n.share(&needs);
+        if let Some(reason) = needs.iter().find_map(|k| unusable.get(k)) {
+            return Err(reason.clone());
+        }
+        Ok(shared.attach(&root))
     }
 
     #[test]

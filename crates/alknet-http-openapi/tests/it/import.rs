@@ -326,12 +326,22 @@ async fn the_petstore_imports_with_names_types_errors_and_skips() {
         spec("petstore/createPet").spec.input_schema["required"],
         json!(["body"])
     );
-    // The recursive Pet schema is carried as $defs.
+    // The recursive Pet schema is one shared definition, held once for the whole import and
+    // attached as `$defs` when the schema is shown self-contained (as `/schema` does).
     assert_eq!(show.output_schema["$ref"], "#/$defs/Pet");
+    assert!(show.output_schema.get("$defs").is_none());
+    let shared = show.shared_defs.as_ref().expect("shared definitions");
     assert_eq!(
-        show.output_schema["$defs"]["Pet"]["properties"]["parent"]["$ref"],
+        spec("petstore/listPets").spec.shared_defs.as_ref(),
+        Some(shared)
+    );
+    let output = show.self_contained(&show.output_schema);
+    assert_eq!(
+        output["$defs"]["Pet"]["properties"]["parent"]["$ref"],
         "#/$defs/Pet"
     );
+    let shown = serde_json::to_value(show).unwrap();
+    assert_eq!(shown["output_schema"], *output);
     // Skipped with reasons; a warning for the optional cookie.
     let skipped: Vec<String> = report.skipped.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -816,7 +826,7 @@ fn parsing_json_yaml_and_refusals() {
 }
 
 #[test]
-fn names_collide_loudly_and_rename_maps_resolve_them() {
+fn names_collide_deterministically_and_rename_maps_resolve_them() {
     let doc = r#"{"openapi":"3.1.0","info":{"title":"t","version":"1"},"paths":{
         "/a_b":{"get":{"responses":{}}},
         "/a/b":{"get":{"responses":{}}}}}"#;
@@ -829,7 +839,27 @@ fn names_collide_loudly_and_rename_maps_resolve_them() {
         .with_options(options)
         .plan()
     };
-    let error = importer(ImportOptions::default()).unwrap_err();
+    // Within one document the later operation (in document order) gets the first free `_<n>`.
+    let names_of = |report: &alknet_http_openapi::import::ImportReport| -> Vec<String> {
+        report
+            .operations
+            .iter()
+            .map(|o| o.registration.spec.name.clone())
+            .collect()
+    };
+    let report = importer(ImportOptions::default()).unwrap();
+    assert_eq!(names_of(&report), ["n/get_a_b", "n/get_a_b_2"]);
+    assert_eq!(
+        report.warnings[0].to_string(),
+        "GET /a_b: `n/get_a_b` is already the name of GET /a/b: imported as `n/get_a_b_2`"
+    );
+    assert_eq!(
+        names_of(&importer(ImportOptions::default()).unwrap()),
+        names_of(&report),
+        "stable across runs"
+    );
+    // A rename onto a taken name is a configuration mistake naming both.
+    let error = importer(ImportOptions::default().with_rename("GET /a_b", "get_a_b")).unwrap_err();
     let AdapterError::NameCollision {
         name,
         first,
