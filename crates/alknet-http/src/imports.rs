@@ -32,7 +32,8 @@ use alknet_http_core::client::SharedHttpClient;
 use alknet_http_core::{AccessControl, Capabilities, HandlerRegistration, Visibility};
 use alknet_http_mcp::{FromMcp, FromMcpConfig};
 use alknet_http_openapi::import::{
-    ForwardLimits, FromOpenApi, HttpAuthScheme, HttpServiceConfig, ImportOptions, OpenApiSpec,
+    ForwardLimits, FromOpenApi, HttpAuthScheme, HttpServiceConfig, ImportLimits, ImportOptions,
+    OpenApiSpec,
 };
 use serde::Deserialize;
 
@@ -120,6 +121,7 @@ pub struct ResolvedImport {
 }
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a few per node, made once at startup
 enum Importer {
     OpenApi(FromOpenApi),
     Mcp(FromMcp),
@@ -221,9 +223,17 @@ impl OpenApiImportConfig {
         let label = format!("import.openapi `{}`", self.namespace);
         let fail = |message: String| ConfigError::Invalid(format!("{label}: {message}"));
         let spec_path = resolve(&self.spec);
-        let text = std::fs::read_to_string(&spec_path)
+        // Never more than one byte past the limit is read: `parse` then refuses the document.
+        let limits = ImportLimits::default();
+        let mut text = String::new();
+        std::fs::File::open(&spec_path)
+            .and_then(|file| {
+                use std::io::Read as _;
+                file.take(limits.max_document_bytes as u64 + 1)
+                    .read_to_string(&mut text)
+            })
             .map_err(|e| fail(format!("cannot read {}: {e}", spec_path.display())))?;
-        let spec = OpenApiSpec::from_str(&text)
+        let spec = OpenApiSpec::parse(&text, &limits)
             .map_err(|e| fail(format!("{}: {e}", spec_path.display())))?;
         let auth = match (self.auth.as_deref(), self.api_key_name) {
             (None, None) => None,

@@ -36,6 +36,14 @@ pub enum AdapterError {
         #[source]
         source: Option<BoxError>,
     },
+    /// A configured limit was crossed; `limit` names the setting.
+    #[error("{detail} (limit `{limit}`)")]
+    LimitExceeded {
+        /// The setting (for example `max_document_bytes`).
+        limit: &'static str,
+        /// What crossed it.
+        detail: String,
+    },
     /// The source refused our credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(String),

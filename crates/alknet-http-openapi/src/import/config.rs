@@ -8,6 +8,7 @@ use alknet_http_core::client::SharedHttpClient;
 use alknet_http_core::{AccessControl, AdapterError, Capabilities, Visibility};
 
 use super::forward::{self, ForwardLimits, HttpAuthScheme, Upstream};
+use super::limits::ImportLimits;
 
 /// Where an imported API lives and how to reach it.
 #[derive(Debug, Clone)]
@@ -140,6 +141,8 @@ pub struct ImportOptions {
     pub access_control: AccessControl,
     /// The credentials handed to every imported registration.
     pub capabilities: Capabilities,
+    /// What the import may cost.
+    pub limits: ImportLimits,
 }
 
 impl ImportOptions {
@@ -183,11 +186,19 @@ impl Default for ImportOptions {
             visibility: Visibility::Internal,
             access_control: AccessControl::default(),
             capabilities: Capabilities::new(),
+            limits: ImportLimits::default(),
         }
     }
 }
 
 impl ImportOptions {
+    /// Sets the limits of the import.
+    #[must_use]
+    pub fn with_limits(mut self, limits: ImportLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Sets the credentials.
     #[must_use]
     pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {

@@ -3,6 +3,8 @@
 use alknet_http_core::AdapterError;
 use serde_json::{Map, Number, Value};
 
+use super::limits::ImportLimits;
+
 /// Which OpenAPI line a document belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenApiVersion {
@@ -45,8 +47,24 @@ impl OpenApiSpec {
         OpenApiSpec::from_value(yaml_to_json(yaml, 0)?)
     }
 
+    /// [`OpenApiSpec::from_str`] for a document no larger than `limits.max_document_bytes`:
+    /// a larger one is refused before it is parsed.
+    pub fn parse(text: &str, limits: &ImportLimits) -> Result<Self, AdapterError> {
+        if text.len() > limits.max_document_bytes {
+            return Err(AdapterError::LimitExceeded {
+                limit: "max_document_bytes",
+                detail: format!(
+                    "the document is {} bytes, more than {}",
+                    text.len(),
+                    limits.max_document_bytes
+                ),
+            });
+        }
+        OpenApiSpec::from_str(text)
+    }
+
     /// Parses JSON, or YAML when the text is not JSON (so JSON strings such as `"yes"` are never
-    /// reinterpreted by YAML rules).
+    /// reinterpreted by YAML rules). No size limit: see [`OpenApiSpec::parse`].
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str) -> Result<Self, AdapterError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);

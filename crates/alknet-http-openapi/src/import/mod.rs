@@ -50,6 +50,7 @@ mod config;
 mod document;
 mod forward;
 mod from_jsonschema;
+mod limits;
 mod plan;
 mod report;
 mod schema;
@@ -74,8 +75,9 @@ pub use document::{OpenApiSpec, OpenApiVersion};
 pub use forward::{ForwardLimits, HttpAuthScheme};
 use forward::{Forwarder, Upstream};
 pub use from_jsonschema::FromJsonSchema;
+pub use limits::ImportLimits;
 use plan::{BuiltOperation, OperationPlan, default_slug};
-pub use report::{ImportNote, ImportReport, ImportedOperation};
+pub use report::{ImportNote, ImportReport, ImportedOperation, NoteKind};
 use schema::{Normalizer, SchemaError, deref};
 
 /// Longest imported operation name (the core's import rule).
@@ -144,7 +146,7 @@ impl FromOpenApi {
     pub fn plan(&self) -> Result<ImportReport, AdapterError> {
         let upstream = self.config.upstream(self.http.clone())?;
         let document = self.spec.document();
-        let mut normalizer = Normalizer::new(document, self.spec.version());
+        let mut normalizer = Normalizer::new(document, self.spec.version(), self.options.limits);
         let mut report = ImportReport {
             namespace: self.config.namespace.clone(),
             operations: Vec::new(),
@@ -163,9 +165,10 @@ impl FromOpenApi {
         for (path, item) in paths {
             let item = match deref(document, item) {
                 Ok(item) => item,
-                Err(SchemaError(reason)) => {
+                Err(SchemaError { kind, reason }) => {
                     report.skipped.push(ImportNote {
                         source: path.clone(),
+                        kind,
                         reason,
                     });
                     continue;
@@ -183,6 +186,7 @@ impl FromOpenApi {
                 if !self.selected(operation, operation_id, &source) {
                     report.skipped.push(ImportNote {
                         source,
+                        kind: NoteKind::Filtered,
                         reason: "excluded by the import filters".into(),
                     });
                     continue;
@@ -236,6 +240,7 @@ impl FromOpenApi {
                             .unwrap_or_default();
                         report.warnings.push(ImportNote {
                             source: source.clone(),
+                            kind: NoteKind::Renamed,
                             reason: format!(
                                 "`{name}` is already the name of {first}: imported as `{distinct}`"
                             ),
@@ -243,6 +248,7 @@ impl FromOpenApi {
                         distinct
                     }
                 };
+                normalizer.begin_schema();
                 let mut plan = OperationPlan {
                     normalizer: &mut normalizer,
                     document,
@@ -255,6 +261,7 @@ impl FromOpenApi {
                             .warnings
                             .extend(plan.warnings.into_iter().map(|reason| ImportNote {
                                 source: source.clone(),
+                                kind: NoteKind::Ignored,
                                 reason,
                             }));
                         all_needs.extend(built.needs.iter().cloned());
@@ -267,7 +274,11 @@ impl FromOpenApi {
                             built,
                         });
                     }
-                    Err(SchemaError(reason)) => report.skipped.push(ImportNote { source, reason }),
+                    Err(SchemaError { kind, reason }) => report.skipped.push(ImportNote {
+                        source,
+                        kind,
+                        reason,
+                    }),
                 }
             }
         }
@@ -282,10 +293,11 @@ impl FromOpenApi {
             built,
         } in planned
         {
-            if let Some(SchemaError(reason)) = built.needs.iter().find_map(|k| unusable.get(k)) {
+            if let Some(error) = built.needs.iter().find_map(|k| unusable.get(k)) {
                 report.skipped.push(ImportNote {
                     source,
-                    reason: reason.clone(),
+                    kind: error.kind,
+                    reason: error.reason.clone(),
                 });
                 continue;
             }
@@ -299,6 +311,7 @@ impl FromOpenApi {
             if let Err(e) = usable {
                 report.skipped.push(ImportNote {
                     source,
+                    kind: NoteKind::InvalidSchema,
                     reason: format!("input schema is not usable: {e}"),
                 });
                 continue;

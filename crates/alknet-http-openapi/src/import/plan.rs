@@ -47,7 +47,7 @@ impl<'d> OperationPlan<'_, 'd> {
             let name = parameter
                 .get("name")
                 .and_then(Value::as_str)
-                .ok_or_else(|| SchemaError("a parameter has no name".into()))?;
+                .ok_or_else(|| SchemaError::invalid("a parameter has no name"))?;
             let location = parameter.get("in").and_then(Value::as_str).unwrap_or("");
             let is_required = parameter.get("required") == Some(&Value::Bool(true));
             let location = match location {
@@ -63,7 +63,7 @@ impl<'d> OperationPlan<'_, 'd> {
                     Location::Header
                 }
                 "cookie" if is_required => {
-                    return Err(SchemaError(format!(
+                    return Err(SchemaError::unsupported(format!(
                         "required cookie parameter `{name}` is unsupported"
                     )));
                 }
@@ -74,7 +74,7 @@ impl<'d> OperationPlan<'_, 'd> {
                     continue;
                 }
                 other => {
-                    return Err(SchemaError(format!(
+                    return Err(SchemaError::invalid(format!(
                         "parameter `{name}` has an unknown location `{other}`"
                     )));
                 }
@@ -103,7 +103,9 @@ impl<'d> OperationPlan<'_, 'd> {
                 key = format!("{}_{name}", location_name(location));
             }
             if properties.contains_key(&key) {
-                return Err(SchemaError(format!("parameter `{name}` is declared twice")));
+                return Err(SchemaError::invalid(format!(
+                    "parameter `{name}` is declared twice"
+                )));
             }
             if location == Location::Path || is_required {
                 required.push(Value::String(key.clone()));
@@ -182,7 +184,7 @@ impl<'d> OperationPlan<'_, 'd> {
                         }
                     );
                     if body_required {
-                        return Err(SchemaError(format!("unsupported {what}")));
+                        return Err(SchemaError::unsupported(format!("unsupported {what}")));
                     }
                     self.warnings.push(format!("optional body ignored: {what}"));
                 }

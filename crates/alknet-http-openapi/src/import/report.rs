@@ -14,12 +14,33 @@ pub struct ImportedOperation {
     pub registration: HandlerRegistration,
 }
 
+/// What kind of reason an [`ImportNote`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum NoteKind {
+    /// Left out by the import's filters.
+    Filtered,
+    /// Valid OpenAPI that the importer does not forward (a required cookie, an external
+    /// `$ref`, a body media type it cannot encode).
+    Unsupported,
+    /// The document is wrong here (an unresolvable `$ref`, a schema that is not one).
+    InvalidSchema,
+    /// One of the [`ImportLimits`](super::ImportLimits) was crossed.
+    LimitExceeded,
+    /// Imported under another name than its own (a name taken in the same document).
+    Renamed,
+    /// Imported with part of it ignored (an optional cookie, an optional non-JSON body).
+    Ignored,
+}
+
 /// One operation left out, or imported with a caveat, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportNote {
     /// `METHOD /path`.
     pub source: String,
-    /// Why.
+    /// What kind of reason.
+    pub kind: NoteKind,
+    /// Why, in words.
     pub reason: String,
 }
 

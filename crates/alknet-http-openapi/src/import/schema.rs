@@ -14,13 +14,41 @@ use alknet_http_core::SharedDefs;
 use serde_json::{Map, Value, json};
 
 use super::document::OpenApiVersion;
+use super::limits::ImportLimits;
+use super::report::NoteKind;
 
-/// Why a schema cannot be used.
+/// Why an operation cannot be imported: what kind of reason, and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SchemaError(pub(crate) String);
+pub(crate) struct SchemaError {
+    pub(crate) kind: NoteKind,
+    pub(crate) reason: String,
+}
 
-/// Schemas nested deeper than this are refused.
-const MAX_DEPTH: usize = 128;
+impl SchemaError {
+    /// Something in the document is wrong.
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        SchemaError {
+            kind: NoteKind::InvalidSchema,
+            reason: reason.into(),
+        }
+    }
+
+    /// Something valid that the importer does not do.
+    pub(crate) fn unsupported(reason: impl Into<String>) -> Self {
+        SchemaError {
+            kind: NoteKind::Unsupported,
+            reason: reason.into(),
+        }
+    }
+
+    /// One of the [`ImportLimits`] was crossed.
+    pub(crate) fn limit(reason: impl Into<String>) -> Self {
+        SchemaError {
+            kind: NoteKind::LimitExceeded,
+            reason: reason.into(),
+        }
+    }
+}
 
 /// Normalises the schemas of one document, caching each referenced schema.
 #[derive(Debug)]
@@ -32,17 +60,29 @@ pub(crate) struct Normalizer<'a> {
     /// `$defs` key → JSON pointer.
     pointers: HashMap<String, String>,
     used_keys: BTreeSet<String>,
+    limits: ImportLimits,
+    /// Schema nodes walked in all, and since the current operation or definition began.
+    nodes: usize,
+    schema_nodes: usize,
 }
 
 impl<'a> Normalizer<'a> {
-    pub(crate) fn new(document: &'a Value, version: OpenApiVersion) -> Self {
+    pub(crate) fn new(document: &'a Value, version: OpenApiVersion, limits: ImportLimits) -> Self {
         Normalizer {
             document,
             version,
             keys: HashMap::new(),
             pointers: HashMap::new(),
             used_keys: BTreeSet::new(),
+            limits,
+            nodes: 0,
+            schema_nodes: 0,
         }
+    }
+
+    /// Starts counting the nodes of one operation's schemas (or one definition's) afresh.
+    pub(crate) fn begin_schema(&mut self) {
+        self.schema_nodes = 0;
     }
 
     /// Normalises `schema` (which may refer to definitions), recording the definitions it needs
@@ -74,12 +114,25 @@ impl<'a> Normalizer<'a> {
             if !seen.insert(key.clone()) {
                 continue;
             }
+            if defs.len() >= self.limits.max_definitions {
+                let max = self.limits.max_definitions;
+                broken.push((
+                    key,
+                    SchemaError::limit(format!(
+                        "the import keeps at most {max} shared definitions (max_definitions)"
+                    )),
+                ));
+                continue;
+            }
+            self.begin_schema();
             match self.take_definition(&key) {
                 Ok((schema, deps)) => {
                     if let Err(e) = jsonschema::meta::validate(&schema) {
                         broken.push((
                             key.clone(),
-                            SchemaError(format!("definition `{key}` is not a valid schema: {e}")),
+                            SchemaError::invalid(format!(
+                                "definition `{key}` is not a valid schema: {e}"
+                            )),
                         ));
                     }
                     for dep in deps {
@@ -113,10 +166,10 @@ impl<'a> Normalizer<'a> {
         let pointer = self
             .pointers
             .get(key)
-            .ok_or_else(|| SchemaError(format!("internal: unknown definition {key}")))?;
+            .ok_or_else(|| SchemaError::invalid(format!("internal: unknown definition {key}")))?;
         // `walk` only records references, it never follows them, so a cycle cannot recurse.
         let target = resolve_pointer(self.document, pointer)
-            .ok_or_else(|| SchemaError(format!("unresolvable $ref `#{pointer}`")))?;
+            .ok_or_else(|| SchemaError::invalid(format!("unresolvable $ref `#{pointer}`")))?;
         let mut deps = BTreeSet::new();
         let schema = self.walk(target, &mut deps, 0)?;
         Ok((schema, deps))
@@ -124,13 +177,13 @@ impl<'a> Normalizer<'a> {
 
     fn key_for(&mut self, reference: &str) -> Result<String, SchemaError> {
         let Some(pointer) = reference.strip_prefix('#') else {
-            return Err(SchemaError(format!(
+            return Err(SchemaError::unsupported(format!(
                 "external $ref `{reference}` (only references within the document are supported)"
             )));
         };
         let pointer = percent_decode(pointer);
         if pointer.is_empty() || !pointer.starts_with('/') {
-            return Err(SchemaError(format!(
+            return Err(SchemaError::invalid(format!(
                 "$ref `{reference}` does not point at a schema"
             )));
         }
@@ -138,7 +191,9 @@ impl<'a> Normalizer<'a> {
             return Ok(key.clone());
         }
         if resolve_pointer(self.document, &pointer).is_none() {
-            return Err(SchemaError(format!("unresolvable $ref `{reference}`")));
+            return Err(SchemaError::invalid(format!(
+                "unresolvable $ref `{reference}`"
+            )));
         }
         let last = pointer
             .rsplit('/')
@@ -174,10 +229,28 @@ impl<'a> Normalizer<'a> {
         needs: &mut BTreeSet<String>,
         depth: usize,
     ) -> Result<Value, SchemaError> {
-        if depth > MAX_DEPTH {
-            return Err(SchemaError(format!(
-                "a schema nests deeper than {MAX_DEPTH} levels"
+        let limits = &self.limits;
+        if depth > limits.max_schema_depth {
+            return Err(SchemaError::limit(format!(
+                "a schema nests deeper than {} levels (max_schema_depth)",
+                limits.max_schema_depth
             )));
+        }
+        if matches!(schema, Value::Object(_) | Value::Array(_)) {
+            self.nodes += 1;
+            self.schema_nodes += 1;
+            if self.schema_nodes > limits.max_operation_schema_nodes {
+                return Err(SchemaError::limit(format!(
+                    "a schema has more than {} nodes (max_operation_schema_nodes)",
+                    limits.max_operation_schema_nodes
+                )));
+            }
+            if self.nodes > limits.max_total_schema_nodes {
+                return Err(SchemaError::limit(format!(
+                    "the import has normalised {} schema nodes (max_total_schema_nodes)",
+                    limits.max_total_schema_nodes
+                )));
+            }
         }
         let Value::Object(map) = schema else {
             // Booleans are schemas; anything else is not, and is read as "any".
@@ -195,7 +268,7 @@ impl<'a> Normalizer<'a> {
                         needs.insert(key.clone());
                         Value::String(format!("#/$defs/{key}"))
                     }
-                    _ => return Err(SchemaError("a $ref is not a string".into())),
+                    _ => return Err(SchemaError::invalid("a $ref is not a string")),
                 },
                 // Sub-schema maps.
                 "properties" | "patternProperties" | "$defs" | "definitions"
@@ -396,15 +469,15 @@ pub(crate) fn deref<'v>(
             return Ok(value);
         };
         let Some(pointer) = reference.strip_prefix('#') else {
-            return Err(SchemaError(format!(
+            return Err(SchemaError::unsupported(format!(
                 "external $ref `{reference}` (only references within the document are supported)"
             )));
         };
         value = resolve_pointer(document, &percent_decode(pointer))
-            .ok_or_else(|| SchemaError(format!("unresolvable $ref `{reference}`")))?;
+            .ok_or_else(|| SchemaError::invalid(format!("unresolvable $ref `{reference}`")))?;
     }
-    Err(SchemaError(
-        "a $ref chain is longer than 16 hops or loops".into(),
+    Err(SchemaError::invalid(
+        "a $ref chain is longer than 16 hops or loops",
     ))
 }
 
@@ -417,7 +490,7 @@ mod tests {
         version: OpenApiVersion,
         schema: &Value,
     ) -> Result<Value, SchemaError> {
-        let mut n = Normalizer::new(doc, version);
+        let mut n = Normalizer::new(doc, version, ImportLimits::default());
         let mut needs = BTreeSet::new();
         let root = n.normalize(schema, &mut needs)?;
         let (shared, unusable) = n.share(&needs);
@@ -505,7 +578,11 @@ mod tests {
         ] {
             let error =
                 normalize(&doc, OpenApiVersion::V3_1, &json!({"$ref": reference})).unwrap_err();
-            assert!(error.0.contains(expected), "{reference}: {}", error.0);
+            assert!(
+                error.reason.contains(expected),
+                "{reference}: {}",
+                error.reason
+            );
         }
     }
 

@@ -5,6 +5,8 @@ mod fuzz;
 #[cfg(feature = "import")]
 mod import;
 #[cfg(feature = "import")]
+mod limits;
+#[cfg(feature = "import")]
 mod sweep;
 
 use std::path::PathBuf;
