@@ -2,7 +2,8 @@
 
 use std::process::Command;
 
-use crate::e2e::{OCTOKIT_OPENAPI, npm_packages};
+use crate::e2e::{OCTOKIT_OPENAPI, npm_packages, release_json};
+use crate::openapi_scale::{graph_imports, graph_table};
 use crate::{Result, cargo, root, run};
 
 /// What was changed for the goals and what holds back the cases still below them, from profiles
@@ -210,10 +211,11 @@ pub(crate) fn bench(args: &[String]) -> Result {
     }
     let latency = forward_and_idle()?;
     let import = import_bench()?;
+    let graph = graph_table(&graph_imports()?);
     let doc = format!(
         "# Benchmarks\n\nWritten by `cargo xtask bench` (release builds, loopback only). Every case is measured \
          against its baseline in the same run on the same machine; only the ratios are meaningful.\n\n\
-         Machine: {}\n\n{table}\n{latency}\n{import}\n{PERF_NOTES}\n",
+         Machine: {}\n\n{table}\n{latency}\n{import}\n{graph}\n{PERF_NOTES}\n",
         machine()
     );
     std::fs::write(root().join("BENCHMARKS.md"), doc).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
@@ -229,28 +231,6 @@ pub(crate) fn soak(args: &[String], release: bool) -> Result {
     }
     cmd.arg("--").args(args);
     run(&format!("soak {}", args.join(" ")), &mut cmd)
-}
-
-/// `cargo run --release -q <args> <extra>`, whose last stdout line is one JSON object.
-pub(crate) fn release_json(args: &[&str], extra: &[&std::ffi::OsStr]) -> Result<serde_json::Value> {
-    let what = args.join(" ");
-    println!("==> cargo run --release {what}");
-    let output = cargo()
-        .args(["run", "-q", "--release"])
-        .args(args)
-        .args(extra)
-        .output()
-        .map_err(|e| format!("{what}: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "{what} failed: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let line = stdout.lines().last().unwrap_or_default();
-    println!("{line}");
-    serde_json::from_str(line).map_err(|e| format!("{what} output: {e}"))
 }
 
 /// The latency a `from_openapi` import adds to a forwarded call, and idle WebSocket sessions.

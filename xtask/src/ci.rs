@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::bench::soak;
 use crate::e2e::{browser, mcp_e2e, openapi_e2e, schemathesis};
+use crate::openapi_scale::openapi_scale;
 use crate::policy::{crypto_guard, lint_source, no_stdio_guard};
 use crate::structure::structure;
 use crate::{Result, cargo, root, run};
@@ -44,6 +45,7 @@ pub(crate) fn ci() -> Result {
     browser()?;
     schemathesis()?;
     openapi_e2e()?;
+    openapi_scale()?;
     mcp_e2e()?;
     hack()?;
     package()

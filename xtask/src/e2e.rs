@@ -258,3 +258,25 @@ pub(crate) fn openapi_e2e() -> Result {
         &env,
     )
 }
+
+/// `cargo run --release -q <args> <extra>`, whose last stdout line is one JSON object.
+pub(crate) fn release_json(args: &[&str], extra: &[&std::ffi::OsStr]) -> Result<serde_json::Value> {
+    let what = args.join(" ");
+    println!("==> cargo run --release {what}");
+    let output = cargo()
+        .args(["run", "-q", "--release"])
+        .args(args)
+        .args(extra)
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "{what} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let line = stdout.lines().last().unwrap_or_default();
+    println!("{line}");
+    serde_json::from_str(line).map_err(|e| format!("{what} output: {e}"))
+}

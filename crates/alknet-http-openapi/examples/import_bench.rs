@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let parsed = start.elapsed();
     let report = FromOpenApi::new(
         spec,
-        HttpServiceConfig::new("github", "https://api.github.com"),
+        HttpServiceConfig::new("imported", "http://127.0.0.1:9"),
         http,
     )
     .plan()?;
