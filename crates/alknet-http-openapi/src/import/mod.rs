@@ -52,8 +52,10 @@ mod forward;
 mod from_jsonschema;
 mod limits;
 mod plan;
+mod reference;
 mod report;
 mod schema;
+mod skip;
 mod sse_decoder;
 
 use std::collections::{BTreeSet, HashMap};
@@ -77,8 +79,10 @@ use forward::{Forwarder, Upstream};
 pub use from_jsonschema::FromJsonSchema;
 pub use limits::ImportLimits;
 use plan::{BuiltOperation, OperationPlan, default_slug};
+use reference::deref;
 pub use report::{ImportNote, ImportReport, ImportedOperation, NoteKind};
-use schema::{Normalizer, SchemaError, deref};
+use schema::Normalizer;
+use skip::SchemaError;
 
 /// Longest imported operation name (the core's import rule).
 pub const MAX_NAME_LEN: usize = MAX_IMPORTED_NAME_LEN;

@@ -11,7 +11,9 @@ use serde_json::{Map, Value, json};
 
 use super::body;
 use super::forward::{self, Binding, Location};
-use super::schema::{Normalizer, SchemaError, deref};
+use super::reference::deref;
+use super::schema::Normalizer;
+use super::skip::SchemaError;
 
 /// The schemas and bindings of one operation.
 pub(super) struct BuiltOperation {

@@ -15,40 +15,8 @@ use serde_json::{Map, Value, json};
 
 use super::document::OpenApiVersion;
 use super::limits::ImportLimits;
-use super::report::NoteKind;
-
-/// Why an operation cannot be imported: what kind of reason, and the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SchemaError {
-    pub(crate) kind: NoteKind,
-    pub(crate) reason: String,
-}
-
-impl SchemaError {
-    /// Something in the document is wrong.
-    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
-        SchemaError {
-            kind: NoteKind::InvalidSchema,
-            reason: reason.into(),
-        }
-    }
-
-    /// Something valid that the importer does not do.
-    pub(crate) fn unsupported(reason: impl Into<String>) -> Self {
-        SchemaError {
-            kind: NoteKind::Unsupported,
-            reason: reason.into(),
-        }
-    }
-
-    /// One of the [`ImportLimits`] was crossed.
-    pub(crate) fn limit(reason: impl Into<String>) -> Self {
-        SchemaError {
-            kind: NoteKind::LimitExceeded,
-            reason: reason.into(),
-        }
-    }
-}
+use super::reference::{percent_decode, resolve_pointer, unescape_token};
+use super::skip::SchemaError;
 
 /// Normalises the schemas of one document, caching each referenced schema.
 #[derive(Debug)]
@@ -429,56 +397,6 @@ fn make_nullable(mut out: Map<String, Value>) -> Value {
         // No type to widen (a $ref or a composition): accept null beside it.
         _ => json!({ "anyOf": [Value::Object(out), { "type": "null" }] }),
     }
-}
-
-/// Resolves a JSON pointer (already percent-decoded) in `document`.
-pub(crate) fn resolve_pointer<'v>(document: &'v Value, pointer: &str) -> Option<&'v Value> {
-    if pointer.is_empty() {
-        return Some(document);
-    }
-    let mut current = document;
-    for token in pointer.strip_prefix('/')?.split('/') {
-        let token = unescape_token(token);
-        current = match current {
-            Value::Object(map) => map.get(&token)?,
-            Value::Array(items) => items.get(token.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(current)
-}
-
-fn unescape_token(token: &str) -> String {
-    token.replace("~1", "/").replace("~0", "~")
-}
-
-fn percent_decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// Follows `$ref`s of non-schema objects (parameters, request bodies, responses), at most a
-/// few hops, returning the object they end at.
-pub(crate) fn deref<'v>(
-    document: &'v Value,
-    mut value: &'v Value,
-) -> Result<&'v Value, SchemaError> {
-    for _ in 0..16 {
-        let Some(reference) = value.get("$ref").and_then(Value::as_str) else {
-            return Ok(value);
-        };
-        let Some(pointer) = reference.strip_prefix('#') else {
-            return Err(SchemaError::unsupported(format!(
-                "external $ref `{reference}` (only references within the document are supported)"
-            )));
-        };
-        value = resolve_pointer(document, &percent_decode(pointer))
-            .ok_or_else(|| SchemaError::invalid(format!("unresolvable $ref `{reference}`")))?;
-    }
-    Err(SchemaError::invalid(
-        "a $ref chain is longer than 16 hops or loops",
-    ))
 }
 
 #[cfg(test)]
