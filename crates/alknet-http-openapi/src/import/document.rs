@@ -4,6 +4,7 @@ use alknet_http_core::AdapterError;
 use serde_json::{Map, Number, Value};
 
 use super::limits::ImportLimits;
+use super::style::scalar_text;
 
 /// Which OpenAPI line a document belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,13 +126,6 @@ impl OpenApiSpec {
     /// The version line.
     pub fn version(&self) -> OpenApiVersion {
         self.version
-    }
-}
-
-fn scalar_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Forwarding one call to the upstream REST API (http-surfaces §9 "Forwarding").
 
-use super::body::{content_type, decode_body, read_limited};
+use super::request_body::{Encoded, RequestBody};
+use super::response_body::{content_type, decode_body, read_limited};
 use super::sse_decoder::SseDecoder;
+use super::style::{form_pairs, scalar_or_joined};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,6 +151,8 @@ pub(crate) struct Forwarder {
     /// `None`: bind dynamically (`from_jsonschema`): template names → path, `body` → body,
     /// every other field → query.
     bindings: Option<Vec<Binding>>,
+    /// How the `body` input is sent.
+    body: RequestBody,
     auth: Option<HttpAuthScheme>,
     credential: String,
     default_headers: HeaderMap,
@@ -232,9 +236,11 @@ impl Forwarder {
         method: Method,
         template: &str,
         bindings: Option<Vec<Binding>>,
+        body: RequestBody,
     ) -> Self {
         Forwarder {
             method,
+            body,
             base: upstream.base.clone(),
             template: parse_template(template),
             bindings,
@@ -291,7 +297,7 @@ impl Forwarder {
                 Location::Path => {
                     path_values.push((binding.name.as_str(), scalar_or_joined(value)));
                 }
-                Location::Query => query_pairs(&binding.name, value, binding.explode, &mut query),
+                Location::Query => form_pairs(&binding.name, value, binding.explode, &mut query),
                 Location::Header => {
                     if value.is_null() {
                         continue;
@@ -326,11 +332,14 @@ impl Forwarder {
                 "application/json, */*;q=0.5"
             },
         );
-        if let Some(body) = body {
-            let bytes = serde_json::to_vec(body)
-                .map_err(|e| CallError::internal(format!("cannot encode the body: {e}")))?;
-            builder = builder.header(CONTENT_TYPE, "application/json").body(bytes);
-        }
+        builder = match body.map(|body| self.body.encode(body)).transpose()? {
+            None => builder,
+            Some(Encoded::Bytes {
+                content_type,
+                bytes,
+            }) => builder.header(CONTENT_TYPE, content_type).body(bytes),
+            Some(Encoded::Multipart(form)) => builder.multipart(form),
+        };
         if let Some(value) = self.auth_header(ctx)? {
             builder = builder.header(AUTHORIZATION, value);
         }
@@ -543,42 +552,6 @@ impl Forwarder {
                 }
             },
         )
-    }
-}
-
-fn scalar_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// Arrays and objects in a path or header: comma-joined (OpenAPI `simple` style).
-fn scalar_or_joined(value: &Value) -> String {
-    match value {
-        Value::Array(items) => items.iter().map(scalar_text).collect::<Vec<_>>().join(","),
-        Value::Object(map) => map
-            .iter()
-            .flat_map(|(k, v)| [k.clone(), scalar_text(v)])
-            .collect::<Vec<_>>()
-            .join(","),
-        other => scalar_text(other),
-    }
-}
-
-/// OpenAPI `form` style: arrays repeat (explode) or comma-join; objects spread (explode) or
-/// comma-join; null is omitted.
-fn query_pairs(name: &str, value: &Value, explode: bool, out: &mut Vec<(String, String)>) {
-    match value {
-        Value::Null => {}
-        Value::Array(items) if explode => {
-            out.extend(items.iter().map(|v| (name.to_owned(), scalar_text(v))));
-        }
-        Value::Object(map) if explode => {
-            out.extend(map.iter().map(|(k, v)| (k.clone(), scalar_text(v))));
-        }
-        other => out.push((name.to_owned(), scalar_or_joined(other))),
     }
 }
 

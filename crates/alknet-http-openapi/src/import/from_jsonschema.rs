@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 
 use super::HttpServiceConfig;
 use super::forward::Forwarder;
+use super::request_body::RequestBody;
 
 /// `from_jsonschema` (http-surfaces §9): one operation declared by the caller's
 /// [`OperationSpec`], forwarded over HTTP with the same rules as [`FromOpenApi`](super::FromOpenApi): fields named
@@ -107,6 +108,7 @@ impl FromJsonSchema {
             self.method.clone(),
             &self.path_template,
             None,
+            RequestBody::json(),
         ));
         Ok(HandlerRegistration::leaf(
             self.spec.clone().with_visibility(self.visibility),

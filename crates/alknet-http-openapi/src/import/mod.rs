@@ -45,7 +45,6 @@
 //! # Ok(()) }
 //! ```
 
-mod body;
 mod config;
 mod document;
 mod forward;
@@ -54,9 +53,12 @@ mod limits;
 mod plan;
 mod reference;
 mod report;
+mod request_body;
+mod response_body;
 mod schema;
 mod skip;
 mod sse_decoder;
+mod style;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -81,6 +83,7 @@ pub use limits::ImportLimits;
 use plan::{BuiltOperation, OperationPlan, default_slug};
 use reference::deref;
 pub use report::{ImportNote, ImportReport, ImportedOperation, NoteKind};
+use request_body::RequestBody;
 use schema::Normalizer;
 use skip::SchemaError;
 
@@ -258,7 +261,7 @@ impl FromOpenApi {
                     document,
                     warnings: Vec::new(),
                 };
-                match plan.build(path, item, operation, method) {
+                match plan.build(path, item, operation) {
                     Ok(built) => {
                         names.insert(name.clone(), described);
                         report
@@ -403,7 +406,13 @@ impl FromOpenApi {
         }
         spec.error_schemas = built.errors;
         spec.shared_defs = defs;
-        let forwarder = Arc::new(Forwarder::new(upstream, method, path, Some(built.bindings)));
+        let forwarder = Arc::new(Forwarder::new(
+            upstream,
+            method,
+            path,
+            Some(built.bindings),
+            built.body.unwrap_or_else(RequestBody::json),
+        ));
         HandlerRegistration::leaf(
             spec,
             forwarder.handler(built.streaming),

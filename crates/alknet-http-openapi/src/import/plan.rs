@@ -9,14 +9,17 @@ use alknet_http_core::client::reqwest::Method;
 use alknet_http_core::error::http_error_code;
 use serde_json::{Map, Value, json};
 
-use super::body;
 use super::forward::{self, Binding, Location};
 use super::reference::deref;
+use super::request_body::{self, BodyKind, RequestBody};
+use super::response_body;
 use super::schema::Normalizer;
 use super::skip::SchemaError;
 
 /// The schemas and bindings of one operation.
 pub(super) struct BuiltOperation {
+    /// How the `body` input is sent (`None`: the operation takes no body).
+    pub(super) body: Option<RequestBody>,
     /// The shared definitions (keys) the schemas below refer to.
     pub(super) needs: BTreeSet<String>,
     pub(super) input_schema: Value,
@@ -38,12 +41,12 @@ impl<'d> OperationPlan<'_, 'd> {
         path: &str,
         item: &'d Value,
         operation: &'d Value,
-        method: &Method,
     ) -> Result<BuiltOperation, SchemaError> {
         let mut needs = BTreeSet::new();
         let mut properties = Map::new();
         let mut required = Vec::new();
         let mut bindings = Vec::new();
+        let mut forwarded_body = None;
         let parameters = self.parameters(item, operation)?;
         for parameter in parameters {
             let name = parameter
@@ -151,15 +154,10 @@ impl<'d> OperationPlan<'_, 'd> {
             let body = deref(self.document, body)?;
             let body_required = body.get("required") == Some(&Value::Bool(true));
             let content = body.get("content").and_then(Value::as_object);
-            let json_media = content.and_then(|c| {
-                c.iter()
-                    .find(|(m, _)| body::is_json_media(m))
-                    .or_else(|| c.iter().find(|(m, _)| m.contains("json")))
-            });
-            match json_media {
-                Some((_, media)) => {
-                    let schema = media.get("schema").cloned().unwrap_or_else(|| json!({}));
-                    let mut schema = self.normalizer.normalize(&schema, &mut needs)?;
+            match content.and_then(request_body::choose) {
+                Some((media, object, kind)) => {
+                    let (mut schema, request_body) =
+                        self.body_input(media, object, kind, &mut needs)?;
                     if let (Value::Object(map), Some(description)) = (
                         &mut schema,
                         body.get("description").filter(|d| d.is_string()),
@@ -171,28 +169,18 @@ impl<'d> OperationPlan<'_, 'd> {
                     if body_required {
                         required.push(Value::String("body".into()));
                     }
+                    forwarded_body = Some(request_body);
                 }
-                None => {
-                    let types: Vec<&str> = content
-                        .map(|c| c.keys().map(String::as_str).collect())
-                        .unwrap_or_default();
-                    let what = format!(
-                        "request body media type{} {} (only JSON bodies are forwarded)",
-                        if types.len() == 1 { "" } else { "s" },
-                        if types.is_empty() {
-                            "(none)".into()
-                        } else {
-                            types.join(", ")
-                        }
-                    );
-                    if body_required {
-                        return Err(SchemaError::unsupported(format!("unsupported {what}")));
-                    }
-                    self.warnings.push(format!("optional body ignored: {what}"));
+                None if body_required => {
+                    return Err(SchemaError::invalid(
+                        "a required request body declares no media type",
+                    ));
                 }
+                None => self
+                    .warnings
+                    .push("optional body ignored: it declares no media type".into()),
             }
         }
-        let _ = method;
         let mut input = json!({
             "type": "object",
             "properties": properties,
@@ -204,12 +192,82 @@ impl<'d> OperationPlan<'_, 'd> {
         let (output_schema, errors, streaming) = self.responses(operation, &mut needs)?;
         Ok(BuiltOperation {
             needs,
+            body: forwarded_body,
             input_schema: input,
             output_schema,
             errors,
             bindings,
             streaming,
         })
+    }
+
+    /// The `body` input's schema for the chosen media type, and how it is sent.
+    fn body_input(
+        &mut self,
+        media: &str,
+        object: &'d Value,
+        kind: BodyKind,
+        needs: &mut BTreeSet<String>,
+    ) -> Result<(Value, RequestBody), SchemaError> {
+        let mut request_body = RequestBody::new(kind, media);
+        let schema = object.get("schema").unwrap_or(&Value::Null);
+        let input = match kind {
+            BodyKind::Json => match schema {
+                Value::Null => json!({}),
+                schema => self.normalizer.normalize(schema, needs)?,
+            },
+            BodyKind::Text => json!({"type": "string"}),
+            BodyKind::Binary => json!({"type": "string", "contentEncoding": "base64"}),
+            BodyKind::Form | BodyKind::Multipart => {
+                // The fields, read through `$ref`s, so that file fields and encodings can be
+                // told apart before the schema is normalised.
+                let fields = deref(self.document, schema)?;
+                if let Some(encoding) = object.get("encoding").and_then(Value::as_object) {
+                    for (field, how) in encoding {
+                        let explode = how.get("explode").and_then(Value::as_bool).unwrap_or(
+                            how.get("style")
+                                .and_then(Value::as_str)
+                                .is_none_or(|s| s == "form"),
+                        );
+                        if !explode {
+                            request_body.unexploded.insert(field.clone());
+                        }
+                    }
+                }
+                let mut properties = Map::new();
+                for (name, property) in fields
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
+                    let property = deref(self.document, property)?;
+                    let items = property
+                        .get("items")
+                        .map(|i| deref(self.document, i))
+                        .transpose()?;
+                    let converted =
+                        if kind == BodyKind::Multipart && request_body::is_file(property) {
+                            request_body.files.insert(name.clone(), false);
+                            request_body::file_schema()
+                        } else if kind == BodyKind::Multipart
+                            && items.is_some_and(request_body::is_file)
+                        {
+                            request_body.files.insert(name.clone(), true);
+                            json!({"type": "array", "items": request_body::file_schema()})
+                        } else {
+                            self.normalizer.normalize(property, needs)?
+                        };
+                    properties.insert(name.clone(), converted);
+                }
+                let mut input = json!({"type": "object", "properties": properties});
+                if let Some(required) = fields.get("required").filter(|r| r.is_array()) {
+                    input["required"] = required.clone();
+                }
+                input
+            }
+        };
+        Ok((input, request_body))
     }
 
     /// Path-level parameters overridden by operation-level ones with the same name and location.
@@ -303,10 +361,7 @@ impl<'d> OperationPlan<'_, 'd> {
                         (Some(schema), _) => self.normalizer.normalize(schema, needs)?,
                         (None, None) => json!({ "type": "null" }),
                         (None, Some(c)) if c.is_empty() => json!({ "type": "null" }),
-                        (None, Some(c)) if c.keys().all(|m| m.starts_with("text/")) => {
-                            json!({ "type": "string" })
-                        }
-                        (None, Some(_)) => json!({}),
+                        (None, Some(_)) => response_body::non_json_output_schema(),
                     }
                 }
             }
@@ -319,7 +374,7 @@ fn json_schema_of(response: &Value) -> Option<&Value> {
     let content = response.get("content")?.as_object()?;
     content
         .iter()
-        .find(|(m, _)| body::is_json_media(m))
+        .find(|(m, _)| request_body::is_json_media(m))
         .and_then(|(_, media)| media.get("schema"))
 }
 

@@ -14,7 +14,7 @@ use alknet_http_core::{
 };
 use alknet_http_openapi::import::{
     ForwardLimits, FromJsonSchema, FromOpenApi, HttpAuthScheme, HttpServiceConfig, ImportOptions,
-    ImportReport, OpenApiSpec,
+    ImportReport, NoteKind, OpenApiSpec,
 };
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -194,7 +194,14 @@ paths:
       operationId: upload
       requestBody:
         required: true
-        content: {multipart/form-data: {schema: {type: object}}}
+        content:
+          multipart/form-data:
+            schema:
+              type: object
+              required: [file]
+              properties:
+                file: {type: string, format: binary}
+                note: {type: string}
       responses: {"200": {description: ok}}
   /login:
     post:
@@ -268,7 +275,8 @@ async fn the_petstore_imports_with_names_types_errors_and_skips() {
             "petstore/createPet",
             "petstore/showPetById",
             "petstore/delete_pets_petid",
-            "petstore/petEvents"
+            "petstore/petEvents",
+            "petstore/upload",
         ]
     );
     let spec = |name: &str| {
@@ -346,11 +354,14 @@ async fn the_petstore_imports_with_names_types_errors_and_skips() {
     let skipped: Vec<String> = report.skipped.iter().map(ToString::to_string).collect();
     assert_eq!(
         skipped,
-        [
-            "POST /login: required cookie parameter `sid` is unsupported",
-            "POST /upload: unsupported request body media type multipart/form-data (only JSON bodies are forwarded)",
-        ]
+        ["POST /login: required cookie parameter `sid` is unsupported"]
     );
+    assert_eq!(report.skipped[0].kind, NoteKind::Unsupported);
+    // A multipart body: a file field takes base64, a name and a content type.
+    let upload = &spec("petstore/upload").spec.input_schema["properties"]["body"];
+    assert_eq!(upload["required"], json!(["file"]));
+    assert_eq!(upload["properties"]["note"], json!({"type": "string"}));
+    assert_eq!(upload["properties"]["file"]["required"], json!(["base64"]));
     assert_eq!(report.warnings.len(), 1);
     assert!(
         report.warnings[0]
@@ -359,7 +370,7 @@ async fn the_petstore_imports_with_names_types_errors_and_skips() {
     );
     let summary = report.summary();
     assert!(
-        summary.starts_with("openapi petstore: imported 5 operations, skipped 2 ("),
+        summary.starts_with("openapi petstore: imported 6 operations, skipped 1 ("),
         "{summary}"
     );
     assert!(
@@ -936,7 +947,7 @@ fn filters_by_tag_and_operation() {
     );
     let mut options = ImportOptions::default();
     options.exclude_operations.insert("petEvents".into());
-    assert_eq!(select(options).len(), 4);
+    assert_eq!(select(options).len(), 5);
 }
 
 #[test]

@@ -8,7 +8,9 @@ use alknet_http_core::client::reqwest::{
     header::{CONTENT_TYPE, HeaderMap},
 };
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use super::request_body::{BodyKind, is_json_media};
 
 pub(super) fn content_type(headers: &HeaderMap) -> String {
     headers
@@ -43,7 +45,9 @@ pub(super) fn too_large(limit: usize) -> CallError {
     CallError::internal(format!("the upstream response exceeds {limit} bytes"))
 }
 
-/// A 2xx body as output: JSON → value, `text/*` → string, empty → null, else base64.
+/// A 2xx body as output: JSON → the value; empty → `null`; anything else together with its
+/// content type, as `{content_type, text}` when it is UTF-8 text (`text/*`, XML, YAML, or no
+/// content type and valid UTF-8) and `{content_type, base64}` otherwise.
 pub(crate) fn decode_body(content_type: &str, body: &[u8]) -> HandlerResult {
     if body.is_empty() {
         return Ok(Value::Null);
@@ -53,24 +57,32 @@ pub(crate) fn decode_body(content_type: &str, body: &[u8]) -> HandlerResult {
         return serde_json::from_slice(body)
             .map_err(|e| CallError::internal(format!("the upstream sent invalid JSON: {e}")));
     }
-    if media.starts_with("text/") || media.is_empty() && std::str::from_utf8(body).is_ok() {
-        return Ok(Value::String(String::from_utf8_lossy(body).into_owned()));
-    }
-    Ok(Value::String(
-        base64::engine::general_purpose::STANDARD.encode(body),
-    ))
+    let textual = media.is_empty() || BodyKind::of(media) == BodyKind::Text;
+    Ok(match std::str::from_utf8(body) {
+        Ok(text) if textual => json!({"content_type": content_type, "text": text}),
+        _ => json!({
+            "content_type": content_type,
+            "base64": base64::engine::general_purpose::STANDARD.encode(body),
+        }),
+    })
 }
 
-/// `application/json`, `application/problem+json`, `application/vnd.github+json`, …
-pub(crate) fn is_json_media(media: &str) -> bool {
-    let media = media.split(';').next().unwrap_or_default().trim();
-    media == "application/json" || media.ends_with("+json")
+/// The output schema of a response that is not JSON (see [`decode_body`]).
+pub(crate) fn non_json_output_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["content_type"],
+        "properties": {
+            "content_type": {"type": "string"},
+            "text": {"type": "string"},
+            "base64": {"type": "string", "contentEncoding": "base64"}
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn bodies_decode_by_media_type() {
@@ -82,10 +94,21 @@ mod tests {
             decode_body("application/problem+json", b"[1]").unwrap(),
             json!([1])
         );
-        assert_eq!(decode_body("text/plain", b"hi").unwrap(), json!("hi"));
+        assert_eq!(
+            decode_body("text/plain; charset=utf-8", b"hi").unwrap(),
+            json!({"content_type": "text/plain; charset=utf-8", "text": "hi"})
+        );
+        assert_eq!(
+            decode_body("application/xml", b"<a/>").unwrap()["text"],
+            "<a/>"
+        );
         assert_eq!(
             decode_body("application/octet-stream", &[0, 255]).unwrap(),
-            json!("AP8=")
+            json!({"content_type": "application/octet-stream", "base64": "AP8="})
+        );
+        assert_eq!(
+            decode_body("text/plain", &[0xff]).unwrap()["base64"],
+            "/w=="
         );
         assert_eq!(decode_body("application/json", b"").unwrap(), Value::Null);
         assert_eq!(
