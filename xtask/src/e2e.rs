@@ -17,9 +17,17 @@ pub(crate) const MCP_PYTHON_SDK: &str = "mcp==2.3.0";
 /// The pinned MCP TypeScript SDK.
 pub(crate) const MCP_TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
 
-/// A virtualenv under `target/e2e/venv` with the PyPI packages (`name==version`) installed.
-pub(crate) fn python_venv(packages: &[&str]) -> Result<PathBuf> {
-    let venv = root().join("target/e2e/venv");
+/// The FastAPI upstream of the body tests, in a venv of its own (its Starlette pin need not
+/// agree with the MCP SDK's).
+pub(crate) const FASTAPI: [&str; 3] = [
+    "fastapi==0.165.0",
+    "python-multipart==0.0.34",
+    "uvicorn==0.55.0",
+];
+
+/// A virtualenv `target/e2e/<name>` with the PyPI packages (`name==version`) installed.
+pub(crate) fn python_venv(name: &str, packages: &[&str]) -> Result<PathBuf> {
+    let venv = root().join("target/e2e").join(name);
     if !venv.join("bin/pip").exists() {
         std::fs::create_dir_all(root().join("target/e2e"))
             .map_err(|e| format!("cannot create target/e2e: {e}"))?;
@@ -58,7 +66,7 @@ pub(crate) fn python_venv(packages: &[&str]) -> Result<PathBuf> {
 /// MCP with the official SDKs: the Python and TypeScript SDK clients use `/mcp` of a running
 /// node, and a node imports a Python SDK `MCPServer` from `[[import.mcp]]`.
 pub(crate) fn mcp_e2e() -> Result {
-    let venv = python_venv(&[MCP_PYTHON_SDK])?;
+    let venv = python_venv("venv", &[MCP_PYTHON_SDK])?;
     let e2e = npm_packages(&[MCP_TS_SDK])?;
     let modules = e2e.join("node_modules");
     let python = venv.join("bin/python");
@@ -78,7 +86,7 @@ pub(crate) const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// schemathesis against `/openapi.json` of a running demo node, with a token.
 pub(crate) fn schemathesis() -> Result {
-    let venv = python_venv(&[SCHEMATHESIS])?;
+    let venv = python_venv("venv", &[SCHEMATHESIS])?;
     let tool = venv.join("bin/schemathesis");
     let e2e = root().join("target/e2e");
     run(
@@ -238,9 +246,10 @@ pub(crate) fn ignored_tests(
     run(step, &mut cmd)
 }
 
-/// The OpenAPI importer against real documents and a real upstream: every 3.0/3.1 document of
-/// `@readme/oas-examples` imports or is refused with a typed error, and the node imports the
-/// Petstores mocked by Prism from config and returns Prism's responses through `POST /call`.
+/// The OpenAPI importer against real documents and real upstreams: every 3.0/3.1 document of
+/// `@readme/oas-examples` imports or is refused with a typed error; form, multipart, text and
+/// binary bodies reach a FastAPI app byte for byte; and the node imports the Petstores mocked
+/// by Prism from config and returns Prism's responses through `POST /call`.
 pub(crate) fn openapi_e2e() -> Result {
     let e2e = npm_packages(&[PRISM, OAS_EXAMPLES])?;
     let modules = e2e.join("node_modules");
@@ -250,6 +259,13 @@ pub(crate) fn openapi_e2e() -> Result {
         "alknet-http-openapi",
         "sweep",
         &env,
+    )?;
+    let fastapi = python_venv("venv-fastapi", &FASTAPI)?.join("bin/python");
+    ignored_tests(
+        "request and response bodies through a FastAPI upstream",
+        "alknet-http-openapi",
+        "bodies",
+        &[("ALKNET_E2E_FASTAPI_PYTHON", fastapi.as_path())],
     )?;
     ignored_tests(
         "Prism round trip through the node",

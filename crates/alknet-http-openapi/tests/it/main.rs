@@ -1,6 +1,8 @@
 //! http-surfaces §14 "to_openapi" (here) and "from_openapi"/"from_jsonschema" (`import`).
 
 #[cfg(feature = "import")]
+mod bodies;
+#[cfg(feature = "import")]
 mod fuzz;
 #[cfg(feature = "import")]
 mod import;
