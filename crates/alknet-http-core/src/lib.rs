@@ -14,6 +14,7 @@
 //! | [`error`] | [`CallError`], [`ErrorCode`], HTTP status mapping both ways |
 //! | [`identity`] | [`Identity`], [`AuthToken`], [`IdentityProvider`], [`StaticTokenProvider`], token minting |
 //! | [`spec`] | [`OperationSpec`], [`OperationType`], [`Visibility`], [`ErrorDefinition`], [`Provenance`] |
+//! | `shared_defs` | [`SharedDefs`]: schema definitions many operations share (one large import's), attached when a self-contained schema is asked for |
 //! | [`access`] | [`AccessControl`] and its check, ownership providers and stores |
 //! | [`capability`] | [`Capabilities`]: a registration's outbound credentials |
 //! | [`context`] | [`OperationContext`], [`AbortPolicy`], authorities, scoped envs, [`OperationEnv`] |
@@ -21,7 +22,7 @@
 //! | [`invoke`] | [`RootCall`] and the path every call takes: admission, handler, deadline, abort |
 //! | [`compose`] | [`PeerCompositeEnv`] and the [`PeerTable`](compose::PeerTable): composed calls across layers |
 //! | [`dispatch`] | [`GatewayDispatch`], the spine every HTTP-shaped surface uses |
-//! | [`session`] | the bidirectional call session over streams and messages, the pending-request map |
+//! | [`session`] | the bidirectional call session over streams and messages |
 //! | [`adapter`] | [`OperationAdapter`], [`AdapterError`] and `from_call` |
 //! | `quic` | the QUIC transport (feature `quic`) |
 //! | `client` | the shared outbound HTTP client (feature `http-client`) |

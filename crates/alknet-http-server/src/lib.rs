@@ -21,6 +21,7 @@
 //! | [`DecoyConfig`], [`Stealth`] | what unknown paths (or anonymous callers) see |
 //! | [`auth`] | the bearer layer's resolution and the 401 helper |
 //! | [`decoy`] | the decoy responses |
+//! | `request_span` | the debug span of every request, around its response future (not its body) |
 //!
 //! ## Features
 //!
