@@ -4,7 +4,7 @@
 //! with [`FrameCodec`](crate::frame::FrameCodec) ([`Session::over_io`]) or a message transport
 //! such as a WebSocket ([`Session::spawn`] with a `Stream`/`Sink` of envelopes). Both sides may
 //! call: incoming `call.requested` are dispatched against the local registry; outgoing calls
-//! and subscriptions are correlated by id in a [`PendingRequestMap`].
+//! and subscriptions are correlated by id in a pending-request map (`pending.rs`).
 //!
 //! ```
 //! use alknet_http_core::session::{Session, SessionOptions};
