@@ -150,3 +150,22 @@ fn once_max_total_schema_nodes_is_spent_the_remaining_operations_are_skipped() {
     assert_eq!(report.operations.len() + skipped.len(), 10);
     assert_eq!(plan(&doc, ImportLimits::default()).operations.len(), 10);
 }
+
+#[test]
+fn hostile_yaml_is_refused_not_expanded() {
+    // "Billion laughs": nine levels of aliases, each repeating the last nine times.
+    let mut yaml =
+        String::from("openapi: 3.1.0\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..10 {
+        let prev = format!("*a{}", level - 1);
+        yaml.push_str(&format!(
+            "a{level}: &a{level} [{}]\n",
+            vec![prev; 9].join(", ")
+        ));
+    }
+    // Refused while reading (the YAML parser bounds alias expansion), long before nine to the
+    // ninth nodes could be built.
+    let error = OpenApiSpec::parse(&yaml, &ImportLimits::default()).unwrap_err();
+    assert!(matches!(error, AdapterError::SchemaParse { .. }), "{error}");
+    assert!(error.to_string().contains("not valid YAML"), "{error}");
+}
