@@ -19,6 +19,9 @@ pub struct ImportLimits {
     /// Largest document text [`OpenApiSpec::parse`](super::OpenApiSpec::parse) accepts, in
     /// bytes. Default 128 MiB (Microsoft Graph's beta description is 47 MB).
     pub max_document_bytes: usize,
+    /// Most operations (path and method pairs) read from one document; the rest are skipped
+    /// with one note. Default 100,000 (Graph beta has 22,361).
+    pub max_operations: usize,
     /// Deepest nesting of one schema. Default 128.
     pub max_schema_depth: usize,
     /// Most schema nodes of one operation's own schemas (input, output, errors; shared
@@ -36,6 +39,7 @@ impl Default for ImportLimits {
     fn default() -> Self {
         ImportLimits {
             max_document_bytes: 128 << 20,
+            max_operations: 100_000,
             max_schema_depth: 128,
             max_operation_schema_nodes: 100_000,
             max_definitions: 50_000,
@@ -49,6 +53,13 @@ impl ImportLimits {
     #[must_use]
     pub fn with_max_document_bytes(mut self, bytes: usize) -> Self {
         self.max_document_bytes = bytes;
+        self
+    }
+
+    /// Sets `max_operations`.
+    #[must_use]
+    pub fn with_max_operations(mut self, operations: usize) -> Self {
+        self.max_operations = operations;
         self
     }
 

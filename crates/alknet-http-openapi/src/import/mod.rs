@@ -169,7 +169,8 @@ impl FromOpenApi {
             .get("paths")
             .and_then(Value::as_object)
             .unwrap_or(&empty);
-        for (path, item) in paths {
+        let mut read = 0usize;
+        'paths: for (path, item) in paths {
             let item = match deref(document, item) {
                 Ok(item) => item,
                 Err(SchemaError { kind, reason }) => {
@@ -186,6 +187,19 @@ impl FromOpenApi {
                     continue;
                 };
                 let source = format!("{} {path}", method.as_str());
+                read += 1;
+                if read > self.options.limits.max_operations {
+                    // One note for the rest: a note per operation would itself grow unbounded.
+                    report.skipped.push(ImportNote {
+                        source: format!("{source} and every operation after it"),
+                        kind: NoteKind::LimitExceeded,
+                        reason: format!(
+                            "the import reads at most {} operations (max_operations)",
+                            self.options.limits.max_operations
+                        ),
+                    });
+                    break 'paths;
+                }
                 let operation_id = operation
                     .get("operationId")
                     .and_then(Value::as_str)

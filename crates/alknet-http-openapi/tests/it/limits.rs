@@ -72,6 +72,24 @@ fn a_document_over_max_document_bytes_is_refused_before_parsing() {
 }
 
 #[test]
+fn operations_past_max_operations_are_skipped_with_one_note() {
+    let paths: serde_json::Map<String, Value> = (0..10)
+        .map(|i| (format!("/op{i}"), post(json!({"type": "object"}))))
+        .collect();
+    let doc = document(Value::Object(paths), json!({}));
+    let report = plan(&doc, ImportLimits::default().with_max_operations(4));
+    assert_eq!(report.operations.len(), 4);
+    let over = over_limit(&report, "max_operations");
+    assert_eq!(over.len(), 1, "one note for the rest");
+    assert!(
+        over[0].ends_with("and every operation after it"),
+        "{}",
+        over[0]
+    );
+    assert_eq!(plan(&doc, ImportLimits::default()).operations.len(), 10);
+}
+
+#[test]
 fn a_schema_deeper_than_max_schema_depth_skips_its_operation() {
     let mut deep = json!({"type": "string"});
     for _ in 0..12 {
