@@ -14,6 +14,8 @@
 //! headers = { "X-Client" = "alknet" }    # sent with every request
 //! rename = { listPets = "list", "GET /pets/{petId}" = "get" }
 //! max_response_bytes = 16777216
+//! # What importing the document may cost (each optional; defaults in `ImportLimits`).
+//! limits = { max_document_bytes = 134217728, max_operations = 100000, max_schema_depth = 128 }
 //!
 //! [[import.mcp]]
 //! namespace = "tools"                    # tool `t` becomes `tools/t`
@@ -111,6 +113,46 @@ pub struct OpenApiImportConfig {
     pub rename: BTreeMap<String, String>,
     /// Largest upstream response, in bytes.
     pub max_response_bytes: Option<usize>,
+    /// What importing the document may cost.
+    #[serde(default)]
+    pub limits: OpenApiLimitsConfig,
+}
+
+/// `limits = { … }` of an `[[import.openapi]]`: each unset one keeps its `ImportLimits` default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OpenApiLimitsConfig {
+    /// Largest document, in bytes.
+    pub max_document_bytes: Option<usize>,
+    /// Most operations read from the document.
+    pub max_operations: Option<usize>,
+    /// Deepest schema nesting.
+    pub max_schema_depth: Option<usize>,
+    /// Most schema nodes of one operation's own schemas.
+    pub max_operation_schema_nodes: Option<usize>,
+    /// Most shared definitions.
+    pub max_definitions: Option<usize>,
+    /// Most schema nodes of the whole import.
+    pub max_total_schema_nodes: Option<usize>,
+}
+
+impl OpenApiLimitsConfig {
+    fn resolve(&self) -> ImportLimits {
+        let d = ImportLimits::default();
+        d.with_max_document_bytes(self.max_document_bytes.unwrap_or(d.max_document_bytes))
+            .with_max_operations(self.max_operations.unwrap_or(d.max_operations))
+            .with_max_schema_depth(self.max_schema_depth.unwrap_or(d.max_schema_depth))
+            .with_max_operation_schema_nodes(
+                self.max_operation_schema_nodes
+                    .unwrap_or(d.max_operation_schema_nodes),
+            )
+            .with_max_definitions(self.max_definitions.unwrap_or(d.max_definitions))
+            .with_max_total_schema_nodes(
+                self.max_total_schema_nodes
+                    .unwrap_or(d.max_total_schema_nodes),
+            )
+    }
 }
 
 /// An import with its files read, ready to plan.
@@ -224,7 +266,7 @@ impl OpenApiImportConfig {
         let fail = |message: String| ConfigError::Invalid(format!("{label}: {message}"));
         let spec_path = resolve(&self.spec);
         // Never more than one byte past the limit is read: `parse` then refuses the document.
-        let limits = ImportLimits::default();
+        let limits = self.limits.resolve();
         let mut text = String::new();
         std::fs::File::open(&spec_path)
             .and_then(|file| {
@@ -271,6 +313,7 @@ impl OpenApiImportConfig {
         }
         let access_control = access_control(self.scopes);
         let mut options = ImportOptions::default()
+            .with_limits(limits)
             .with_visibility(visibility)
             .with_access_control(access_control)
             .with_capabilities(capabilities);
@@ -386,6 +429,42 @@ mod tests {
                 "openapi other: imported 1 operation"
             ]
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn import_limits_come_from_the_configuration() {
+        let dir = std::env::temp_dir().join(format!("alknet-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let document = r#"{"openapi":"3.1.0","info":{"title":"t","version":"1"},"paths":{"/a":{"get":{"responses":{}}},"/b":{"get":{"responses":{}}}}}"#;
+        std::fs::write(dir.join("a.json"), document).unwrap();
+        let http = Arc::new(SharedHttpClient::new(HttpClientConfig::default()).unwrap());
+        let resolve = |p: &Path| dir.join(p);
+        let config = |limits: &str| -> ImportConfig {
+            toml::from_str(&format!(
+                "[[openapi]]\nnamespace = \"n\"\nspec = \"a.json\"\nbase_url = \"http://h\"\nlimits = {{ {limits} }}\n"
+            ))
+            .unwrap()
+        };
+        let small = format!("max_document_bytes = {}", document.len() - 1);
+        let error = config(&small)
+            .resolve(resolve, &http)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("max_document_bytes"), "{error}");
+        let imported = plan_imports(
+            config("max_operations = 1")
+                .resolve(resolve, &http)
+                .unwrap(),
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(imported.registrations.len(), 1);
+        let unknown: Result<ImportConfig, _> = toml::from_str(
+            "[[openapi]]\nnamespace = \"n\"\nspec = \"a.json\"\nbase_url = \"http://h\"\nlimits = { max_nothing = 1 }\n",
+        );
+        assert!(unknown.is_err(), "an unknown limit is refused");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
