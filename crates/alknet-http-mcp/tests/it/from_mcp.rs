@@ -297,7 +297,7 @@ async fn imports_are_internal_by_default_and_refusals_are_typed() {
 #[tokio::test]
 async fn a_node_imports_another_nodes_to_mcp() {
     let node = start(registry(Arc::new(Slow::default())), McpConfig::default()).await;
-    let url = format!("http://{}/mcp", node.addr);
+    let url = node.url();
     let config = FromMcpConfig::new(url, "remote")
         .with_token(
             "remote",

@@ -4,7 +4,6 @@
 mod from_mcp;
 mod to_mcp;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,10 +19,10 @@ use alknet_http_mcp::rmcp::transport::StreamableHttpClientTransport;
 use alknet_http_mcp::rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use alknet_http_mcp::{McpConfig, router};
 use alknet_http_server::{HttpServerBuilder, Surface};
+use alknet_http_tests::Served;
 use futures::stream;
 use serde_json::json;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 pub(crate) const ALICE: &str = "tok-alice-0123456789";
 pub(crate) const ADMIN: &str = "tok-admin-0123456789";
@@ -111,20 +110,14 @@ pub(crate) fn provider() -> Arc<dyn IdentityProvider> {
     )
 }
 
+/// A node on loopback (the test kit's server), stopped when dropped.
 pub(crate) struct Node {
-    pub(crate) addr: SocketAddr,
-    stop: CancellationToken,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    served: Served,
 }
 
 impl Node {
     pub(crate) fn url(&self) -> String {
-        format!("http://{}/mcp", self.addr)
+        self.served.url("/mcp")
     }
 }
 
@@ -137,14 +130,9 @@ pub(crate) async fn start(registry: OperationRegistry, config: McpConfig) -> Nod
     let server = adapter
         .with_surface(Surface::new("mcp", paths, router(dispatch, config)))
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let shutdown = stop.clone();
-    tokio::spawn(async move {
-        let _ = server.serve(listener, shutdown.cancelled_owned()).await;
-    });
-    Node { addr, stop }
+    Node {
+        served: Served::start(server).await,
+    }
 }
 
 pub(crate) type Client = RunningService<RoleClient, ClientConfig>;
