@@ -113,46 +113,10 @@ pub struct OpenApiImportConfig {
     pub rename: BTreeMap<String, String>,
     /// Largest upstream response, in bytes.
     pub max_response_bytes: Option<usize>,
-    /// What importing the document may cost.
+    /// What importing the document may cost (each field optional, defaults as in
+    /// `ImportLimits`).
     #[serde(default)]
-    pub limits: OpenApiLimitsConfig,
-}
-
-/// `limits = { … }` of an `[[import.openapi]]`: each unset one keeps its `ImportLimits` default.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct OpenApiLimitsConfig {
-    /// Largest document, in bytes.
-    pub max_document_bytes: Option<usize>,
-    /// Most operations read from the document.
-    pub max_operations: Option<usize>,
-    /// Deepest schema nesting.
-    pub max_schema_depth: Option<usize>,
-    /// Most schema nodes of one operation's own schemas.
-    pub max_operation_schema_nodes: Option<usize>,
-    /// Most shared definitions.
-    pub max_definitions: Option<usize>,
-    /// Most schema nodes of the whole import.
-    pub max_total_schema_nodes: Option<usize>,
-}
-
-impl OpenApiLimitsConfig {
-    fn resolve(&self) -> ImportLimits {
-        let d = ImportLimits::default();
-        d.with_max_document_bytes(self.max_document_bytes.unwrap_or(d.max_document_bytes))
-            .with_max_operations(self.max_operations.unwrap_or(d.max_operations))
-            .with_max_schema_depth(self.max_schema_depth.unwrap_or(d.max_schema_depth))
-            .with_max_operation_schema_nodes(
-                self.max_operation_schema_nodes
-                    .unwrap_or(d.max_operation_schema_nodes),
-            )
-            .with_max_definitions(self.max_definitions.unwrap_or(d.max_definitions))
-            .with_max_total_schema_nodes(
-                self.max_total_schema_nodes
-                    .unwrap_or(d.max_total_schema_nodes),
-            )
-    }
+    pub limits: ImportLimits,
 }
 
 /// An import with its files read, ready to plan.
@@ -266,7 +230,7 @@ impl OpenApiImportConfig {
         let fail = |message: String| ConfigError::Invalid(format!("{label}: {message}"));
         let spec_path = resolve(&self.spec);
         // Never more than one byte past the limit is read: `parse` then refuses the document.
-        let limits = self.limits.resolve();
+        let limits = self.limits;
         let mut text = String::new();
         std::fs::File::open(&spec_path)
             .and_then(|file| {

@@ -13,7 +13,10 @@
 /// let limits = ImportLimits::default().with_max_schema_depth(64);
 /// assert_eq!(limits.max_schema_depth, 64);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Deserializes from a table of any of its fields (the node's `limits = { … }` of an
+/// `[[import.openapi]]`); a field left out keeps its default, an unknown one is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ImportLimits {
     /// Largest document text [`OpenApiSpec::parse`](super::OpenApiSpec::parse) accepts, in
