@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
-use super::io::{read_loop, sweep_loop, write_loop};
+use super::io::{read_loop, sweep_loop};
+use super::outbound::{Outbound, write_loop};
 use super::{
     CloseReason, PendingRequestMap, SessionConfig, SessionOptions, Shared, lock, shutdown,
 };
@@ -70,7 +71,8 @@ impl Session {
                 peers.attach(identity.id.clone(), overlay.clone());
             }
         }
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|weak| Shared {
+            outbound: Outbound::new(sink, weak.clone()),
             data_tx,
             control_tx,
             pending: Mutex::new(PendingRequestMap::new()),
@@ -82,7 +84,7 @@ impl Session {
             env: Arc::new(env),
             options,
         });
-        tokio::spawn(write_loop(shared.clone(), sink, data_rx, control_rx));
+        tokio::spawn(write_loop(shared.clone(), data_rx, control_rx));
         tokio::spawn(read_loop(shared.clone(), stream));
         tokio::spawn(sweep_loop(shared.clone()));
         let handle = Arc::new(Handle(shared.clone()));

@@ -10,7 +10,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Delivery, InFlight, Shared, lock, send};
+use super::outbound::write_now;
+use super::{Delivery, InFlight, Shared, lock, send, send_alone};
 use crate::envelope::{CallRequested, Event, EventEnvelope, event_type, strip_slash};
 use crate::error::CallError;
 use crate::identity::AuthToken;
@@ -25,7 +26,7 @@ pub(super) async fn route(shared: &Arc<Shared>, mut envelope: EventEnvelope) {
         Err(e) => {
             tracing::debug!(error = %e, "malformed envelope");
             if e.event_type == event_type::CALL_REQUESTED {
-                send(
+                send_alone(
                     shared,
                     EventEnvelope::error(id, &CallError::invalid_input(e.to_string())),
                 )
@@ -105,7 +106,7 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         }
     };
     if let Some(error) = refusal {
-        send(shared, EventEnvelope::error(id, &error)).await;
+        send_alone(shared, EventEnvelope::error(id, &error)).await;
         return;
     }
     let options = &shared.options;
@@ -153,16 +154,21 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         return;
     }
     let mut call = invoke_once(op, name, input, seed);
-    // A handler that is done on its first poll is answered inline: no task, no hand-off. The
-    // reader never waits for queue space here (two peers flooding each other must not block
-    // both readers): a full queue hands the reply to a task, and the request stays in flight
-    // (counted against the concurrency limit) until it is queued.
+    // A handler that is done on its first poll is answered inline: no task, no hand-off, and
+    // written at once if the transport takes it. The reader never waits for the transport or
+    // for queue space here (two peers flooding each other must not block both readers): a
+    // full queue hands the reply to a task, and the request stays in flight (counted against
+    // the concurrency limit) until it is queued.
     if let Poll::Ready(reply) = futures::poll!(&mut call) {
         if abort.is_cancelled() {
             finished(shared, &id, generation);
             return;
         }
-        match shared.data_tx.try_send(reply.into_event()) {
+        let Err(reply) = write_now(shared, reply.into_event()).await else {
+            finished(shared, &id, generation);
+            return;
+        };
+        match shared.data_tx.try_send(reply) {
             Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {
                 finished(shared, &id, generation);
             }
@@ -180,7 +186,7 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
     tokio::spawn(async move {
         let reply = call.await;
         if !abort.is_cancelled() {
-            send(&shared, reply.into_event()).await;
+            send_alone(&shared, reply.into_event()).await;
         }
         finished(&shared, &id, generation);
     });

@@ -29,6 +29,7 @@ mod config;
 mod handle;
 mod incoming;
 mod io;
+mod outbound;
 mod outgoing;
 mod pending;
 
@@ -61,6 +62,7 @@ struct InFlight {
 }
 
 struct Shared {
+    outbound: outbound::Outbound,
     data_tx: mpsc::Sender<EventEnvelope>,
     control_tx: mpsc::UnboundedSender<EventEnvelope>,
     pending: Mutex<PendingRequestMap>,
@@ -89,7 +91,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn shutdown(shared: &Arc<Shared>, reason: CloseReason) {
+fn shutdown(shared: &Shared, reason: CloseReason) {
     if shared.closed.is_cancelled() {
         return;
     }
@@ -116,5 +118,13 @@ async fn send(shared: &Shared, envelope: EventEnvelope) {
         biased;
         () = shared.closed.cancelled() => {}
         _ = shared.data_tx.send(envelope) => {}
+    }
+}
+
+/// Sends a frame that is the only one of its id still to send (a request, a Query's or
+/// Mutation's reply, a refusal): written at once when it can be, else queued.
+async fn send_alone(shared: &Shared, envelope: EventEnvelope) {
+    if let Err(envelope) = outbound::write_now(shared, envelope).await {
+        send(shared, envelope).await;
     }
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::handle::Handle;
+use super::outbound::write_now;
 use super::{Session, Shared, SubscriptionReceiver, lock};
 use crate::envelope::{CallRequested, EventEnvelope};
 use crate::error::CallError;
@@ -56,7 +57,7 @@ impl Session {
                 guard.disarm();
                 return Err(CallError::connection_closed());
             };
-            if shared.data_tx.send(envelope).await.is_err() {
+            if !queue_request(&shared, envelope).await {
                 guard.disarm();
                 lock(&shared.pending).remove(&guard.id);
                 return Err(CallError::connection_closed());
@@ -104,7 +105,7 @@ impl Session {
         );
         let guard = AbortGuard::new(self, id.clone());
         let envelope = requested_envelope(&id, operation, input, options);
-        if shared.data_tx.send(envelope).await.is_err() {
+        if !queue_request(shared, envelope).await {
             lock(&shared.pending).remove(&id);
             return closed();
         }
@@ -124,6 +125,15 @@ impl Session {
             let _ = self.shared.control_tx.send(EventEnvelope::aborted(id));
         }
         existed
+    }
+}
+
+/// Sends a request (written at once when it can be, else queued); `false` once the session's
+/// writer is gone.
+async fn queue_request(shared: &Shared, envelope: EventEnvelope) -> bool {
+    match write_now(shared, envelope).await {
+        Ok(()) => true,
+        Err(envelope) => shared.data_tx.send(envelope).await.is_ok(),
     }
 }
 
