@@ -360,11 +360,17 @@ impl GatewayTools {
     async fn batch(
         &self,
         identity: Option<Arc<Identity>>,
-        args: JsonObject,
+        mut args: JsonObject,
         abort: &CancellationToken,
     ) -> Result<CallToolResponse, ErrorData> {
-        let calls = match args.get("calls") {
-            Some(Value::Array(calls)) => calls.iter().map(batch_call).collect(),
+        let calls = match args.remove("calls") {
+            Some(Value::Array(calls)) => calls
+                .into_iter()
+                .map(|call| match call {
+                    Value::Object(call) => batch_call(call),
+                    _ => batch_call(JsonObject::new()),
+                })
+                .collect(),
             _ => Vec::new(),
         };
         let outcomes = self
@@ -377,15 +383,14 @@ impl GatewayTools {
 }
 
 /// One `{operation, input}` of the `call` and `batch` tools (their input schemas have checked
-/// its shape).
-fn batch_call(call: &Value) -> BatchCall {
+/// its shape), taken apart without copying the input.
+fn batch_call(mut call: JsonObject) -> BatchCall {
     BatchCall {
-        operation: call
-            .get("operation")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        input: call.get("input").cloned().unwrap_or(Value::Null),
+        operation: match call.remove("operation") {
+            Some(Value::String(operation)) => operation,
+            _ => String::new(),
+        },
+        input: call.remove("input").unwrap_or(Value::Null),
     }
 }
 
@@ -447,18 +452,28 @@ impl ServerHandler for GatewayTools {
         Ok(match request.name.as_ref() {
             "search" => self.search(identity.as_deref(), &args),
             "schema" => self.schema(identity.as_deref(), &args),
-            "call" => {
-                self.call(identity, batch_call(&Value::Object(args)), &context.ct)
-                    .await
-            }
+            "call" => self.call(identity, batch_call(args), &context.ct).await,
             _ => self.batch(identity, args, &context.ct).await?,
         })
     }
 }
 
-/// rmcp acknowledges a session `DELETE` with 202; MCP clients expect 200 or 204 (the Python
-/// SDK logs a warning otherwise).
-async fn delete_is_no_content(request: Request, next: Next) -> Response {
+/// What the surface adds around rmcp, as one layer (one boxed future per request, not two):
+/// an anonymous request is refused with 401 unless the surface allows it, and rmcp's 202 to a
+/// session `DELETE` becomes 204 (MCP clients expect 200 or 204; the Python SDK logs a warning
+/// otherwise).
+async fn edge(
+    axum::extract::State(allow_anonymous): axum::extract::State<bool>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let anonymous = request
+        .extensions()
+        .get::<ResolvedIdentity>()
+        .is_none_or(|r| r.0.is_none());
+    if anonymous && !allow_anonymous {
+        return unauthorized_response().map(Body::from);
+    }
     let delete = request.method() == axum::http::Method::DELETE;
     let mut response = next.run(request).await;
     if delete && response.status() == StatusCode::ACCEPTED {
@@ -466,17 +481,6 @@ async fn delete_is_no_content(request: Request, next: Next) -> Response {
         *response.body_mut() = Body::empty();
     }
     response
-}
-
-async fn require_identity(request: Request, next: Next) -> Response {
-    let anonymous = request
-        .extensions()
-        .get::<ResolvedIdentity>()
-        .is_none_or(|r| r.0.is_none());
-    if anonymous {
-        return unauthorized_response().map(Body::from);
-    }
-    next.run(request).await
 }
 
 /// The MCP surface: rmcp's streamable-HTTP server at `config.path`, serving the four gateway
@@ -513,12 +517,7 @@ pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
     sessions.session_config.keep_alive = Some(config.session_idle_timeout);
     let service =
         StreamableHttpService::new(move || Ok(tools.clone()), Arc::new(sessions), server_config);
-    let router = Router::new()
+    Router::new()
         .route_service(&config.path, service)
-        .layer(middleware::from_fn(delete_is_no_content));
-    if config.allow_anonymous {
-        router
-    } else {
-        router.layer(middleware::from_fn(require_identity))
-    }
+        .layer(middleware::from_fn_with_state(config.allow_anonymous, edge))
 }
