@@ -10,6 +10,7 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::Instant;
 
 use super::incoming::route;
+use super::outbound::flush_deferred;
 use super::{CloseReason, Shared, lock, shutdown};
 
 use crate::envelope::EventEnvelope;
@@ -23,7 +24,15 @@ where
         let next = tokio::select! {
             biased;
             () = shared.closed.cancelled() => return,
-            next = stream.next() => next,
+            next = std::future::poll_fn(|cx| {
+                let next = stream.poll_next_unpin(cx);
+                if next.is_pending() {
+                    // The burst of frames that were ready has ended: flush the replies written
+                    // inline.
+                    flush_deferred(&shared, cx);
+                }
+                next
+            }) => next,
         };
         match next {
             None => break CloseReason::PeerClosed,

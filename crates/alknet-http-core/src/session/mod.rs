@@ -121,10 +121,17 @@ async fn send(shared: &Shared, envelope: EventEnvelope) {
     }
 }
 
-/// Sends a frame that is the only one of its id still to send (a request, a Query's or
-/// Mutation's reply, a refusal): written at once when it can be, else queued.
+/// Sends a frame that is the only one of its id still to send (a reply, a refusal): written at
+/// once when its request is the only one running and the transport takes it, else queued
+/// (where many replies share one flush).
 async fn send_alone(shared: &Shared, envelope: EventEnvelope) {
-    if let Err(envelope) = outbound::write_now(shared, envelope).await {
-        send(shared, envelope).await;
-    }
+    let envelope = if lock(&shared.in_flight).len() <= 1 {
+        match outbound::write_now(shared, envelope, outbound::Flush::Now).await {
+            Ok(()) => return,
+            Err(envelope) => envelope,
+        }
+    } else {
+        envelope
+    };
+    send(shared, envelope).await;
 }

@@ -7,9 +7,15 @@
 //! sides of a call. Only envelopes that are alone for their id take this path (a request, the
 //! one reply of a Query or Mutation, a refusal), so no envelope overtakes an earlier one of the
 //! same call: a subscription's items always go through the queue, in order.
+//!
+//! What it must not cost is batching: many calls in flight are cheap because the writer feeds
+//! every queued envelope and flushes once. So a caller writes directly only when its call is
+//! the session's only one, and the reader, answering a burst of requests inline, writes the
+//! replies unflushed and flushes once when the burst ends (`flush_deferred`).
 
 use std::pin::Pin;
 use std::sync::Weak;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use futures::{Sink, SinkExt};
@@ -28,6 +34,8 @@ pub(super) struct Outbound {
     sink: Mutex<OversizeGuard>,
     /// A direct write left bytes unflushed: the writer task flushes them.
     unflushed: Notify,
+    /// The reader wrote replies without flushing them.
+    deferred: AtomicBool,
 }
 
 impl Outbound {
@@ -43,8 +51,17 @@ impl Outbound {
                 shared,
             }),
             unflushed: Notify::new(),
+            deferred: AtomicBool::new(false),
         }
     }
+}
+
+/// Whether a direct write is flushed at once, or left for the reader to flush when its burst
+/// ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flush {
+    Now,
+    Deferred,
 }
 
 /// Writes `envelope`, which must be the only envelope of its id still to send, from the calling
@@ -53,6 +70,7 @@ impl Outbound {
 pub(super) async fn write_now(
     shared: &Shared,
     envelope: EventEnvelope,
+    flush: Flush,
 ) -> Result<(), EventEnvelope> {
     if shared.closed.is_cancelled() {
         return Err(envelope);
@@ -67,7 +85,7 @@ pub(super) async fn write_now(
         let Some(item) = envelope.take() else {
             return Poll::Ready(Ok(()));
         };
-        Poll::Ready(write_once(shared, &mut sink, item, cx))
+        Poll::Ready(write_once(shared, &mut sink, item, flush, cx))
     })
     .await
 }
@@ -76,6 +94,7 @@ fn write_once(
     shared: &Shared,
     sink: &mut OversizeGuard,
     envelope: EventEnvelope,
+    flush: Flush,
     cx: &mut Context<'_>,
 ) -> Result<(), EventEnvelope> {
     let result = match Pin::new(&mut *sink).poll_ready(cx) {
@@ -83,11 +102,10 @@ fn write_once(
         Poll::Ready(Err(e)) => Err(e),
         Poll::Ready(Ok(())) => Pin::new(&mut *sink).start_send(envelope),
     };
-    let result = result.and_then(|()| match Pin::new(&mut *sink).poll_flush(cx) {
-        Poll::Ready(result) => result,
-        Poll::Pending => {
-            // The transport took the frame but not all its bytes yet: the writer finishes.
-            shared.outbound.unflushed.notify_one();
+    let result = result.and_then(|()| match flush {
+        Flush::Now => flush_once(shared, sink, cx),
+        Flush::Deferred => {
+            shared.outbound.deferred.store(true, Ordering::Release);
             Ok(())
         }
     });
@@ -95,6 +113,35 @@ fn write_once(
         shutdown(shared, CloseReason::from_error(&e));
     }
     Ok(())
+}
+
+/// One poll of the transport's flush; what it cannot write yet, the writer task finishes.
+fn flush_once(
+    shared: &Shared,
+    sink: &mut OversizeGuard,
+    cx: &mut Context<'_>,
+) -> Result<(), FrameError> {
+    match Pin::new(sink).poll_flush(cx) {
+        Poll::Ready(result) => result,
+        Poll::Pending => {
+            shared.outbound.unflushed.notify_one();
+            Ok(())
+        }
+    }
+}
+
+/// Flushes the replies the reader wrote unflushed, once the burst of requests it was answering
+/// has ended. If the writer holds the sink, its own flush takes them along.
+pub(super) fn flush_deferred(shared: &Shared, cx: &mut Context<'_>) {
+    if !shared.outbound.deferred.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    let Ok(mut sink) = shared.outbound.sink.try_lock() else {
+        return;
+    };
+    if let Err(e) = flush_once(shared, &mut sink, cx) {
+        shutdown(shared, CloseReason::from_error(&e));
+    }
 }
 
 /// The writer task: drains the control queue (first) and the data queue into the transport,

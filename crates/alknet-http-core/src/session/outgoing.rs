@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::handle::Handle;
-use super::outbound::write_now;
+use super::outbound::{Flush, write_now};
 use super::{Session, Shared, SubscriptionReceiver, lock};
 use crate::envelope::{CallRequested, EventEnvelope};
 use crate::error::CallError;
@@ -128,13 +128,19 @@ impl Session {
     }
 }
 
-/// Sends a request (written at once when it can be, else queued); `false` once the session's
-/// writer is gone.
+/// Sends a request: written at once when it is the session's only call and the transport
+/// takes it, else queued (where many calls share one flush). `false` once the session's writer
+/// is gone.
 async fn queue_request(shared: &Shared, envelope: EventEnvelope) -> bool {
-    match write_now(shared, envelope).await {
-        Ok(()) => true,
-        Err(envelope) => shared.data_tx.send(envelope).await.is_ok(),
-    }
+    let envelope = if lock(&shared.pending).len() <= 1 {
+        match write_now(shared, envelope, Flush::Now).await {
+            Ok(()) => return true,
+            Err(envelope) => envelope,
+        }
+    } else {
+        envelope
+    };
+    shared.data_tx.send(envelope).await.is_ok()
 }
 
 fn requested_envelope(
