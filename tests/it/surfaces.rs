@@ -2,7 +2,8 @@
 //! scenario run through the HTTP gateway, MCP (rmcp's streamable-HTTP client), the WebSocket
 //! session (the Rust client) and the QUIC session (the native dialer), where it applies.
 //!
-//! Scenarios: per-caller filtering; declared errors; batch order and limits (gateway and MCP,
+//! Scenarios: per-caller filtering; declared errors (of a typed operation, with their details,
+//! and an input past the schema that does not decode); batch order and limits (gateway and MCP,
 //! the surfaces that batch); a Mutation that survives its caller's disconnect and a Query that
 //! is dropped on it.
 
@@ -13,14 +14,16 @@ use alknet_http::{Listener, Node, RunningNode};
 use alknet_http_core::quic::{QuicConfig, QuicDialer, ServerIdentity, ServerVerification};
 use alknet_http_core::session::{OutgoingOptions, Session, SessionOptions};
 use alknet_http_core::{
-    AccessControl, CallError, Capabilities, ErrorDefinition, HandlerKind, Identity,
-    OperationRegistry, OperationSpec, StaticTokenProvider,
+    AccessControl, Capabilities, HandlerKind, Identity, OperationContext, OperationRegistry,
+    OperationSpec, StaticTokenProvider,
 };
 use alknet_http_mcp::rmcp::model::{CallToolRequestParams, ClientConfig};
 use alknet_http_mcp::rmcp::service::{RoleClient, RunningService, ServiceExt};
 use alknet_http_mcp::rmcp::transport::StreamableHttpClientTransport;
 use alknet_http_mcp::rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use alknet_http_tests::{Probe, within};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// A caller with the `suite` scope.
@@ -57,21 +60,10 @@ impl Suite {
                 HandlerKind::once(|_, _| async move { Ok(json!("hidden")) }),
                 Capabilities::new(),
             )
-            .with_leaf(
+            .with(
                 OperationSpec::mutation("suite/register")
                     .with_access_control(member())
-                    .with_error(
-                        ErrorDefinition::new("NAME_TAKEN", "The name is taken")
-                            .with_http_status(409),
-                    ),
-                HandlerKind::once(|input: Value, _| async move {
-                    if input["name"] == "taken" {
-                        return Err(CallError::new("NAME_TAKEN", "name taken")
-                            .with_details(json!({"name": "taken"})));
-                    }
-                    Ok(json!({"registered": input["name"]}))
-                }),
-                Capabilities::new(),
+                    .handled_by(register),
             )
             .with_leaf(
                 OperationSpec::query("suite/hold").with_access_control(member()),
@@ -86,6 +78,32 @@ impl Suite {
             .build()
             .unwrap()
     }
+}
+
+/// The input of the typed `suite/register`: a name, and where from. The schema of an address
+/// is a string (its `format` is not checked), so `"somewhere"` passes the schema and fails to
+/// decode.
+#[derive(Deserialize, JsonSchema)]
+struct Register {
+    name: String,
+    from: Option<std::net::IpAddr>,
+}
+
+/// The declared errors of `suite/register`.
+#[derive(Debug, Serialize, JsonSchema, thiserror::Error)]
+#[serde(tag = "code", content = "details", rename_all = "SCREAMING_SNAKE_CASE")]
+enum RegisterError {
+    /// The name is taken.
+    #[error("{name} is taken")]
+    #[schemars(extend("x-http-status" = 409))]
+    NameTaken { name: String },
+}
+
+async fn register(input: Register, _ctx: OperationContext) -> Result<Value, RegisterError> {
+    if input.name == "taken" {
+        return Err(RegisterError::NameTaken { name: input.name });
+    }
+    Ok(json!({ "registered": input.name, "from": input.from }))
 }
 
 /// One node serving every surface on loopback: HTTP (gateway, MCP, WebSocket) and QUIC.
@@ -166,11 +184,12 @@ const EVERY_SURFACE: [Surface; 4] = [
     Surface::Quic,
 ];
 
-/// A failed call as every surface reports it: the code, and the HTTP status where the surface
-/// has one.
+/// A failed call as every surface reports it: the code, its details, and the HTTP status where
+/// the surface has one.
 #[derive(Debug, PartialEq)]
 struct Failure {
     code: String,
+    details: Option<Value>,
     status: Option<u16>,
 }
 
@@ -262,6 +281,7 @@ fn mcp_result(result: alknet_http_mcp::rmcp::model::CallToolResult) -> Result<Va
     if result.is_error == Some(true) {
         return Err(Failure {
             code: content["code"].as_str().unwrap_or_default().to_owned(),
+            details: content.get("details").cloned(),
             status: None,
         });
     }
@@ -325,6 +345,7 @@ impl Caller {
                 } else {
                     Err(Failure {
                         code: body["code"].as_str().unwrap_or_default().to_owned(),
+                        details: body.get("details").cloned(),
                         status: Some(status),
                     })
                 }
@@ -344,6 +365,7 @@ impl Caller {
                     .await
                     .map_err(|e| Failure {
                         code: e.code,
+                        details: e.details,
                         status: None,
                     })
             }
@@ -382,6 +404,7 @@ impl Caller {
                 Some(output) => Ok(output.clone()),
                 None => Err(Failure {
                     code: outcome["error"]["code"].as_str().unwrap().to_owned(),
+                    details: outcome["error"].get("details").cloned(),
                     status: outcome["status"].as_u64().map(|s| s as u16),
                 }),
             })
@@ -476,14 +499,35 @@ async fn declared_errors_keep_their_code_on_every_surface() {
             .await
             .unwrap_err();
         assert_eq!(taken.code, "NAME_TAKEN", "{surface:?}");
+        assert_eq!(taken.details, Some(json!({"name": "taken"})), "{surface:?}");
         if surface == Surface::Http {
             assert_eq!(taken.status, Some(409));
         }
         assert_eq!(
-            member.call("/suite/register", json!({"name": "ada"})).await,
-            Ok(json!({"registered": "ada"})),
+            member
+                .call("/suite/register", json!({"name": "ada", "from": "::1"}))
+                .await,
+            Ok(json!({"registered": "ada", "from": "::1"})),
             "{surface:?}"
         );
+        // Past the schema (an address is a string there), refused by serde: INVALID_INPUT.
+        let undecodable = member
+            .call(
+                "/suite/register",
+                json!({"name": "ada", "from": "somewhere"}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(undecodable.code, "INVALID_INPUT", "{surface:?}");
+        if surface == Surface::Http {
+            assert_eq!(undecodable.status, Some(422));
+        }
+        // Refused by the schema itself, as before.
+        let invalid = member
+            .call("/suite/register", json!({"name": 7}))
+            .await
+            .unwrap_err();
+        assert_eq!(invalid.code, "INVALID_INPUT", "{surface:?}");
     }
 }
 
@@ -506,6 +550,7 @@ async fn batches_keep_their_order_and_limit_on_the_gateway_and_mcp() {
             outcomes[1],
             Err(Failure {
                 code: "FORBIDDEN".into(),
+                details: None,
                 status: Some(403)
             }),
             "{surface:?}"
@@ -520,6 +565,7 @@ async fn batches_keep_their_order_and_limit_on_the_gateway_and_mcp() {
             declared[0],
             Err(Failure {
                 code: "NAME_TAKEN".into(),
+                details: Some(json!({"name": "taken"})),
                 status: Some(409)
             }),
             "{surface:?}"

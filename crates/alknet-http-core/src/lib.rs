@@ -24,6 +24,7 @@
 //! | [`dispatch`] | [`GatewayDispatch`], the spine every HTTP-shaped surface uses |
 //! | [`session`] | the bidirectional call session over streams and messages |
 //! | [`adapter`] | [`OperationAdapter`], [`AdapterError`] and `from_call` |
+//! | `typed` | typed operations: schemas generated from Rust types, declared errors from an enum (feature `typed`) |
 //! | `quic` | the QUIC transport (feature `quic`) |
 //! | `client` | the shared outbound HTTP client (feature `http-client`) |
 //!
@@ -31,6 +32,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `typed` | yes | `typed`: operations whose input, output and errors are Rust types (schemars) |
 //! | `http-client` | no | `client`: the shared outbound HTTP client (reqwest, rustls with ring) |
 //! | `axum` | no | the [`ResolvedIdentity`](identity::ResolvedIdentity) extractor for axum handlers |
 //! | `tls` | no | `tls`: server certificates (PEM or self-signed) and rustls configurations (ring) |
@@ -95,6 +97,9 @@ pub mod spec;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
+#[cfg(feature = "typed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "typed")))]
+pub mod typed;
 
 pub use access::{
     AccessControl, AccessDecision, InMemoryOwnership, OwnershipProvider, OwnershipStore,

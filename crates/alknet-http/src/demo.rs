@@ -1,9 +1,10 @@
 //! The demo operations of the embedded default node: one of each kind, so that every surface
-//! has something to show.
+//! has something to show. Each is typed (its schemas are generated from the Rust types below)
+//! except `demo/echo`, which takes and returns any JSON and shows the untyped API.
 //!
 //! | operation | kind | access | what it shows |
 //! |---|---|---|---|
-//! | `demo/echo` | query | open | round trip |
+//! | `demo/echo` | query | open | round trip (untyped) |
 //! | `demo/greet` | query | `demo:read` | composition: calls the Internal `demo/shout` |
 //! | `demo/shout` | query, Internal | `demo:internal` | invisible from every wire |
 //! | `demo/register` | mutation | `demo:write` | a declared domain error (`NAME_TAKEN`, 409) |
@@ -13,13 +14,148 @@
 use std::time::Duration;
 
 use alknet_http_core::{
-    AccessControl, CallError, Capabilities, CompositionAuthority, ErrorDefinition, HandlerKind,
+    AccessControl, CallError, Capabilities, CompositionAuthority, HandlerKind, OperationContext,
     OperationSpec, RegistryBuilder, ScopedPeerEnv,
 };
-use serde_json::{Value, json};
+use futures::Stream;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The scopes of the development token the default node mints.
 pub const DEV_SCOPES: [&str; 2] = ["demo:read", "demo:write"];
+
+/// Whom `demo/greet` greets, or the name `demo/register` registers.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Name {
+    /// A name of 1 to 64 characters.
+    #[schemars(length(min = 1, max = 64))]
+    pub name: String,
+}
+
+/// What `demo/greet` answers.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Greeting {
+    /// The greeting, shouted.
+    pub greeting: String,
+}
+
+/// What `demo/shout` shouts.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Shout {
+    /// Any text; it comes back in upper case.
+    pub text: String,
+}
+
+/// What `demo/register` answers.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Registered {
+    /// The name now registered.
+    pub registered: String,
+}
+
+/// The declared errors of `demo/register`.
+#[derive(Debug, Clone, Serialize, JsonSchema, thiserror::Error)]
+#[serde(tag = "code", content = "details", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RegisterError {
+    /// That name is already registered.
+    #[error("{name} is already registered")]
+    #[schemars(extend("x-http-status" = 409))]
+    NameTaken {
+        /// The name asked for.
+        name: String,
+    },
+}
+
+/// How `demo/ticks` ticks.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct Ticks {
+    /// How many ticks (default 5).
+    #[serde(default = "default_count")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub count: u64,
+    /// Milliseconds between ticks (default 500).
+    #[serde(default = "default_interval")]
+    #[schemars(range(max = 60000))]
+    pub interval_ms: u64,
+}
+
+fn default_count() -> u64 {
+    5
+}
+
+fn default_interval() -> u64 {
+    500
+}
+
+/// One tick of `demo/ticks`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Tick {
+    /// 0, 1, 2, …
+    pub tick: u64,
+    /// Whether this is the last tick.
+    pub terminal: bool,
+}
+
+/// What `demo/admin` answers.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Admin {
+    /// The caller's identity id.
+    pub admin: Option<String>,
+}
+
+async fn greet(input: Name, ctx: OperationContext) -> Result<Greeting, CallError> {
+    let loud: String = ctx
+        .call_typed("demo/shout", &Shout { text: input.name })
+        .await?;
+    Ok(Greeting {
+        greeting: format!("hello, {loud}!"),
+    })
+}
+
+async fn shout(input: Shout, _ctx: OperationContext) -> Result<String, CallError> {
+    Ok(input.text.to_uppercase())
+}
+
+async fn register_name(input: Name, _ctx: OperationContext) -> Result<Registered, RegisterError> {
+    match input.name.as_str() {
+        "admin" | "root" => Err(RegisterError::NameTaken { name: input.name }),
+        _ => Ok(Registered {
+            registered: input.name,
+        }),
+    }
+}
+
+fn ticks(
+    input: Option<Ticks>,
+    _ctx: OperationContext,
+) -> impl Stream<Item = Result<Tick, CallError>> + use<> {
+    let Ticks { count, interval_ms } = input.unwrap_or(Ticks {
+        count: default_count(),
+        interval_ms: default_interval(),
+    });
+    let interval = Duration::from_millis(interval_ms);
+    futures::stream::unfold(0u64, move |n| async move {
+        if n >= count {
+            return None;
+        }
+        if n > 0 {
+            tokio::time::sleep(interval).await;
+        }
+        let tick = Tick {
+            tick: n,
+            terminal: n + 1 == count,
+        };
+        Some((Ok(tick), n + 1))
+    })
+}
+
+async fn admin(_input: Value, ctx: OperationContext) -> Result<Admin, CallError> {
+    Ok(Admin {
+        admin: ctx.identity().map(|i| i.id.clone()),
+    })
+}
 
 /// Adds the demo operations to a registry builder.
 ///
@@ -28,102 +164,48 @@ pub const DEV_SCOPES: [&str; 2] = ["demo:read", "demo:write"];
 /// let registry = demo::register(alknet_http::core::OperationRegistry::builder()).build().unwrap();
 /// assert!(registry.external_spec("demo/ticks").is_some());
 /// assert!(registry.external_spec("demo/shout").is_none(), "Internal");
+/// let register = registry.external_spec("demo/register").unwrap();
+/// assert_eq!(register.error_schemas[0].code, "NAME_TAKEN");
+/// assert_eq!(register.error_schemas[0].http_status, Some(409));
 /// ```
 pub fn register(builder: RegistryBuilder) -> RegistryBuilder {
-    let name = json!({
-        "type": "object",
-        "required": ["name"],
-        "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 64 } },
-        "additionalProperties": false
-    });
     builder
         .with_leaf(
             OperationSpec::query("demo/echo").with_description("Returns its input unchanged"),
             HandlerKind::once(|input, _| async move { Ok(input) }),
             Capabilities::new(),
         )
-        .with_local(
+        .with(
             OperationSpec::query("demo/greet")
                 .with_description("Greets someone, loudly (composes the Internal demo/shout)")
-                .with_input_schema(name.clone())
-                .with_output_schema(json!({"type": "object", "properties": {"greeting": {"type": "string"}}}))
-                .with_access_control(AccessControl::scopes(["demo:read"])),
-            HandlerKind::once(|input: Value, ctx| async move {
-                let name = input["name"].as_str().unwrap_or_default().to_owned();
-                let loud = ctx.call("demo/shout", json!({ "text": name })).await?;
-                Ok(json!({ "greeting": format!("hello, {}!", loud.as_str().unwrap_or_default()) }))
-            }),
-            Some(CompositionAuthority::new("demo/greet", ["demo:internal"])),
-            Some(ScopedPeerEnv::allowing(["demo/shout"])),
-            Capabilities::new(),
+                .with_access_control(AccessControl::scopes(["demo:read"]))
+                .handled_by(greet)
+                .with_authority(CompositionAuthority::new("demo/greet", ["demo:internal"]))
+                .with_scoped_env(ScopedPeerEnv::allowing(["demo/shout"])),
         )
-        .with_leaf(
+        .with(
             OperationSpec::query("demo/shout")
                 .internal()
-                .with_input_schema(json!({"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}))
-                .with_access_control(AccessControl::scopes(["demo:internal"])),
-            HandlerKind::once(|input: Value, _| async move {
-                Ok(json!(input["text"].as_str().unwrap_or_default().to_uppercase()))
-            }),
-            Capabilities::new(),
+                .with_access_control(AccessControl::scopes(["demo:internal"]))
+                .handled_by(shout),
         )
-        .with_leaf(
+        .with(
             OperationSpec::mutation("demo/register")
                 .with_description("Registers a name; `admin` is always taken")
-                .with_input_schema(name)
-                .with_error(
-                    ErrorDefinition::new("NAME_TAKEN", "That name is already registered")
-                        .with_http_status(409)
-                        .with_schema(json!({"type": "object", "properties": {"name": {"type": "string"}}})),
-                )
-                .with_access_control(AccessControl::scopes(["demo:write"])),
-            HandlerKind::once(|input: Value, _| async move {
-                match input["name"].as_str() {
-                    Some(taken @ ("admin" | "root")) => Err(CallError::new(
-                        "NAME_TAKEN",
-                        format!("{taken} is already registered"),
-                    )
-                    .with_details(json!({ "name": taken }))),
-                    Some(name) => Ok(json!({ "registered": name })),
-                    None => Err(CallError::invalid_input("name is required")),
-                }
-            }),
-            Capabilities::new(),
+                .with_access_control(AccessControl::scopes(["demo:write"]))
+                .handled_by(register_name),
         )
-        .with_leaf(
+        .with(
             OperationSpec::subscription("demo/ticks")
-                .with_description("Ticks `count` times, every `interval_ms`; the last tick is terminal")
-                .with_input_schema(json!({
-                    "type": ["object", "null"],
-                    "properties": {
-                        "count": { "type": "integer", "minimum": 1, "maximum": 1000 },
-                        "interval_ms": { "type": "integer", "minimum": 0, "maximum": 60000 }
-                    }
-                }))
-                .with_output_schema(json!({"type": "object", "properties": {"tick": {"type": "integer"}, "terminal": {"type": "boolean"}}})),
-            HandlerKind::stream(|input: Value, _| {
-                let count = input["count"].as_u64().unwrap_or(5);
-                let interval = Duration::from_millis(input["interval_ms"].as_u64().unwrap_or(500));
-                futures::stream::unfold(0u64, move |n| async move {
-                    if n >= count {
-                        return None;
-                    }
-                    if n > 0 {
-                        tokio::time::sleep(interval).await;
-                    }
-                    let terminal = n + 1 == count;
-                    Some((Ok(json!({ "tick": n, "terminal": terminal })), n + 1))
-                })
-            }),
-            Capabilities::new(),
+                .with_description(
+                    "Ticks `count` times, every `interval_ms`; the last tick is terminal",
+                )
+                .streamed_by(ticks),
         )
-        .with_leaf(
+        .with(
             OperationSpec::query("demo/admin")
                 .with_description("Needs the demo:admin scope, which the dev token lacks")
-                .with_access_control(AccessControl::scopes(["demo:admin"])),
-            HandlerKind::once(|_, ctx| async move {
-                Ok(json!({ "admin": ctx.identity().map(|i| i.id.clone()) }))
-            }),
-            Capabilities::new(),
+                .with_access_control(AccessControl::scopes(["demo:admin"]))
+                .handled_by(admin),
         )
 }

@@ -84,3 +84,8 @@ pub mod imports;
 mod node;
 
 pub use node::{BoundListener, Listener, Node, NodeBuilder, NodeError, RunningNode};
+
+/// The workspace README's Rust examples ("Define an operation"), compiled and run as doc tests.
+#[cfg(all(doctest, feature = "server"))]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

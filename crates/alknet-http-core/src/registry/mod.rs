@@ -78,6 +78,7 @@ impl RegistryBuilder {
             composition_authority: authority,
             scoped_env,
             capabilities,
+            defect: None,
         })
     }
 

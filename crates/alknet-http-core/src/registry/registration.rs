@@ -103,6 +103,9 @@ pub struct HandlerRegistration {
     pub scoped_env: Option<ScopedPeerEnv>,
     /// Its outbound credentials.
     pub capabilities: Capabilities,
+    /// Why this registration cannot be served (a typed error type that declares no errors), if
+    /// it cannot: the registry refuses it at build.
+    pub(crate) defect: Option<String>,
 }
 
 impl HandlerRegistration {
@@ -115,6 +118,7 @@ impl HandlerRegistration {
             composition_authority: None,
             scoped_env: None,
             capabilities: Capabilities::new(),
+            defect: None,
         }
     }
 
@@ -144,6 +148,13 @@ impl HandlerRegistration {
     #[must_use]
     pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
         self.capabilities = capabilities;
+        self
+    }
+
+    /// Marks the registration as one the registry must refuse, for `reason`.
+    #[cfg_attr(not(feature = "typed"), allow(dead_code))]
+    pub(crate) fn with_defect(mut self, reason: String) -> Self {
+        self.defect = Some(reason);
         self
     }
 }
@@ -188,6 +199,15 @@ pub enum RegistryError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A typed operation's error type cannot declare errors (see
+    /// `typed::DeclaredErrors`).
+    #[error("{name}: invalid declared errors: {reason}")]
+    InvalidDeclaredErrors {
+        /// Operation name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A leaf or session registration declares something only `Local` ones may have.
     #[error("{name}: {reason}")]
     InvalidProvenance {
@@ -230,9 +250,13 @@ impl RegisteredOperation {
             composition_authority,
             scoped_env,
             capabilities,
+            defect,
         } = registration;
         let name = spec.name.clone();
         validate_name(&spec)?;
+        if let Some(reason) = defect {
+            return Err(RegistryError::InvalidDeclaredErrors { name, reason });
+        }
         let required = if spec.op_type.is_streaming() {
             "Stream"
         } else {

@@ -17,3 +17,5 @@ mod registry;
 mod secrets;
 mod session;
 mod spine;
+#[cfg(feature = "typed")]
+mod typed;
