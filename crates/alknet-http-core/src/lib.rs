@@ -24,6 +24,7 @@
 //! | [`dispatch`] | [`GatewayDispatch`], the spine every HTTP-shaped surface uses |
 //! | [`session`] | the bidirectional call session over streams and messages |
 //! | [`adapter`] | [`OperationAdapter`], [`AdapterError`] and `from_call` |
+//! | `typed_call` | typed calls: [`OperationContext::call_typed`], [`Session::call_typed`](session::Session::call_typed), [`Session::subscribe_typed`](session::Session::subscribe_typed) |
 //! | `typed` | typed operations: schemas generated from Rust types, declared errors from an enum (feature `typed`) |
 //! | `quic` | the QUIC transport (feature `quic`) |
 //! | `client` | the shared outbound HTTP client (feature `http-client`) |
@@ -100,6 +101,7 @@ pub mod tls;
 #[cfg(feature = "typed")]
 #[cfg_attr(docsrs, doc(cfg(feature = "typed")))]
 pub mod typed;
+mod typed_call;
 
 pub use access::{
     AccessControl, AccessDecision, InMemoryOwnership, OwnershipProvider, OwnershipStore,

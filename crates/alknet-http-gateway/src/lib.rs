@@ -25,12 +25,13 @@
 //! | [`GatewayConfig`] | batch and SSE limits |
 //! | [`GatewayRejection`] | every malformed request, each `400` with a `CallError` body |
 //! | [`sse`] | the SSE projection of a subscription |
+//! | `client` | [`GatewayClient`](client::GatewayClient): the gateway called over HTTP from Rust, typed (feature `client`) |
 //!
 //! ## Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | *(none)* | | |
+//! | `client` | no | `client`: `GatewayClient` (reqwest, rustls with ring, sse-stream) |
 //!
 //! ## Example
 //!
@@ -46,6 +47,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 mod endpoints;
 mod rejection;
 pub mod sse;

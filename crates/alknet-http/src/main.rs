@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use alknet_http::config::NodeConfig;
-use alknet_http::core::client::{install_crypto_provider, reqwest};
+use alknet_http::core::CallError;
 use alknet_http::core::identity::{mint_token, token_hash};
 use alknet_http::core::{Identity, OperationRegistry};
+use alknet_http::gateway::client::GatewayClient;
 use alknet_http::imports::plan_imports;
 use alknet_http::{Listener, Node, demo};
 use clap::{Args, Parser, Subcommand};
@@ -322,91 +323,58 @@ fn token_new(id: &str, scopes: &[String]) {
     say!("scopes = {scopes:?}");
 }
 
-fn client() -> Result<reqwest::Client, String> {
-    install_crypto_provider();
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .map_err(|e| e.to_string())
+/// The node's gateway, with the token of `--token-file` when one is given.
+fn gateway(target: &Target) -> Result<GatewayClient, String> {
+    let client = GatewayClient::new(&target.url).map_err(|e| describe(&e))?;
+    Ok(match &target.token_file {
+        Some(file) => {
+            let token = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read token file {}: {e}", file.display()))?;
+            client.with_token(token.trim())
+        }
+        None => client,
+    })
 }
 
-fn request(
-    target: &Target,
-    path: &str,
-    operation: &str,
-    input: Option<&str>,
-) -> Result<reqwest::RequestBuilder, String> {
-    let input: Value = match input {
-        Some(text) => serde_json::from_str(text).map_err(|e| format!("input is not JSON: {e}"))?,
-        None => Value::Null,
-    };
-    let url = format!("{}{path}", target.url.trim_end_matches('/'));
-    let mut builder = client()?
-        .post(url)
-        .json(&serde_json::json!({ "operation": operation, "input": input }));
-    if let Some(file) = &target.token_file {
-        let token = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read token file {}: {e}", file.display()))?;
-        builder = builder.bearer_auth(token.trim());
+/// The input argument as JSON (absent: null).
+fn input_of(input: Option<&str>) -> Result<Value, String> {
+    match input {
+        Some(text) => serde_json::from_str(text).map_err(|e| format!("input is not JSON: {e}")),
+        None => Ok(Value::Null),
     }
-    Ok(builder)
+}
+
+/// A failed call as the command prints it: code, message, details.
+fn describe(error: &CallError) -> String {
+    let details = error
+        .details
+        .as_ref()
+        .map(|d| format!(" {d}"))
+        .unwrap_or_default();
+    format!("{}: {}{details}", error.code, error.message)
 }
 
 async fn call(operation: &str, input: Option<&str>, target: &Target) -> Result<(), String> {
-    let response = request(target, "/call", operation, input)?
-        .send()
+    let output: Value = gateway(target)?
+        .call(operation, &input_of(input)?)
         .await
-        .map_err(|e| format!("cannot reach {}: {e}", target.url))?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    let text = serde_json::to_string_pretty(&body).unwrap_or_default();
-    if status.is_success() {
-        say!("{text}");
-        Ok(())
-    } else {
-        Err(format!(
-            "{status}: {}",
-            serde_json::to_string(&body).unwrap_or_default()
-        ))
-    }
+        .map_err(|e| describe(&e))?;
+    say!(
+        "{}",
+        serde_json::to_string_pretty(&output).unwrap_or_default()
+    );
+    Ok(())
 }
 
 async fn subscribe(operation: &str, input: Option<&str>, target: &Target) -> Result<(), String> {
-    let response = request(target, "/subscribe", operation, input)?
-        .header("accept", "text/event-stream")
-        .send()
+    let mut items = gateway(target)?
+        .subscribe::<Value>(operation, &input_of(input)?)
         .await
-        .map_err(|e| format!("cannot reach {}: {e}", target.url))?;
-    if !response.status().is_success() {
-        return Err(format!("{}", response.status()));
+        .map_err(|e| describe(&e))?;
+    while let Some(item) = items.next().await {
+        let item = item.map_err(|e| describe(&e))?;
+        say!("{item}");
+        let _ = std::io::stdout().flush();
     }
-    let mut body = response.bytes_stream();
-    let mut buffer = String::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| format!("stream broke: {e}"))?;
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let mut event = None;
-            let mut data = Vec::new();
-            for line in block.lines() {
-                if let Some(name) = line.strip_prefix("event:") {
-                    event = Some(name.trim().to_owned());
-                } else if let Some(value) = line.strip_prefix("data:") {
-                    data.push(value.strip_prefix(' ').unwrap_or(value).to_owned());
-                }
-            }
-            let data = data.join("\n");
-            match event.as_deref() {
-                Some("completed") => return Ok(()),
-                Some("error") => return Err(data),
-                _ if !data.is_empty() => {
-                    say!("{data}");
-                    let _ = std::io::stdout().flush();
-                }
-                _ => {}
-            }
-        }
-    }
-    Err("the stream ended without `completed`".into())
+    Ok(())
 }

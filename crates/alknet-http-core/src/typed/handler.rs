@@ -181,29 +181,3 @@ fn encode<O: Serialize, E: DeclaredErrors>(result: Result<O, E>) -> HandlerResul
         Err(error) => Err(error.into_call_error()),
     }
 }
-
-impl OperationContext {
-    /// Composes a call with typed input and output: `input` is serialized, the callee's output
-    /// is decoded into `O`. An output that does not decode is `INTERNAL` (the detail goes to
-    /// the log).
-    ///
-    /// ```no_run
-    /// # async fn demo(ctx: alknet_http_core::OperationContext) -> Result<(), alknet_http_core::CallError> {
-    /// let loud: String = ctx.call_typed("demo/shout", &serde_json::json!({ "text": "hi" })).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn call_typed<I, O>(&self, name: &str, input: &I) -> Result<O, CallError>
-    where
-        I: Serialize + ?Sized,
-        O: DeserializeOwned,
-    {
-        let input = serde_json::to_value(input).map_err(|e| {
-            CallError::invalid_input(format!("the input of {name} could not be serialized: {e}"))
-        })?;
-        let output = self.call(name, input).await?;
-        serde_json::from_value(output).map_err(|e| {
-            tracing::warn!(operation = %name, error = %e, "a composed call's output did not decode");
-            CallError::internal(format!("the output of {name} did not decode"))
-        })
-    }
-}

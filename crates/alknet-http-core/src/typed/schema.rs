@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 /// 2020-12 by definition (call-protocol §7). Doc comments become `description`s. Input schemas
 /// describe what deserializes (serde's `deny_unknown_fields` becomes
 /// `additionalProperties: false`, a field with a default is not required); output schemas
-/// describe what serializes.
+/// describe what serializes. An adjacently tagged enum's unit variant allows its content key
+/// only as `null`, as serde does (schemars leaves it open).
 ///
 /// ```
 /// use alknet_http_core::typed::input_schema;
@@ -47,6 +48,7 @@ fn generate<T: JsonSchema>(settings: SchemaSettings) -> Value {
             s.meta_schema = None;
         })
         .with_transform(bound_integers as fn(&mut Schema))
+        .with_transform(adjacent_unit_content as fn(&mut Schema))
         .into_generator()
         .into_root_schema_for::<T>()
         .to_value()
@@ -66,4 +68,54 @@ fn bound_integers(schema: &mut Schema) {
         object.entry("maximum").or_insert(max);
     }
     transform_subschemas(&mut bound_integers, schema);
+}
+
+/// In an adjacently tagged enum (`#[serde(tag = "t", content = "c")]`) serde refuses a unit
+/// variant whose content key holds anything but `null`; schemars does not say so. An enum is
+/// taken as adjacently tagged when every variant is an object with the same `const` tag key
+/// and every variant that has another property has the same one, the content key: the unit
+/// variants (tag only) then get that key as `null`.
+fn adjacent_unit_content(schema: &mut Schema) {
+    transform_subschemas(&mut adjacent_unit_content, schema);
+    let Some(Value::Array(variants)) = schema.get_mut("oneOf") else {
+        return;
+    };
+    let Some(tag) = common_tag(variants) else {
+        return;
+    };
+    let mut content = None;
+    for variant in variants.iter() {
+        let others: Vec<&String> = variant["properties"]
+            .as_object()
+            .map(|p| p.keys().filter(|k| **k != tag).collect())
+            .unwrap_or_default();
+        match others.as_slice() {
+            [] => {}
+            [key] if content.as_ref().is_none_or(|c| c == *key) => content = Some((*key).clone()),
+            _ => return,
+        }
+    }
+    let Some(content) = content else { return };
+    for variant in variants.iter_mut() {
+        if let Some(Value::Object(properties)) = variant.get_mut("properties")
+            && properties.len() == 1
+        {
+            properties.insert(content.clone(), json!({ "type": "null" }));
+        }
+    }
+}
+
+/// The property every variant pins with `const`, if there is one.
+fn common_tag(variants: &[Value]) -> Option<String> {
+    let first = variants.first()?["properties"].as_object()?;
+    first
+        .iter()
+        .filter(|(_, property)| property.get("const").is_some())
+        .map(|(key, _)| key)
+        .find(|key| {
+            variants
+                .iter()
+                .all(|v| v["properties"][key.as_str()].get("const").is_some())
+        })
+        .cloned()
 }

@@ -521,3 +521,70 @@ fn an_error_type_that_cannot_declare_its_errors_is_refused_at_build() {
         "{refused}"
     );
 }
+
+// ---- typed calls over a session ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+struct Count {
+    to: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+struct Step {
+    at: u32,
+}
+
+#[tokio::test]
+async fn a_session_calls_and_subscribes_with_typed_values() {
+    use alknet_http_core::session::{Session, SessionOptions};
+    use futures::StreamExt;
+
+    let served = OperationRegistry::builder()
+        .with(OperationSpec::query("steps/last").handled_by(
+            |input: Count, _ctx: OperationContext| async move {
+                Ok::<_, CallError>(Step { at: input.to })
+            },
+        ))
+        .with(OperationSpec::subscription("steps/count").streamed_by(
+            |input: Count, _ctx: OperationContext| {
+                futures::stream::iter(
+                    (0..input.to).map(|at| Ok::<_, CallError>(json!({ "at": at }))),
+                )
+                .chain(futures::stream::once(async {
+                    Ok(json!({ "at": "not a number" }))
+                }))
+            },
+        ))
+        .build()
+        .unwrap();
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let _server = Session::over_io(a, SessionOptions::new(served));
+    let client = Session::over_io(b, SessionOptions::new(OperationRegistry::empty()));
+
+    let last: Step = client
+        .call_typed("steps/last", &Count { to: 7 })
+        .await
+        .unwrap();
+    assert_eq!(last, Step { at: 7 });
+    let wrong = client
+        .call_typed::<Count>("steps/last", &Count { to: 7 })
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code, "INTERNAL");
+    let refused = client
+        .call_typed::<Step>("steps/last", &json!({ "to": -1 }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, "INVALID_INPUT");
+
+    let items: Vec<_> = client
+        .subscribe_typed::<Step>("steps/count", &Count { to: 2 })
+        .await
+        .collect()
+        .await;
+    // Two items, then the one that does not decode ends the stream.
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert_eq!(items[0].as_ref().unwrap(), &Step { at: 0 });
+    assert_eq!(items[1].as_ref().unwrap(), &Step { at: 1 });
+    assert_eq!(items[2].as_ref().unwrap_err().code, "INTERNAL");
+}

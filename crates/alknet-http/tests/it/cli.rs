@@ -132,7 +132,7 @@ fn serve_call_subscribe_and_stop_cleanly() {
     ]);
     assert!(!denied.status.success());
     assert!(
-        text(&denied.stderr).contains("403"),
+        text(&denied.stderr).contains("FORBIDDEN: missing required scope"),
         "{}",
         text(&denied.stderr)
     );
@@ -147,7 +147,7 @@ fn serve_call_subscribe_and_stop_cleanly() {
         token_file,
     ]);
     assert!(
-        text(&taken.stderr).contains("409") && text(&taken.stderr).contains("NAME_TAKEN"),
+        text(&taken.stderr).contains(r#"NAME_TAKEN: admin is already registered {"name":"admin"}"#),
         "{}",
         text(&taken.stderr)
     );
