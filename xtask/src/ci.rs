@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::bench::soak;
-use crate::e2e::{browser, mcp_e2e, openapi_e2e, schemathesis};
+use crate::e2e::{browser, mcp_e2e, openapi_e2e, schemathesis, typescript_e2e};
 use crate::openapi_scale::openapi_scale;
 use crate::policy::{crypto_guard, lint_source, no_stdio_guard};
 use crate::structure::structure;
@@ -47,6 +47,7 @@ pub(crate) fn ci() -> Result {
     openapi_e2e()?;
     openapi_scale()?;
     mcp_e2e()?;
+    typescript_e2e()?;
     hack()?;
     package()
 }

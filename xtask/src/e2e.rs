@@ -1,5 +1,5 @@
 //! The end-to-end runs against real third-party programs: Chromium, schemathesis, Prism and
-//! real OpenAPI documents, the official MCP SDKs.
+//! real OpenAPI documents, the official MCP SDKs, the TypeScript compiler.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,6 +78,22 @@ pub(crate) fn mcp_e2e() -> Result {
             ("ALKNET_E2E_NODE_MODULES", modules.as_path()),
             ("ALKNET_E2E_PYTHON", python.as_path()),
         ],
+    )
+}
+
+/// The pinned TypeScript compiler.
+pub(crate) const TYPESCRIPT: &str = "typescript@7.0.2";
+
+/// `tsc --strict` against a demo node's generated `/alknet/types.d.ts`: a correct program
+/// compiles, one with a wrong input and one reading a field the output lacks do not.
+pub(crate) fn typescript_e2e() -> Result {
+    let e2e = npm_packages(&[TYPESCRIPT])?;
+    let modules = e2e.join("node_modules");
+    ignored_tests(
+        "tsc against the generated types of the demo node",
+        "alknet-http",
+        "typescript",
+        &[("ALKNET_E2E_NODE_MODULES", modules.as_path())],
     )
 }
 

@@ -47,10 +47,44 @@ export interface Subscription<T = unknown> extends AsyncIterableIterator<T> {
   readonly id: string;
 }
 
-export interface Client {
+/** One operation's types, as a node's `/alknet/types.d.ts` declares them. */
+export interface OperationTypes {
+  kind: "query" | "mutation" | "subscription";
+  input: unknown;
+  /** The output; a subscription's item. */
+  output: unknown;
+  /** The declared error codes (`never`: none). */
+  errors: string;
+}
+
+/**
+ * Operation name → its types. Without a generated map every name is allowed and untyped;
+ * with one (`connect<Operations>(…)`), names, inputs and outputs are checked.
+ */
+export type OperationMap = { [operation: string]: OperationTypes };
+
+/** The names a client may `call` (queries and mutations). */
+export type CallableName<Ops extends OperationMap> = string extends keyof Ops
+  ? string
+  : { [K in keyof Ops]: Ops[K]["kind"] extends "subscription" ? never : K }[keyof Ops] & string;
+
+/** The names a client may `subscribe` to. */
+export type SubscribableName<Ops extends OperationMap> = string extends keyof Ops
+  ? string
+  : { [K in keyof Ops]: Ops[K]["kind"] extends "subscription" ? K : never }[keyof Ops] & string;
+
+/** The arguments after the name: the input (optional when the input may be absent), options. */
+export type CallArgs<Input> = undefined extends Input
+  ? [input?: Input, options?: { signal?: AbortSignal }]
+  : [input: Input, options?: { signal?: AbortSignal }];
+
+export interface Client<Ops extends OperationMap = OperationMap> {
   readonly connected: boolean;
-  call<T = unknown>(operation: string, input?: unknown, options?: { signal?: AbortSignal }): Promise<T>;
-  subscribe<T = unknown>(operation: string, input?: unknown, options?: { signal?: AbortSignal }): Subscription<T>;
+  call<K extends CallableName<Ops>>(operation: K, ...args: CallArgs<Ops[K]["input"]>): Promise<Ops[K]["output"]>;
+  subscribe<K extends SubscribableName<Ops>>(
+    operation: K,
+    ...args: CallArgs<Ops[K]["input"]>
+  ): Subscription<Ops[K]["output"]>;
   register(
     spec: OperationSpecInput,
     handler: (input: any, ctx: HandlerContext) => unknown | Promise<unknown> | AsyncIterable<unknown>,
@@ -58,4 +92,7 @@ export interface Client {
   close(): void;
 }
 
-export declare function connect(url: string, options?: ConnectOptions): Promise<Client>;
+export declare function connect<Ops extends OperationMap = OperationMap>(
+  url: string,
+  options?: ConnectOptions,
+): Promise<Client<Ops>>;

@@ -24,6 +24,7 @@
 //! | [`WsLimits`] | message size, ping interval, idle timeout |
 //! | [`WsRejection`] | every refused upgrade, each with its one status |
 //! | [`CLIENT_SCRIPT`] | the browser/Node client module, served at `/alknet/client.mjs` |
+//! | [`declarations`] | the caller's operations as TypeScript types, served at `/alknet/types.d.ts` (`types.rs`, from JSON Schema by `typescript.rs`) |
 //!
 //! ## Features
 //!
@@ -40,7 +41,7 @@
 //!
 //! let sessions = Sessions::new();
 //! let config = WsConfig::default();
-//! assert_eq!(config.paths(), ["/alknet/call", "/alknet/client.mjs"]);
+//! assert_eq!(config.paths(), ["/alknet/call", "/alknet/client.mjs", "/alknet/types.d.ts"]);
 //! let dispatch = GatewayDispatch::new(OperationRegistry::empty(), Arc::new(AnonymousOnly));
 //! let fragment: axum::Router = router(dispatch, config, sessions.clone());
 //! ```
@@ -51,10 +52,13 @@ pub mod client;
 mod rejection;
 mod sessions;
 mod transport;
+mod types;
+mod typescript;
 mod upgrade;
 
 use std::sync::Arc;
 
+use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::session::SessionConfig;
 use alknet_http_core::{GatewayDispatch, IdentityProvider, OperationRegistry};
 use axum::Router;
@@ -64,12 +68,15 @@ use tokio_util::sync::CancellationToken;
 pub use rejection::WsRejection;
 pub use sessions::{SessionInfo, Sessions};
 pub use transport::WsLimits;
+pub use types::{DEFAULT_MAX_TYPES_BYTES, declarations};
 pub use upgrade::{BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL};
 
 /// The default upgrade path.
 pub const DEFAULT_PATH: &str = "/alknet/call";
 /// The default path of the browser/Node client module.
 pub const DEFAULT_CLIENT_SCRIPT_PATH: &str = "/alknet/client.mjs";
+/// The default path of the caller's TypeScript declarations.
+pub const DEFAULT_TYPES_PATH: &str = "/alknet/types.d.ts";
 /// The browser/Node client (`js/alknet-call.mjs`), one dependency-free ES module.
 pub const CLIENT_SCRIPT: &str = include_str!("../js/alknet-call.mjs");
 /// Its TypeScript declarations (`js/alknet-call.d.ts`).
@@ -89,6 +96,12 @@ pub struct WsConfig {
     pub shutdown: CancellationToken,
     /// Where the client module is served (`None`: not served). Default `/alknet/client.mjs`.
     pub client_script_path: Option<String>,
+    /// Where the caller's TypeScript declarations are served (`None`: not served). Default
+    /// `/alknet/types.d.ts`.
+    pub types_path: Option<String>,
+    /// The largest declaration file served; past it, the remaining operations are left out
+    /// (the file says how many). Default 8 MiB.
+    pub max_types_bytes: usize,
 }
 
 impl WsConfig {
@@ -129,10 +142,26 @@ impl WsConfig {
 }
 
 impl WsConfig {
+    /// Sets `types_path`: where the caller's TypeScript declarations are served (`None`: not
+    /// served). Default `/alknet/types.d.ts`.
+    #[must_use]
+    pub fn with_types_path(mut self, types_path: Option<String>) -> Self {
+        self.types_path = types_path;
+        self
+    }
+
+    /// Sets `max_types_bytes`: the largest declaration file served. Default 8 MiB.
+    #[must_use]
+    pub fn with_max_types_bytes(mut self, max_types_bytes: usize) -> Self {
+        self.max_types_bytes = max_types_bytes;
+        self
+    }
+
     /// The paths this surface reserves.
     pub fn paths(&self) -> Vec<String> {
         let mut paths = vec![self.path.clone()];
         paths.extend(self.client_script_path.clone());
+        paths.extend(self.types_path.clone());
         paths
     }
 }
@@ -145,6 +174,8 @@ impl Default for WsConfig {
             session: SessionConfig::default(),
             shutdown: CancellationToken::new(),
             client_script_path: Some(DEFAULT_CLIENT_SCRIPT_PATH.to_owned()),
+            types_path: Some(DEFAULT_TYPES_PATH.to_owned()),
+            max_types_bytes: types::DEFAULT_MAX_TYPES_BYTES,
         }
     }
 }
@@ -165,6 +196,9 @@ pub(crate) struct WsState {
 pub fn router(dispatch: GatewayDispatch, config: WsConfig, sessions: Sessions) -> Router {
     let path = config.path.clone();
     let script = config.client_script_path.clone();
+    let types_path = config.types_path.clone();
+    let max_types_bytes = config.max_types_bytes;
+    let types_dispatch = dispatch.clone();
     let state = Arc::new(WsState {
         registry: dispatch.registry().clone(),
         identity_provider: dispatch.identity_provider().clone(),
@@ -195,5 +229,37 @@ pub fn router(dispatch: GatewayDispatch, config: WsConfig, sessions: Sessions) -
             }),
         );
     }
+    if let Some(types_path) = types_path {
+        router = router.route(
+            &types_path,
+            axum::routing::get(
+                move |ResolvedIdentity(identity): ResolvedIdentity| async move {
+                    (
+                        [
+                            (
+                                http::header::CONTENT_TYPE,
+                                "application/typescript; charset=utf-8",
+                            ),
+                            (http::header::CACHE_CONTROL, "no-cache"),
+                        ],
+                        caller_declarations(&types_dispatch, identity.as_deref(), max_types_bytes),
+                    )
+                },
+            ),
+        );
+    }
     router
+}
+
+/// The declarations of what `identity` may call, in the order search lists it.
+fn caller_declarations(
+    dispatch: &GatewayDispatch,
+    identity: Option<&alknet_http_core::Identity>,
+    max_bytes: usize,
+) -> String {
+    let summaries = dispatch.search(identity, &alknet_http_core::dispatch::SearchQuery::all());
+    let specs = summaries
+        .iter()
+        .filter_map(|summary| dispatch.schema(identity, &summary.name).ok());
+    declarations(specs, max_bytes)
 }

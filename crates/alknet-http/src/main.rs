@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use alknet_http::config::NodeConfig;
+use alknet_http::config::{NodeConfig, Resolved};
 use alknet_http::core::CallError;
 use alknet_http::core::identity::{mint_token, token_hash};
-use alknet_http::core::{Identity, OperationRegistry};
+use alknet_http::core::{Identity, OperationRegistry, Visibility};
 use alknet_http::gateway::client::GatewayClient;
-use alknet_http::imports::plan_imports;
+use alknet_http::imports::{ResolvedImport, plan_imports};
 use alknet_http::{Listener, Node, demo};
 use clap::{Args, Parser, Subcommand};
 use futures::StreamExt;
@@ -60,6 +60,13 @@ enum Command {
         /// Describe a node without the demo operations (their declared error statuses).
         #[arg(long)]
         no_demo: bool,
+    },
+    /// Print the TypeScript declarations of the operations a configuration serves (what
+    /// GET /alknet/types.d.ts answers to a caller who may call them all).
+    Types {
+        /// A TOML node configuration (default: the embedded demo node).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Mint bearer tokens.
     Token {
@@ -146,6 +153,7 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             }
+            Command::Types { config } => types(config).await,
             Command::Token {
                 command: TokenCommand::New { id, scopes },
             } => {
@@ -173,26 +181,79 @@ fn main() -> ExitCode {
     }
 }
 
+/// The configuration at `path`, or the embedded default.
+fn resolve(path: Option<&std::path::Path>) -> Result<Resolved, String> {
+    match path {
+        Some(path) => {
+            let (config, base) = NodeConfig::load(path).map_err(|e| e.to_string())?;
+            config
+                .resolve(&base)
+                .map_err(|e| format!("config {}: {e}", path.display()))
+        }
+        None => NodeConfig::default()
+            .resolve(std::path::Path::new("."))
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// The registry a configuration serves (the demo operations when it keeps them, its
+/// imports), and the import summaries to print.
+async fn registry_of(
+    demo: bool,
+    imports: Vec<ResolvedImport>,
+) -> Result<(OperationRegistry, Vec<String>), String> {
+    let builder = OperationRegistry::builder();
+    let builder = if demo {
+        demo::register(builder)
+    } else {
+        builder
+    };
+    let local: Vec<(String, String)> = if demo {
+        demo::register(OperationRegistry::builder())
+            .build()
+            .map_err(|e| e.to_string())?
+            .operations()
+            .map(|op| (op.spec().name.clone(), "the demo operations".to_owned()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let imported = plan_imports(imports, &local)
+        .await
+        .map_err(|e| e.to_string())?;
+    let registry = builder
+        .with_all(imported.registrations)
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok((registry, imported.summaries))
+}
+
+/// `alknet-http types`: the TypeScript declarations of every External operation the
+/// configuration serves (whatever a caller's scopes; the node's `/alknet/types.d.ts` answers
+/// per caller).
+async fn types(config: Option<PathBuf>) -> Result<(), String> {
+    let resolved = resolve(config.as_deref())?;
+    let (registry, summaries) = registry_of(resolved.demo, resolved.imports).await?;
+    for line in &summaries {
+        eprintln!("{line}");
+    }
+    let mut specs: Vec<_> = registry
+        .operations()
+        .map(|op| op.spec())
+        .filter(|spec| spec.visibility == Visibility::External)
+        .collect();
+    specs.sort_by(|a, b| a.name.cmp(&b.name));
+    print!("{}", alknet_http::ws::declarations(specs, usize::MAX));
+    Ok(())
+}
+
 async fn serve(
     config: Option<PathBuf>,
     listen: Option<SocketAddr>,
     dev_token_file: Option<PathBuf>,
 ) -> Result<(), String> {
-    let (resolved, embedded) = match &config {
-        Some(path) => {
-            let (config, base) = NodeConfig::load(path).map_err(|e| e.to_string())?;
-            let resolved = config
-                .resolve(&base)
-                .map_err(|e| format!("config {}: {e}", path.display()))?;
-            (resolved, false)
-        }
-        None => (
-            NodeConfig::default()
-                .resolve(std::path::Path::new("."))
-                .map_err(|e| e.to_string())?,
-            true,
-        ),
-    };
+    let embedded = config.is_none();
+    let resolved = resolve(config.as_deref())?;
     let mut listeners = resolved.listeners;
     if let Some(addr) = listen {
         listeners = vec![Listener::Http(addr)];
@@ -213,32 +274,10 @@ async fn serve(
     } else {
         None
     };
-    let builder = OperationRegistry::builder();
-    let builder = if resolved.demo {
-        demo::register(builder)
-    } else {
-        builder
-    };
-    let local: Vec<(String, String)> = if resolved.demo {
-        demo::register(OperationRegistry::builder())
-            .build()
-            .map_err(|e| e.to_string())?
-            .operations()
-            .map(|op| (op.spec().name.clone(), "the demo operations".to_owned()))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let imported = plan_imports(resolved.imports, &local)
-        .await
-        .map_err(|e| e.to_string())?;
-    for line in &imported.summaries {
+    let (registry, summaries) = registry_of(resolved.demo, resolved.imports).await?;
+    for line in &summaries {
         say!("{line}");
     }
-    let registry = builder
-        .with_all(imported.registrations)
-        .build()
-        .map_err(|e| e.to_string())?;
     let node = Node::builder()
         .registry(registry)
         .identity_provider(Arc::new(tokens))

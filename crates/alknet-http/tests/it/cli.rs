@@ -15,7 +15,7 @@ pub(crate) fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn token_config(dir: &Path) -> PathBuf {
+pub(crate) fn token_config(dir: &Path) -> PathBuf {
     let hash = hex::encode(Sha256::digest(TOKEN.as_bytes()));
     let config = format!(
         "[[listen]]\nkind = \"tcp\"\naddr = \"127.0.0.1:0\"\n\n[[token]]\nid = \"e2e\"\nsha256 = \"{hash}\"\nscopes = [\"demo:read\", \"demo:write\"]\n\n[gateway]\nsse_ping_interval_ms = 100\n"

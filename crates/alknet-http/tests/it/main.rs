@@ -4,3 +4,4 @@
 mod cli;
 mod mcp_sdk;
 mod prism;
+mod typescript;
