@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::schema::output_schema;
-use crate::error::CallError;
+use crate::error::{CallError, ErrorCode};
 use crate::spec::ErrorDefinition;
 
 /// The error type of a typed handler.
@@ -130,6 +130,11 @@ fn definitions_from_schema(schema: &Value) -> Result<Vec<ErrorDefinition>, Strin
             .pointer("/properties/details")
             .map(|details| with_defs(details, defs));
         for code in codes {
+            if ErrorCode::from_wire(code).is_some() {
+                return Err(format!(
+                    "{code} is a protocol code (call-protocol §11); a declared error needs a code of its own"
+                ));
+            }
             let mut definition =
                 ErrorDefinition::new(code, description.clone().unwrap_or_else(|| code.to_owned()));
             if let Some(details) = &details {

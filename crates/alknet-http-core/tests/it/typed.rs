@@ -495,6 +495,14 @@ enum NotAnErrorStatus {
     Fine,
 }
 
+/// A variant whose code is a protocol code.
+#[derive(Debug, Serialize, JsonSchema, thiserror::Error)]
+#[serde(tag = "code", content = "details", rename_all = "SCREAMING_SNAKE_CASE")]
+enum ReusesAProtocolCode {
+    #[error("gone")]
+    NotFound,
+}
+
 #[test]
 fn an_error_type_that_cannot_declare_its_errors_is_refused_at_build() {
     let refused = OperationRegistry::builder()
@@ -518,6 +526,18 @@ fn an_error_type_that_cannot_declare_its_errors_is_refused_at_build() {
         .unwrap_err();
     assert!(
         refused.to_string().contains("not a 4xx or 5xx status"),
+        "{refused}"
+    );
+    let refused = OperationRegistry::builder()
+        .with(
+            OperationSpec::query("bad/code").handled_by(|_: (), _ctx: OperationContext| async {
+                Err::<(), _>(ReusesAProtocolCode::NotFound)
+            }),
+        )
+        .build()
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("NOT_FOUND is a protocol code"),
         "{refused}"
     );
 }
