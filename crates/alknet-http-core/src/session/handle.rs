@@ -11,7 +11,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use super::io::{read_loop, sweep_loop};
-use super::outbound::{Outbound, write_loop};
+use super::outbound::{Flush, Outbound, write_loop};
 use super::{
     CloseReason, PendingRequestMap, SessionConfig, SessionOptions, Shared, lock, shutdown,
 };
@@ -60,6 +60,21 @@ impl Session {
             + Send
             + 'static,
     {
+        Session::spawn_flushing(transport, options, Flush::Deferred)
+    }
+
+    /// [`Session::spawn`] with the way the reader flushes the replies it writes inline.
+    pub(crate) fn spawn_flushing<T>(
+        transport: T,
+        options: SessionOptions,
+        inline_reply_flush: Flush,
+    ) -> Session
+    where
+        T: Stream<Item = Result<EventEnvelope, FrameError>>
+            + Sink<EventEnvelope, Error = FrameError>
+            + Send
+            + 'static,
+    {
         let (sink, stream) = transport.split();
         let (data_tx, data_rx) = mpsc::channel(options.config.outbound_queue.max(1));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
@@ -72,7 +87,7 @@ impl Session {
             }
         }
         let shared = Arc::new_cyclic(|weak| Shared {
-            outbound: Outbound::new(sink, weak.clone()),
+            outbound: Outbound::new(sink, weak.clone(), inline_reply_flush),
             data_tx,
             control_tx,
             pending: Mutex::new(PendingRequestMap::new()),

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::outbound::{Flush, write_now};
+use super::outbound::write_now;
 use super::{Delivery, InFlight, Shared, lock, send, send_alone};
 use crate::envelope::{CallRequested, Event, EventEnvelope, event_type, strip_slash};
 use crate::error::CallError;
@@ -164,7 +164,13 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
             finished(shared, &id, generation);
             return;
         }
-        let Err(reply) = write_now(shared, reply.into_event(), Flush::Deferred).await else {
+        let Err(reply) = write_now(
+            shared,
+            reply.into_event(),
+            shared.outbound.inline_reply_flush(),
+        )
+        .await
+        else {
             finished(shared, &id, generation);
             return;
         };

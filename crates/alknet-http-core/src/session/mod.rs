@@ -49,6 +49,8 @@ use crate::registry::OperationOverlay;
 pub use config::{CloseReason, SessionConfig, SessionOptions};
 pub use handle::Session;
 pub use io::{Joined, join};
+#[cfg(feature = "quic")]
+pub(crate) use outbound::Flush;
 pub use outgoing::{OutgoingCall, OutgoingOptions, Subscription};
 pub(crate) use pending::{Delivery, PendingRequestMap, SubscriptionReceiver};
 

@@ -32,6 +32,10 @@ type DynSink = dyn Sink<EventEnvelope, Error = FrameError> + Send;
 /// The transport's sink, shared by the writer task and direct writes.
 pub(super) struct Outbound {
     sink: Mutex<OversizeGuard>,
+    /// How the reader flushes the replies it writes inline: at the end of a burst (a byte
+    /// stream, where a flush is a write to the socket) or each at once (QUIC, where a flush is
+    /// a copy into quinn's buffers and its connection task batches the packets itself).
+    inline_reply_flush: Flush,
     /// A direct write left bytes unflushed: the writer task flushes them.
     unflushed: Notify,
     /// The reader wrote replies without flushing them.
@@ -41,11 +45,12 @@ pub(super) struct Outbound {
 impl Outbound {
     /// The outbound side over `sink`; `shared` is the session it belongs to (weak: the session
     /// owns this).
-    pub(super) fn new<S>(sink: S, shared: Weak<Shared>) -> Self
+    pub(super) fn new<S>(sink: S, shared: Weak<Shared>, inline_reply_flush: Flush) -> Self
     where
         S: Sink<EventEnvelope, Error = FrameError> + Send + 'static,
     {
         Outbound {
+            inline_reply_flush,
             sink: Mutex::new(OversizeGuard {
                 inner: Box::pin(sink),
                 shared,
@@ -59,9 +64,16 @@ impl Outbound {
 /// Whether a direct write is flushed at once, or left for the reader to flush when its burst
 /// ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Flush {
+pub(crate) enum Flush {
     Now,
     Deferred,
+}
+
+impl Outbound {
+    /// How the reader flushes a reply it writes inline.
+    pub(super) fn inline_reply_flush(&self) -> Flush {
+        self.inline_reply_flush
+    }
 }
 
 /// Writes `envelope`, which must be the only envelope of its id still to send, from the calling
