@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::error::CallError;
 use crate::identity::Identity;
+use crate::meta::CallMeta;
 
 /// The `type` strings of the five protocol events.
 pub mod event_type {
@@ -53,6 +54,14 @@ pub struct CallRequested {
         deserialize_with = "lenient_identity"
     )]
     pub forwarded_for: Option<Identity>,
+    /// Context that travels with the call (trace context, remaining deadline); malformed or
+    /// oversized is treated as absent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::meta::lenient_meta"
+    )]
+    pub meta: Option<CallMeta>,
 }
 
 fn lenient_identity<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Identity>, D::Error> {
@@ -68,6 +77,7 @@ impl CallRequested {
             input,
             auth_token: None,
             forwarded_for: None,
+            meta: None,
         }
     }
 

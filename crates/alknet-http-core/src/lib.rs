@@ -88,6 +88,7 @@ pub mod error;
 pub mod frame;
 pub mod identity;
 pub mod invoke;
+pub mod meta;
 #[cfg(feature = "quic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
 pub mod quic;

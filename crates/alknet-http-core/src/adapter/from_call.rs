@@ -14,6 +14,7 @@ use crate::adapter::{AdapterError, OperationAdapter};
 use crate::capability::Capabilities;
 use crate::context::OperationContext;
 use crate::error::CallError;
+use crate::meta::CallMeta;
 use crate::registry::{HandlerKind, HandlerRegistration, RegistryError};
 use crate::session::{OutgoingOptions, Session};
 use crate::spec::{OperationSpec, OperationType, Provenance, Visibility};
@@ -280,6 +281,9 @@ impl Forwarder {
                 None
             },
             parent_request_id: Some(ctx.request_id().to_owned()),
+            // The far node stops when the local caller would no longer wait.
+            deadline: ctx.deadline(),
+            meta: CallMeta::new(),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::envelope::{CallRequested, Event, EventEnvelope, event_type, strip_sla
 use crate::error::CallError;
 use crate::identity::AuthToken;
 use crate::invoke::{RootCall, invoke_once, invoke_stream};
+use crate::meta::CallMeta;
 use crate::registry::OperationLayer;
 use crate::spec::OperationType;
 
@@ -72,6 +73,7 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         input,
         auth_token,
         forwarded_for,
+        meta,
     } = request;
     let name = strip_slash(&operation_id);
     let op = shared.options.registry.lookup(name);
@@ -124,7 +126,13 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         forwarded_for,
         env: None,
         ownership: options.ownership.clone(),
-        timeout: options.config.call_timeout,
+        // The caller's remaining deadline shortens ours, never lengthens it (call-protocol §1).
+        timeout: meta
+            .as_ref()
+            .and_then(CallMeta::deadline)
+            .map_or(options.config.call_timeout, |remaining| {
+                remaining.min(options.config.call_timeout)
+            }),
         abort: abort.clone(),
         last_event_id: None,
     };

@@ -19,6 +19,7 @@ use crate::envelope::{CallRequested, EventEnvelope};
 use crate::error::CallError;
 use crate::identity::Identity;
 use crate::invoke::new_request_id;
+use crate::meta::CallMeta;
 
 /// Per-request options of an outgoing call.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +30,12 @@ pub struct OutgoingOptions {
     pub forwarded_for: Option<Identity>,
     /// The local request this call is made on behalf of.
     pub parent_request_id: Option<String>,
+    /// When the call must have answered: the session's call timeout applies when sooner, and
+    /// the other side is told the time left (`meta.deadline_ms`, call-protocol §1).
+    pub deadline: Option<Instant>,
+    /// Context sent with the call (trace context, `x-` keys); `deadline_ms` is set from
+    /// `deadline`.
+    pub meta: CallMeta,
 }
 
 impl Session {
@@ -45,6 +52,7 @@ impl Session {
         let id = new_request_id();
         let shared = self.shared.clone();
         let deadline = Instant::now() + shared.options.config.call_timeout;
+        let deadline = options.deadline.map_or(deadline, |d| d.min(deadline));
         let mut guard = AbortGuard::new(self, id.clone());
         let receiver = if shared.closed.is_cancelled() {
             None
@@ -152,6 +160,11 @@ fn requested_envelope(
     let mut request = CallRequested::new(operation, input);
     request.auth_token = options.auth_token;
     request.forwarded_for = options.forwarded_for;
+    let mut meta = options.meta;
+    if let Some(deadline) = options.deadline {
+        meta = meta.with_deadline(deadline.saturating_duration_since(Instant::now()));
+    }
+    request.meta = (!meta.is_empty()).then_some(meta);
     EventEnvelope::requested(id, &request)
 }
 

@@ -45,6 +45,17 @@ fn node_b(remote: &Remote) -> OperationRegistry {
             Capabilities::new(),
         )
         .with_leaf(
+            OperationSpec::query("fs/deadline"),
+            HandlerKind::once(|_, ctx| async move {
+                let left = ctx.deadline().map(|d| {
+                    d.saturating_duration_since(tokio::time::Instant::now())
+                        .as_millis()
+                });
+                Ok(json!({ "left_ms": left }))
+            }),
+            Capabilities::new(),
+        )
+        .with_leaf(
             OperationSpec::subscription("fs/count"),
             counting(3),
             Capabilities::new(),
@@ -84,6 +95,7 @@ fn node_b(remote: &Remote) -> OperationRegistry {
 fn node_a() -> OperationRegistry {
     let allowed = [
         "b/fs/echo",
+        "b/fs/deadline",
         "b/fs/whoami",
         "b/fs/wait",
         "b/fs/admin",
@@ -158,10 +170,26 @@ fn connect(config: impl FnOnce(FromCallConfig) -> FromCallConfig) -> (Nodes, Fro
 }
 
 async fn compose(nodes: &Nodes, name: &str, input: Value) -> Result<Value, CallError> {
+    compose_within(
+        nodes,
+        name,
+        input,
+        alknet_http_core::invoke::DEFAULT_CALL_TIMEOUT,
+    )
+    .await
+}
+
+async fn compose_within(
+    nodes: &Nodes,
+    name: &str,
+    input: Value,
+    timeout: std::time::Duration,
+) -> Result<Value, CallError> {
     let env = PeerCompositeEnv::new(nodes.a_base.clone()).with_peers(nodes.peers.clone());
     let root = RootCall {
         identity: Some(Arc::new(Identity::new("end-user"))),
         env: Some(Arc::new(env)),
+        timeout,
         ..RootCall::new()
     };
     nodes
@@ -179,7 +207,13 @@ async fn import_populates_the_overlay_with_prefixed_internal_leaves() {
     names.sort();
     assert_eq!(
         names,
-        vec!["b/fs/count", "b/fs/echo", "b/fs/wait", "b/fs/whoami"],
+        vec![
+            "b/fs/count",
+            "b/fs/deadline",
+            "b/fs/echo",
+            "b/fs/wait",
+            "b/fs/whoami"
+        ],
         "External and permitted only; no discovery ops"
     );
     for r in &registrations {
@@ -189,9 +223,22 @@ async fn import_populates_the_overlay_with_prefixed_internal_leaves() {
         );
         assert!(r.composition_authority.is_none() && r.scoped_env.is_none());
     }
-    assert_eq!(importer.import_into_overlay().await.unwrap(), 4);
-    assert_eq!(nodes.a_side.overlay().len(), 4);
+    assert_eq!(importer.import_into_overlay().await.unwrap(), 5);
+    assert_eq!(nodes.a_side.overlay().len(), 5);
     assert_eq!(nodes.peers.peer_ids(), vec!["node-b"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_callers_remaining_deadline_travels_to_the_far_node() {
+    let (nodes, importer) = connect(|c| c);
+    importer.import_into_overlay().await.unwrap();
+    let timeout = std::time::Duration::from_millis(1500);
+    let reply = compose_within(&nodes, "b/fs/deadline", json!(null), timeout)
+        .await
+        .unwrap();
+    let left = reply["left_ms"].as_u64().unwrap();
+    // Node B's own default is 30 s: only the travelling deadline makes it this short.
+    assert!((1000..=1500).contains(&left), "{reply}");
 }
 
 #[tokio::test(start_paused = true)]
