@@ -122,7 +122,7 @@ mod tests {
         assert!(CallMeta::from_wire(&json!(["a"])).is_none());
         let big = "x".repeat(MAX_META_BYTES);
         assert!(CallMeta::from_wire(&json!({ "x-big": big })).is_none());
-        let escaped = "\"".repeat(MAX_META_BYTES / 2 - 10);
+        let escaped = "\"".repeat(MAX_META_BYTES / 2 + 10);
         assert!(CallMeta::from_wire(&json!({ "x-quotes": escaped })).is_none());
     }
 
