@@ -123,17 +123,46 @@ impl ServerIdentity {
         alpn: &[&[u8]],
         tls13_only: bool,
     ) -> Result<rustls::ServerConfig, TlsError> {
+        self.server_config_verifying(alpn, tls13_only, None)
+    }
+
+    /// [`ServerIdentity::server_config`] asking clients for certificates checked by
+    /// `client_verifier`, when given.
+    pub(crate) fn server_config_verifying(
+        &self,
+        alpn: &[&[u8]],
+        tls13_only: bool,
+        client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    ) -> Result<rustls::ServerConfig, TlsError> {
         let versions: &[&'static rustls::SupportedProtocolVersion] = if tls13_only {
             &[&rustls::version::TLS13]
         } else {
             &[&rustls::version::TLS13, &rustls::version::TLS12]
         };
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(versions)?
-            .with_no_client_auth()
-            .with_single_cert(self.chain.clone(), self.key.clone_key())?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)?;
+        let builder = match client_verifier {
+            Some(verifier) => builder.with_client_cert_verifier(verifier),
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_single_cert(self.chain.clone(), self.key.clone_key())?;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
+    }
+
+    /// Finishes a client configuration, presenting `certificate` (when given) as the client
+    /// certificate.
+    #[cfg(feature = "quic")]
+    pub(crate) fn client_config(
+        certificate: Option<&ServerIdentity>,
+        builder: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>,
+    ) -> Result<rustls::ClientConfig, TlsError> {
+        Ok(match certificate {
+            Some(identity) => {
+                builder.with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())?
+            }
+            None => builder.with_no_client_auth(),
+        })
     }
 
     /// The end-entity certificate as PEM (for clients that trust it as a root).

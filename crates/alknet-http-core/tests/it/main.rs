@@ -13,6 +13,8 @@ mod from_call;
 mod identity;
 #[cfg(feature = "quic")]
 mod quic;
+#[cfg(feature = "quic")]
+mod quic_mutual_tls;
 mod registry;
 mod secrets;
 mod session;
