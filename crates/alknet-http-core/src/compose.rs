@@ -1,8 +1,7 @@
 //! Composition (call-protocol §8.4–§8.5): [`PeerCompositeEnv`], the [`OperationEnv`] that routes
-//! composed calls across the layers session → peers (in insertion order) → base, and the
-//! [`PeerTable`] of a node's connection overlays.
+//! composed calls across the layers session → peers (in insertion order) → base.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -15,62 +14,8 @@ use crate::error::CallError;
 use crate::invoke::{
     CallSeed, DeadlineRule, ResponseStream, RootCall, aborted_error, invoke_once, invoke_stream,
 };
+pub use crate::registry::PeerTable;
 use crate::registry::{OperationLayer, OperationRegistry, RegisteredOperation};
-
-/// The connection overlays of a node's peers, by peer id, in insertion order (Layer 2).
-#[derive(Debug, Default)]
-pub struct PeerTable {
-    peers: RwLock<Vec<(String, Arc<dyn OperationLayer>)>>,
-}
-
-impl PeerTable {
-    /// An empty table.
-    pub fn new() -> Self {
-        PeerTable::default()
-    }
-
-    /// Attaches (or replaces, keeping its position) the overlay of `peer_id`.
-    pub fn attach(&self, peer_id: impl Into<String>, overlay: Arc<dyn OperationLayer>) {
-        let peer_id = peer_id.into();
-        let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
-        match peers.iter_mut().find(|(id, _)| *id == peer_id) {
-            Some(entry) => entry.1 = overlay,
-            None => peers.push((peer_id, overlay)),
-        }
-    }
-
-    /// Detaches `overlay` from `peer_id` (when its session ends). A peer that reconnected
-    /// before its old session closed has attached a new overlay since: that one stays.
-    pub fn detach<L: OperationLayer + ?Sized>(&self, peer_id: &str, overlay: &Arc<L>) {
-        let overlay = Arc::as_ptr(overlay);
-        self.peers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(id, attached)| {
-                id != peer_id || !std::ptr::addr_eq(Arc::as_ptr(attached), overlay)
-            });
-    }
-
-    /// The attached peer ids, in order.
-    pub fn peer_ids(&self) -> Vec<String> {
-        self.read().iter().map(|(id, _)| id.clone()).collect()
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<(String, Arc<dyn OperationLayer>)>> {
-        self.peers.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn lookup_any(&self, name: &str) -> Option<Arc<RegisteredOperation>> {
-        self.read().iter().find_map(|(_, layer)| layer.lookup(name))
-    }
-
-    fn lookup_peer(&self, peer_id: &str, name: &str) -> Option<Arc<RegisteredOperation>> {
-        self.read()
-            .iter()
-            .find(|(id, _)| id == peer_id)
-            .and_then(|(_, layer)| layer.lookup(name))
-    }
-}
 
 /// The root env of an incoming call: base layer, optional session layer, and the peers'
 /// connection overlays. Children share it.
@@ -90,12 +35,12 @@ pub struct PeerCompositeEnv {
 }
 
 impl PeerCompositeEnv {
-    /// A flat env over the base layer only.
+    /// An env over the base layer and its peer table.
     pub fn new(base: OperationRegistry) -> Self {
         PeerCompositeEnv {
+            peers: base.peers().clone(),
             base,
             session: None,
-            peers: Arc::new(PeerTable::new()),
         }
     }
 

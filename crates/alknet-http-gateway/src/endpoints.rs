@@ -91,7 +91,7 @@ pub(crate) async fn schema(
         .ok_or(GatewayRejection::MissingOperation)?;
     Ok(
         match gateway.dispatch.schema(identity.as_deref(), &operation) {
-            Ok(spec) => Json(spec).into_response(),
+            Ok(op) => Json(op.spec()).into_response(),
             Err(failure) => render(&failure),
         },
     )

@@ -326,7 +326,7 @@ impl GatewayTools {
             .and_then(Value::as_str)
             .unwrap_or_default();
         match self.dispatch.schema(identity, operation) {
-            Ok(spec) => success(serde_json::to_value(spec).unwrap_or(Value::Null)),
+            Ok(op) => success(serde_json::to_value(op.spec()).unwrap_or(Value::Null)),
             Err(failure) => failure_result(&failure.error),
         }
     }

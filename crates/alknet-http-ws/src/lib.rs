@@ -258,8 +258,9 @@ fn caller_declarations(
     max_bytes: usize,
 ) -> String {
     let summaries = dispatch.search(identity, &alknet_http_core::dispatch::SearchQuery::all());
-    let specs = summaries
+    let operations: Vec<_> = summaries
         .iter()
-        .filter_map(|summary| dispatch.schema(identity, &summary.name).ok());
-    declarations(specs, max_bytes)
+        .filter_map(|summary| dispatch.schema(identity, &summary.name).ok())
+        .collect();
+    declarations(operations.iter().map(|op| op.spec()), max_bytes)
 }

@@ -34,6 +34,9 @@ pub struct FromCallConfig {
     pub token_service: Option<String>,
     /// Whether forwarded requests name the local caller in `forwarded_for`. Default `true`.
     pub forward_identity: bool,
+    /// The visibility of the imports: `Internal` (the default) lets only this node's handlers
+    /// compose them; `External` offers them to this node's callers too.
+    pub visibility: Visibility,
 }
 
 impl FromCallConfig {
@@ -46,6 +49,7 @@ impl FromCallConfig {
             capabilities: Capabilities::new(),
             token_service: None,
             forward_identity: true,
+            visibility: Visibility::Internal,
         }
     }
 
@@ -72,6 +76,13 @@ impl FromCallConfig {
         self
     }
 
+    /// Sets the visibility of the imports (`Internal` by default).
+    #[must_use]
+    pub fn with_visibility(mut self, visibility: Visibility) -> Self {
+        self.visibility = visibility;
+        self
+    }
+
     /// Sends the secret of capability `service` as `auth_token` with every forwarded request.
     #[must_use]
     pub fn with_token(mut self, service: impl Into<String>, capabilities: Capabilities) -> Self {
@@ -81,9 +92,9 @@ impl FromCallConfig {
     }
 }
 
-/// Imports a remote session's operations as `Internal` leaf registrations whose handlers
-/// forward each call over the session: Query/Mutation as one remote call, Subscription as a
-/// remote subscription relayed item by item. A local abort that reaches a forwarder sends
+/// Imports a remote session's operations as leaf registrations (`Internal` unless configured)
+/// whose handlers forward each call over the session: Query/Mutation as one remote call,
+/// Subscription as a remote subscription relayed item by item. A local abort that reaches a forwarder sends
 /// `call.aborted` to the remote side.
 ///
 /// ```no_run
@@ -210,7 +221,7 @@ impl FromCall {
             spec.name = format!("{prefix}/{}", spec.name);
             spec.namespace = prefix.clone();
         }
-        spec.visibility = Visibility::Internal;
+        spec.visibility = self.config.visibility;
         let forwarder = Forwarder {
             session: self.session.clone(),
             remote_name,

@@ -1,5 +1,7 @@
 //! Discovery for gateway-like surfaces: what a caller may find ([`SearchQuery`]) and read.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::{CallFailure, GatewayDispatch};
@@ -7,7 +9,8 @@ use crate::access::{AccessDecision, ResourceTarget};
 use crate::envelope::strip_slash;
 use crate::error::CallError;
 use crate::identity::Identity;
-use crate::spec::{OperationSpec, OperationSummary, OperationType};
+use crate::registry::RegisteredOperation;
+use crate::spec::{OperationSummary, OperationType};
 
 /// A search of the operations a caller may call (`GET /search`, the MCP `search` tool).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -84,13 +87,14 @@ impl GatewayDispatch {
             .collect()
     }
 
-    /// The full spec of `operation` for `identity`: unknown and `Internal` operations are
-    /// `NOT_FOUND` alike; one the caller may not call is `FORBIDDEN` (401 without identity).
+    /// The operation `operation` for `identity`, whose `spec()` is its full schema: unknown and
+    /// `Internal` operations are `NOT_FOUND` alike; one the caller may not call is `FORBIDDEN`
+    /// (401 without identity).
     pub fn schema(
         &self,
         identity: Option<&Identity>,
         operation: &str,
-    ) -> Result<&OperationSpec, CallFailure> {
+    ) -> Result<Arc<RegisteredOperation>, CallFailure> {
         let name = strip_slash(operation);
         let authenticated = identity.is_some();
         let Some(op) = self.external(name) else {
@@ -111,6 +115,6 @@ impl GatewayDispatch {
                 authenticated,
             ));
         }
-        Ok(&op.spec)
+        Ok(op)
     }
 }

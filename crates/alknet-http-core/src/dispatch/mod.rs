@@ -26,7 +26,7 @@ use crate::invoke::{
     CallSeed, DEFAULT_CALL_TIMEOUT, ResponseStream, RootCall, invoke_once, invoke_stream,
     new_request_id,
 };
-use crate::registry::{OperationLayer, OperationRegistry, RegisteredOperation};
+use crate::registry::{OperationRegistry, RegisteredOperation};
 use crate::spec::Visibility;
 
 pub use batch::{BatchCall, BatchLimits, BatchOutcome, BatchTooLarge};
@@ -149,9 +149,9 @@ impl GatewayDispatch {
     }
 
     /// The operation `name` (registry form) when a caller from outside may reach it.
-    fn external(&self, name: &str) -> Option<&Arc<RegisteredOperation>> {
+    fn external(&self, name: &str) -> Option<Arc<RegisteredOperation>> {
         self.registry
-            .get(name)
+            .route(name)
             .filter(|op| op.spec.visibility == Visibility::External)
     }
 
@@ -175,7 +175,7 @@ impl GatewayDispatch {
     ) -> BoxFuture<'static, ResponseEnvelope> {
         let name = strip_slash(operation);
         let seed = self.seed(identity, options);
-        invoke_once(self.registry.lookup(name), name, input, seed)
+        invoke_once(self.registry.route(name), name, input, seed)
     }
 
     /// Dispatches a Subscription. Pre-handler failures are a one-item error stream.
@@ -198,7 +198,7 @@ impl GatewayDispatch {
     ) -> ResponseStream {
         let name = strip_slash(operation);
         let seed = self.seed(identity, options);
-        invoke_stream(self.registry.lookup(name), name, input, seed)
+        invoke_stream(self.registry.route(name), name, input, seed)
     }
 
     /// Runs a Query or Mutation for a caller that may go away, under the disconnect policy
@@ -213,7 +213,7 @@ impl GatewayDispatch {
         options: CallOptions,
     ) -> Result<Value, CallFailure> {
         let name = strip_slash(operation);
-        let op = self.registry.lookup(name);
+        let op = self.registry.route(name);
         let authenticated = identity.is_some();
         let spared = op
             .as_ref()

@@ -4,6 +4,7 @@
 mod discovery;
 mod input_gate;
 mod overlay;
+mod peers;
 mod registration;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use crate::spec::{OperationSpec, OperationSummary, Provenance, Visibility};
 
 pub use discovery::{SERVICES_LIST, SERVICES_SCHEMA};
 pub use overlay::OperationOverlay;
+pub use peers::PeerTable;
 pub use registration::{
     Handler, HandlerFuture, HandlerKind, HandlerRegistration, HandlerResult, RegisteredOperation,
     RegistryError, ResultStream, StreamingHandler,
@@ -29,11 +31,15 @@ pub use registration::{
 pub trait OperationLayer: Send + Sync + fmt::Debug {
     /// The operation registered under `name` (registry form), if any.
     fn lookup(&self, name: &str) -> Option<Arc<RegisteredOperation>>;
+    /// Every operation of the layer, sorted by name.
+    fn list(&self) -> Vec<Arc<RegisteredOperation>>;
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct RegistryInner {
     pub(crate) ops: BTreeMap<String, Arc<RegisteredOperation>>,
+    /// The node's peers, whose `External` imports callers reach next to the base layer.
+    pub(crate) peers: Arc<PeerTable>,
 }
 
 /// The immutable base layer (Layer 0): local operations and startup imports, plus the
@@ -58,6 +64,7 @@ pub struct OperationRegistry {
 #[derive(Debug, Default)]
 pub struct RegistryBuilder {
     registrations: Vec<HandlerRegistration>,
+    peers: Arc<PeerTable>,
 }
 
 impl RegistryBuilder {
@@ -140,6 +147,15 @@ impl RegistryBuilder {
         self
     }
 
+    /// The node's peer table: the `External` operations imported from its peers are then
+    /// found by callers (dispatch, `services/list`, `services/schema`) next to the base layer.
+    /// Default: a table of its own, empty until sessions attach to it.
+    #[must_use]
+    pub fn with_peers(mut self, peers: Arc<PeerTable>) -> Self {
+        self.peers = peers;
+        self
+    }
+
     /// Checks every registration and freezes the base layer.
     pub fn build(self) -> Result<OperationRegistry, RegistryError> {
         let mut ops = BTreeMap::new();
@@ -158,6 +174,7 @@ impl RegistryBuilder {
             }
             RegistryInner {
                 ops: std::mem::take(&mut ops),
+                peers: self.peers.clone(),
             }
         });
         result.map(|()| OperationRegistry { inner })
@@ -182,6 +199,10 @@ pub(crate) fn insert_unique(
 impl OperationLayer for OperationRegistry {
     fn lookup(&self, name: &str) -> Option<Arc<RegisteredOperation>> {
         self.inner.ops.get(name).cloned()
+    }
+
+    fn list(&self) -> Vec<Arc<RegisteredOperation>> {
+        self.inner.ops.values().cloned().collect()
     }
 }
 
@@ -214,6 +235,21 @@ impl OperationRegistry {
             .filter(|spec| spec.visibility == Visibility::External)
     }
 
+    /// The peer table whose `External` imports callers reach next to this layer.
+    pub fn peers(&self) -> &Arc<PeerTable> {
+        &self.inner.peers
+    }
+
+    /// The operation a call from outside names (registry form): this layer's, else the first
+    /// peer's `External` import of that name. A peer never shadows a local name.
+    pub fn route(&self, name: &str) -> Option<Arc<RegisteredOperation>> {
+        self.inner
+            .ops
+            .get(name)
+            .cloned()
+            .or_else(|| self.inner.peers.lookup_external(name))
+    }
+
     /// Every registered operation, sorted by name.
     pub fn operations(&self) -> impl Iterator<Item = &Arc<RegisteredOperation>> {
         self.inner.ops.values()
@@ -229,20 +265,35 @@ impl OperationRegistry {
         self.inner.ops.is_empty()
     }
 
-    /// `services/list` for `identity`: `External` operations whose access control allows it.
+    /// `services/list` for `identity`: `External` operations whose access control allows it,
+    /// this layer's and its peers' (except what the caller itself exported, when the caller is
+    /// a peer), sorted by name.
     pub fn list_for(&self, identity: Option<&Identity>) -> Vec<OperationSummary> {
-        self.inner
-            .ops
-            .values()
-            .filter(|op| op.spec.visibility == Visibility::External)
-            .filter(|op| {
-                op.spec
+        let allowed = |op: &&Arc<RegisteredOperation>| {
+            op.spec.visibility == Visibility::External
+                && op
+                    .spec
                     .access_control
                     .check(identity, ResourceTarget::Unspecified, None)
                     .is_allowed()
-            })
-            .map(|op| op.spec.summary())
-            .collect()
+        };
+        let mut listed: BTreeMap<&str, OperationSummary> = self
+            .inner
+            .ops
+            .values()
+            .filter(allowed)
+            .map(|op| (op.spec.name.as_str(), op.spec.summary()))
+            .collect();
+        let imported = self
+            .inner
+            .peers
+            .external_operations(identity.map(|i| i.id.as_str()));
+        for op in imported.values().filter(allowed) {
+            listed
+                .entry(op.spec.name.as_str())
+                .or_insert_with(|| op.spec.summary());
+        }
+        listed.into_values().collect()
     }
 
     /// `services/schema` for `identity`: unknown, `Internal` and unauthorized are all `NOT_FOUND`.
@@ -252,13 +303,16 @@ impl OperationRegistry {
         name: &str,
     ) -> Result<OperationSpec, CallError> {
         let name = strip_slash(name);
-        self.external_spec(name)
-            .filter(|spec| {
-                spec.access_control
-                    .check(identity, ResourceTarget::Unspecified, None)
-                    .is_allowed()
+        self.route(name)
+            .filter(|op| {
+                op.spec.visibility == Visibility::External
+                    && op
+                        .spec
+                        .access_control
+                        .check(identity, ResourceTarget::Unspecified, None)
+                        .is_allowed()
             })
-            .cloned()
+            .map(|op| op.spec.clone())
             .ok_or_else(|| CallError::not_found(name))
     }
 }

@@ -85,4 +85,13 @@ impl OperationLayer for OperationOverlay {
             .get(name)
             .cloned()
     }
+
+    fn list(&self) -> Vec<Arc<RegisteredOperation>> {
+        self.ops
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
 }

@@ -17,7 +17,6 @@ use crate::error::CallError;
 use crate::identity::AuthToken;
 use crate::invoke::{RootCall, invoke_once, invoke_stream};
 use crate::meta::CallMeta;
-use crate::registry::OperationLayer;
 use crate::spec::OperationType;
 
 pub(super) async fn route(shared: &Arc<Shared>, mut envelope: EventEnvelope) {
@@ -76,7 +75,7 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         meta,
     } = request;
     let name = strip_slash(&operation_id);
-    let op = shared.options.registry.lookup(name);
+    let op = shared.options.registry.route(name);
     let streaming = op
         .as_ref()
         .is_some_and(|op| op.spec.op_type == OperationType::Subscription);
