@@ -87,6 +87,29 @@ impl ServerIdentity {
         Ok(ServerIdentity { chain, key })
     }
 
+    /// The certificate and key at `cert` and `key`; when neither file exists, a fresh
+    /// self-signed certificate for `names` is generated and written there first (the key
+    /// readable by its owner only), so that its fingerprint stays the same across restarts.
+    pub fn load_or_generate<I, S>(cert: &Path, key: &Path, names: I) -> Result<Self, TlsError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        if cert.exists() || key.exists() {
+            return ServerIdentity::from_pem_files(cert, key);
+        }
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        let certified = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| TlsError::Certificate(e.to_string()))?;
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| TlsError::Io { path, source }
+        };
+        write_private(key, certified.signing_key.serialize_pem().as_bytes()).map_err(io(key))?;
+        std::fs::write(cert, certified.cert.pem()).map_err(io(cert))?;
+        ServerIdentity::from_pem_files(cert, key)
+    }
+
     /// A fresh self-signed certificate for `names` (development and tests).
     pub fn self_signed<I, S>(names: I) -> Result<Self, TlsError>
     where
@@ -113,6 +136,19 @@ impl ServerIdentity {
     pub fn fingerprint_sha256(&self) -> String {
         hex::encode(Sha256::digest(self.chain[0].as_ref()))
     }
+}
+
+/// Writes a new file readable by its owner only (where the platform has modes).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
 }
 
 impl ServerIdentity {

@@ -31,6 +31,15 @@
 //! allowed_hosts = ["localhost", "127.0.0.1", "node.example.com"]   # Host header guard
 //! allow_anonymous = false
 //!
+//! [node]                      # this node's certificate and peer links: see `peer_config`
+//! cert = "node.pem"
+//! key = "node.key"
+//!
+//! [[peer]]                    # a node to federate with: see `peer_config`
+//! id = "spoke-a"
+//! fingerprint = "<64 hex characters>"
+//! dial = "10.0.0.2:9443"
+//!
 //! [[import.openapi]]          # a REST API as operations: see the `imports` module
 //! namespace = "petstore"
 //! spec = "petstore.yaml"
@@ -44,12 +53,15 @@ use std::time::Duration;
 
 use alknet_http_core::client::{HttpClientConfig, SharedHttpClient};
 
+use alknet_http_core::tls::ServerIdentity;
 use alknet_http_core::{Identity, StaticTokenProvider};
 use alknet_http_server::{DecoyConfig, ServerLimits, Stealth};
 use serde::Deserialize;
 
+use crate::federation::Federation;
 use crate::imports::{ImportConfig, ResolvedImport};
 use crate::node::Listener;
+use crate::peer_config::{NodeSection, PeerEntry};
 
 pub use crate::config_error::ConfigError;
 
@@ -88,6 +100,12 @@ pub struct NodeConfig {
     /// Imports (`[[import.openapi]]`, `[[import.mcp]]`).
     #[serde(default)]
     pub import: ImportConfig,
+    /// This node's certificate and peer links.
+    #[serde(default)]
+    pub node: NodeSection,
+    /// The peers.
+    #[serde(default)]
+    pub peer: Vec<PeerEntry>,
 }
 
 fn yes() -> bool {
@@ -108,6 +126,8 @@ impl Default for NodeConfig {
             decoy: None,
             mcp: McpSection::default(),
             import: ImportConfig::default(),
+            node: NodeSection::default(),
+            peer: Vec::new(),
         })
     }
 }
@@ -220,6 +240,12 @@ pub struct Resolved {
     pub imports: Vec<ResolvedImport>,
     /// The MCP surface.
     pub mcp: alknet_http_mcp::McpConfig,
+    /// This node's name for its peers.
+    pub node_id: String,
+    /// This node's certificate (`[node]`), if configured.
+    pub node_certificate: Option<ServerIdentity>,
+    /// The peers, when any are configured.
+    pub federation: Option<Federation>,
 }
 
 impl NodeConfig {
@@ -269,20 +295,26 @@ impl NodeConfig {
                     source,
                 })?;
         }
+        let node_certificate = self.node.certificate(path)?;
         let mut listeners = Vec::new();
         for entry in self.listen {
-            let identity = || -> Result<alknet_http_core::tls::ServerIdentity, ConfigError> {
+            let identity = || -> Result<ServerIdentity, ConfigError> {
                 let (Some(cert), Some(key)) = (&entry.cert, &entry.key) else {
+                    // A QUIC listener presents the node's certificate unless it has its own.
+                    if let (Some(node), "quic") = (&node_certificate, entry.kind.as_str()) {
+                        return Ok(node.clone());
+                    }
                     return fail(format!(
                         "listener {} ({}): `cert` and `key` are required",
                         entry.addr, entry.kind
                     ));
                 };
-                alknet_http_core::tls::ServerIdentity::from_pem_files(&path(cert), &path(key))
-                    .map_err(|source| ConfigError::Certificate {
+                ServerIdentity::from_pem_files(&path(cert), &path(key)).map_err(|source| {
+                    ConfigError::Certificate {
                         addr: entry.addr.to_string(),
                         source,
-                    })
+                    }
+                })
             };
             let listener = match entry.kind.as_str() {
                 "tcp" => Listener::Http(entry.addr),
@@ -368,7 +400,12 @@ impl NodeConfig {
             let http = SharedHttpClient::new(HttpClientConfig::default())?;
             self.import.resolve(path, &Arc::new(http))?
         };
+        let federation =
+            crate::peer_config::federation(&self.node, node_certificate.clone(), self.peer)?;
         Ok(Resolved {
+            node_id: self.node.id().to_owned(),
+            node_certificate,
+            federation,
             demo: self.demo,
             listeners,
             token_count: self.token.len(),

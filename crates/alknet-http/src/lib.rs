@@ -78,10 +78,17 @@ pub mod config;
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 mod config_error;
 pub mod demo;
+#[cfg(feature = "quic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
+pub mod federation;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod imports;
+mod listener;
 mod node;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod peer_config;
 
 pub use node::{BoundListener, Listener, Node, NodeBuilder, NodeError, RunningNode};
 

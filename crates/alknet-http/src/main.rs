@@ -68,6 +68,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Print this node's certificate fingerprint and a [[peer]] entry for another node's
+    /// configuration (generating the certificate first when [node] says `generate = true`).
+    Peer {
+        /// The node's TOML configuration, with a [node] certificate.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Mint bearer tokens.
     Token {
         #[command(subcommand)]
@@ -154,6 +161,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Types { config } => types(config).await,
+            Command::Peer { config } => peer(&config),
             Command::Token {
                 command: TokenCommand::New { id, scopes },
             } => {
@@ -278,7 +286,18 @@ async fn serve(
     for line in &summaries {
         say!("{line}");
     }
-    let node = Node::builder()
+    let node_banner = resolved.node_certificate.as_ref().map(|certificate| {
+        format!(
+            "node {} fingerprint {}",
+            resolved.node_id,
+            certificate.fingerprint_sha256()
+        )
+    });
+    let mut node = Node::builder();
+    if let Some(federation) = resolved.federation {
+        node = node.federation(federation);
+    }
+    let node = node
         .registry(registry)
         .identity_provider(Arc::new(tokens))
         .protected(resolved.token_count > 0)
@@ -300,6 +319,9 @@ async fn serve(
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     let mut out = std::io::stdout().lock();
+    if let Some(line) = &node_banner {
+        let _ = writeln!(out, "{line}");
+    }
     let version = env!("CARGO_PKG_VERSION");
     let mut base_url = None;
     for bound in running.addresses() {
@@ -329,13 +351,63 @@ async fn serve(
     }
     let _ = out.flush();
     drop(out);
-    running
-        .run_until(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        })
-        .await;
+    running.run_until(stop_signal()).await;
     say!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM (what service managers send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
+}
+
+/// `alknet-http peer`: this node's fingerprint and the [[peer]] entry another node adds.
+fn peer(config: &std::path::Path) -> Result<(), String> {
+    let resolved = resolve(Some(config))?;
+    let Some(certificate) = &resolved.node_certificate else {
+        return Err(format!(
+            "config {}: no [node] certificate: set `cert` and `key` in [node] (`generate = true` creates them for development)",
+            config.display()
+        ));
+    };
+    let fingerprint = certificate.fingerprint_sha256();
+    say!("node {} fingerprint {fingerprint}", resolved.node_id);
+    say!();
+    say!("# for the other node's configuration:");
+    say!("[[peer]]");
+    say!("id = {:?}", resolved.node_id);
+    say!("fingerprint = {fingerprint:?}");
+    say!(
+        "scopes = []                 # what {} may call there",
+        resolved.node_id
+    );
+    match resolved.listeners.iter().find(|l| l.scheme() == "quic") {
+        Some(quic) => say!(
+            "dial = \"{}\"   # or leave out: then {} dials",
+            quic.addr(),
+            resolved.node_id
+        ),
+        None => say!("# no dial: this node has no QUIC listener, so it dials the other"),
+    }
     Ok(())
 }
 

@@ -9,55 +9,17 @@ use alknet_http_core::{IdentityProvider, OperationRegistry};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "quic")]
+use crate::federation::Links;
+pub use crate::listener::Listener;
+/// Without QUIC there is no federation: no links ever exist.
+#[cfg(not(feature = "quic"))]
+enum Links {}
+
 #[cfg(any(all(feature = "server", feature = "tls"), feature = "quic"))]
 use alknet_http_core::tls::ServerIdentity;
 #[cfg(feature = "server")]
 use alknet_http_server::{DecoyConfig, HttpServerBuilder, ServerLimits, Stealth};
-
-/// Where a node listens.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Listener {
-    /// HTTP/1.1 and h2c on plain TCP.
-    #[cfg(feature = "server")]
-    Http(SocketAddr),
-    /// HTTPS with ALPN `h2` and `http/1.1`.
-    #[cfg(all(feature = "server", feature = "tls"))]
-    Https(SocketAddr, ServerIdentity),
-    /// The native call transport (`alknet/call` over QUIC).
-    #[cfg(feature = "quic")]
-    Quic(SocketAddr, ServerIdentity),
-}
-
-impl Listener {
-    /// The address to bind.
-    pub fn addr(&self) -> SocketAddr {
-        match self {
-            #[cfg(feature = "server")]
-            Listener::Http(addr) => *addr,
-            #[cfg(all(feature = "server", feature = "tls"))]
-            Listener::Https(addr, _) => *addr,
-            #[cfg(feature = "quic")]
-            Listener::Quic(addr, _) => *addr,
-            #[cfg(not(any(feature = "server", feature = "quic")))]
-            _ => match *self {},
-        }
-    }
-
-    /// `http`, `https` or `quic`.
-    pub fn scheme(&self) -> &'static str {
-        match self {
-            #[cfg(feature = "server")]
-            Listener::Http(_) => "http",
-            #[cfg(all(feature = "server", feature = "tls"))]
-            Listener::Https(..) => "https",
-            #[cfg(feature = "quic")]
-            Listener::Quic(..) => "quic",
-            #[cfg(not(any(feature = "server", feature = "quic")))]
-            _ => match *self {},
-        }
-    }
-}
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +45,11 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
+    /// A QUIC listener presents another certificate than the one its peers pin.
+    #[cfg(feature = "quic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
+    #[error("the QUIC listener on {0} must present the federation's certificate (peers pin it)")]
+    FederationCertificate(SocketAddr),
     /// A QUIC listener could not start.
     #[cfg(feature = "quic")]
     #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
@@ -137,6 +104,8 @@ pub struct NodeBuilder {
     sessions: alknet_http_ws::Sessions,
     #[cfg(feature = "mcp")]
     mcp: alknet_http_mcp::McpConfig,
+    #[cfg(feature = "quic")]
+    federation: Option<crate::federation::Federation>,
 }
 
 impl Default for NodeBuilder {
@@ -161,6 +130,8 @@ impl Default for NodeBuilder {
             sessions: alknet_http_ws::Sessions::new(),
             #[cfg(feature = "mcp")]
             mcp: alknet_http_mcp::McpConfig::default(),
+            #[cfg(feature = "quic")]
+            federation: None,
         }
     }
 }
@@ -265,6 +236,16 @@ impl NodeBuilder {
         self
     }
 
+    /// This node's peers: mutual TLS on its QUIC listeners (which must present the
+    /// federation's certificate), dial loops, imports on every peer session, and `/readyz`.
+    #[cfg(feature = "quic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
+    #[must_use]
+    pub fn federation(mut self, federation: crate::federation::Federation) -> Self {
+        self.federation = Some(federation);
+        self
+    }
+
     /// Checks the configuration.
     pub fn build(self) -> Result<Node, NodeError> {
         let registry = self.registry.clone().ok_or(NodeError::NoRegistry)?;
@@ -275,6 +256,17 @@ impl NodeBuilder {
             && let Some(open) = self.listeners.iter().find(|l| !l.addr().ip().is_loopback())
         {
             return Err(NodeError::UnprotectedListener(open.addr()));
+        }
+        #[cfg(feature = "quic")]
+        if let Some(federation) = &self.federation {
+            let pinned = federation.fingerprint();
+            for listener in &self.listeners {
+                if let Listener::Quic(addr, identity) = listener
+                    && identity.fingerprint_sha256() != pinned
+                {
+                    return Err(NodeError::FederationCertificate(*addr));
+                }
+            }
         }
         Ok(Node {
             registry,
@@ -303,6 +295,8 @@ pub struct BoundListener {
 #[derive(Debug)]
 pub struct RunningNode {
     addresses: Vec<BoundListener>,
+    #[cfg(feature = "quic")]
+    peers: Option<crate::federation::PeerStatus>,
     stop: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -326,7 +320,11 @@ impl Node {
     }
 
     #[cfg(feature = "server")]
-    fn http_server(&self, stop: &CancellationToken) -> alknet_http_server::HttpServer {
+    fn http_server(
+        &self,
+        stop: &CancellationToken,
+        links: Option<&Arc<Links>>,
+    ) -> alknet_http_server::HttpServer {
         let b = &self.builder;
         let adapter = HttpServerBuilder::new(b.identity_provider.clone(), self.registry.clone())
             .with_limits(b.limits.clone())
@@ -371,8 +369,17 @@ impl Node {
                 alknet_http_mcp::router(dispatch, config),
             ))
         };
+        #[cfg(feature = "quic")]
+        let adapter = match links {
+            Some(links) => {
+                adapter.with_surface(crate::federation::readiness_surface(links.status.clone()))
+            }
+            None => adapter,
+        };
         #[cfg(not(any(feature = "ws", feature = "mcp")))]
         let _ = stop;
+        #[cfg(not(feature = "quic"))]
+        let _ = links;
         adapter.build()
     }
 
@@ -385,8 +392,9 @@ impl Node {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let mut addresses = Vec::new();
+        let links = self.links();
         #[cfg(feature = "server")]
-        let http = self.http_server(&stop);
+        let http = self.http_server(&stop, links.as_ref());
         for listener in &self.builder.listeners {
             let addr = listener.addr();
             let bound = match listener {
@@ -423,7 +431,7 @@ impl Node {
                 }
                 #[cfg(feature = "quic")]
                 Listener::Quic(_, identity) => {
-                    self.start_quic(addr, identity, &stop, &mut tasks)?
+                    self.start_quic(addr, identity, links.as_ref(), &stop, &mut tasks)?
                 }
                 #[cfg(not(any(feature = "server", feature = "quic")))]
                 _ => match *listener {},
@@ -434,11 +442,36 @@ impl Node {
                 addr: bound,
             });
         }
+        #[cfg(feature = "quic")]
+        if let Some(links) = &links {
+            crate::federation::start(links, &stop, &mut tasks);
+        }
         Ok(RunningNode {
             addresses,
+            #[cfg(feature = "quic")]
+            peers: links.map(|links| links.status.clone()),
             stop,
             tasks,
         })
+    }
+
+    /// The peer links of the federation, if one is configured.
+    fn links(&self) -> Option<Arc<Links>> {
+        #[cfg(feature = "quic")]
+        {
+            let b = &self.builder;
+            b.federation.clone().map(|federation| {
+                Links::new(
+                    federation,
+                    self.registry.clone(),
+                    b.identity_provider.clone(),
+                    alknet_http_core::session::SessionConfig::default()
+                        .with_call_timeout(b.call_timeout),
+                )
+            })
+        }
+        #[cfg(not(feature = "quic"))]
+        None
     }
 
     #[cfg(feature = "quic")]
@@ -446,23 +479,40 @@ impl Node {
         &self,
         addr: SocketAddr,
         identity: &ServerIdentity,
+        links: Option<&Arc<Links>>,
         stop: &CancellationToken,
         tasks: &mut JoinSet<()>,
     ) -> Result<SocketAddr, NodeError> {
-        use alknet_http_core::quic::{QuicConfig, QuicServer};
+        use alknet_http_core::quic::{ClientAuth, QuicConfig, QuicServer};
         use alknet_http_core::session::{SessionConfig, SessionOptions};
         let quic_error = |source| NodeError::Quic { addr, source };
-        let server =
-            QuicServer::bind(addr, identity.clone(), QuicConfig::default()).map_err(quic_error)?;
+        let config = match links {
+            Some(links) => QuicConfig::default().with_client_auth(ClientAuth::Fingerprint {
+                required: false,
+                refuse_unknown: links.federation.unknown_peers
+                    == crate::federation::UnknownPeers::Refuse,
+            }),
+            None => QuicConfig::default(),
+        };
+        let server = QuicServer::bind(addr, identity.clone(), config).map_err(quic_error)?;
         let local = server.local_addr().map_err(quic_error)?;
-        let options = SessionOptions::new(self.registry.clone())
-            .with_identity_provider(self.builder.identity_provider.clone())
-            .with_config(SessionConfig::default().with_call_timeout(self.builder.call_timeout));
+        let options = match links {
+            Some(links) => links.session_options(),
+            None => SessionOptions::new(self.registry.clone())
+                .with_identity_provider(self.builder.identity_provider.clone())
+                .with_config(SessionConfig::default().with_call_timeout(self.builder.call_timeout)),
+        };
+        let links = links.cloned();
         let closer = server.clone();
         let stop = stop.clone();
         tasks.spawn(async move {
+            let on_session = move |session| {
+                if let Some(links) = &links {
+                    crate::federation::accepted(links, session);
+                }
+            };
             tokio::select! {
-                () = server.serve(move |_| options.clone(), |_| {}) => {}
+                () = server.serve(move |_| options.clone(), on_session) => {}
                 () = stop.cancelled() => closer.close(),
             }
         });
@@ -481,6 +531,13 @@ impl RunningNode {
     /// The bound listeners.
     pub fn addresses(&self) -> &[BoundListener] {
         &self.addresses
+    }
+
+    /// The state of each peer, when a federation is configured.
+    #[cfg(feature = "quic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
+    pub fn peers(&self) -> Option<&crate::federation::PeerStatus> {
+        self.peers.as_ref()
     }
 
     /// Stops accepting, lets in-flight requests finish (within the grace period), and returns
