@@ -97,6 +97,32 @@ pub(crate) fn typescript_e2e() -> Result {
     )
 }
 
+/// Three node processes federating over QUIC: a hub (the `federation_hub` example) and two
+/// spokes (the `alknet-http` command), from configuration files.
+pub(crate) fn federation_e2e() -> Result {
+    run(
+        "build the federation hub",
+        cargo().args([
+            "build",
+            "-q",
+            "-p",
+            "alknet-http",
+            "--all-features",
+            "--example",
+            "federation_hub",
+        ]),
+    )?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let hub = target.join("debug/examples/federation_hub");
+    ignored_tests(
+        "a hub and two spokes",
+        "alknet-http",
+        "federation",
+        &[("ALKNET_FEDERATION_HUB", hub.as_path())],
+    )
+}
+
 /// The pinned schemathesis.
 pub(crate) const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 

@@ -5,15 +5,13 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use alknet_http::config::{NodeConfig, Resolved};
+use alknet_http::command::{ServeOptions, registry_of, resolve, serve};
 use alknet_http::core::CallError;
 use alknet_http::core::identity::{mint_token, token_hash};
-use alknet_http::core::{Identity, OperationRegistry, Visibility};
+use alknet_http::core::{OperationRegistry, Visibility};
+use alknet_http::demo;
 use alknet_http::gateway::client::GatewayClient;
-use alknet_http::imports::{ResolvedImport, plan_imports};
-use alknet_http::{Listener, Node, demo};
 use clap::{Args, Parser, Subcommand};
 use futures::StreamExt;
 use secrecy::ExposeSecret;
@@ -144,7 +142,12 @@ fn main() -> ExitCode {
                 config,
                 listen,
                 dev_token_file,
-            } => serve(config, listen, dev_token_file).await,
+            } => {
+                let options = ServeOptions::new(config)
+                    .listen(listen)
+                    .dev_token_file(dev_token_file);
+                serve(options, |builder, _| builder).await
+            }
             Command::Openapi { no_demo } => {
                 let builder = OperationRegistry::builder();
                 let builder = if no_demo {
@@ -189,59 +192,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// The configuration at `path`, or the embedded default.
-fn resolve(path: Option<&std::path::Path>) -> Result<Resolved, String> {
-    match path {
-        Some(path) => {
-            let (config, base) = NodeConfig::load(path).map_err(|e| e.to_string())?;
-            config
-                .resolve(&base)
-                .map_err(|e| format!("config {}: {e}", path.display()))
-        }
-        None => NodeConfig::default()
-            .resolve(std::path::Path::new("."))
-            .map_err(|e| e.to_string()),
-    }
-}
-
-/// The registry a configuration serves (the demo operations when it keeps them, its
-/// imports), and the import summaries to print.
-async fn registry_of(
-    demo: bool,
-    imports: Vec<ResolvedImport>,
-) -> Result<(OperationRegistry, Vec<String>), String> {
-    let builder = OperationRegistry::builder();
-    let builder = if demo {
-        demo::register(builder)
-    } else {
-        builder
-    };
-    let local: Vec<(String, String)> = if demo {
-        demo::register(OperationRegistry::builder())
-            .build()
-            .map_err(|e| e.to_string())?
-            .operations()
-            .map(|op| (op.spec().name.clone(), "the demo operations".to_owned()))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let imported = plan_imports(imports, &local)
-        .await
-        .map_err(|e| e.to_string())?;
-    let registry = builder
-        .with_all(imported.registrations)
-        .build()
-        .map_err(|e| e.to_string())?;
-    Ok((registry, imported.summaries))
-}
-
 /// `alknet-http types`: the TypeScript declarations of every External operation the
 /// configuration serves (whatever a caller's scopes; the node's `/alknet/types.d.ts` answers
 /// per caller).
 async fn types(config: Option<PathBuf>) -> Result<(), String> {
     let resolved = resolve(config.as_deref())?;
-    let (registry, summaries) = registry_of(resolved.demo, resolved.imports).await?;
+    let (registry, summaries) = registry_of(
+        OperationRegistry::builder(),
+        resolved.demo,
+        resolved.imports,
+    )
+    .await?;
     for line in &summaries {
         eprintln!("{line}");
     }
@@ -253,131 +214,6 @@ async fn types(config: Option<PathBuf>) -> Result<(), String> {
     specs.sort_by(|a, b| a.name.cmp(&b.name));
     print!("{}", alknet_http::ws::declarations(specs, usize::MAX));
     Ok(())
-}
-
-async fn serve(
-    config: Option<PathBuf>,
-    listen: Option<SocketAddr>,
-    dev_token_file: Option<PathBuf>,
-) -> Result<(), String> {
-    let embedded = config.is_none();
-    let resolved = resolve(config.as_deref())?;
-    let mut listeners = resolved.listeners;
-    if let Some(addr) = listen {
-        listeners = vec![Listener::Http(addr)];
-    }
-    if listeners.is_empty() {
-        listeners.push(Listener::Http(SocketAddr::from(([127, 0, 0, 1], 8080))));
-    }
-    let mut tokens = resolved.tokens;
-    let dev_token = if embedded || resolved.token_count == 0 {
-        let token = mint_token();
-        tokens = tokens
-            .with_token(
-                token.expose_secret(),
-                Identity::new("dev").with_scopes(demo::DEV_SCOPES),
-            )
-            .map_err(|e| e.to_string())?;
-        Some(token)
-    } else {
-        None
-    };
-    let (registry, summaries) = registry_of(resolved.demo, resolved.imports).await?;
-    for line in &summaries {
-        say!("{line}");
-    }
-    let node_banner = resolved.node_certificate.as_ref().map(|certificate| {
-        format!(
-            "node {} fingerprint {}",
-            resolved.node_id,
-            certificate.fingerprint_sha256()
-        )
-    });
-    let mut node = Node::builder();
-    if let Some(federation) = resolved.federation {
-        node = node.federation(federation);
-    }
-    let node = node
-        .registry(registry)
-        .identity_provider(Arc::new(tokens))
-        .protected(resolved.token_count > 0)
-        .call_timeout(resolved.call_timeout)
-        .limits(resolved.limits)
-        .decoy(resolved.decoy)
-        .stealth(resolved.stealth)
-        .gateway_config(resolved.gateway)
-        .mcp_config(resolved.mcp);
-    let node = listeners
-        .into_iter()
-        .fold(node, |node, listener| node.listen(listener))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let running = node.start().await.map_err(|e| e.to_string())?;
-    // The file first: whoever reads the banner may read the file right away.
-    if let (Some(token), Some(path)) = (&dev_token, &dev_token_file) {
-        write_secret_file(path, token.expose_secret())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    let mut out = std::io::stdout().lock();
-    if let Some(line) = &node_banner {
-        let _ = writeln!(out, "{line}");
-    }
-    let version = env!("CARGO_PKG_VERSION");
-    let mut base_url = None;
-    for bound in running.addresses() {
-        let _ = writeln!(
-            out,
-            "alknet-http {version} listening on {}://{}",
-            bound.scheme, bound.addr
-        );
-        if base_url.is_none() && bound.scheme.starts_with("http") {
-            base_url = Some(format!("{}://{}", bound.scheme, bound.addr));
-        }
-    }
-    if let Some(token) = &dev_token {
-        let token = token.expose_secret();
-        let _ = writeln!(
-            out,
-            "dev token (shown once; scopes {}): {token}",
-            demo::DEV_SCOPES.join(", ")
-        );
-        let _ = writeln!(out, "  export TOKEN={token}");
-        if let Some(url) = &base_url {
-            let _ = writeln!(
-                out,
-                "  curl -s {url}/call -H \"Authorization: Bearer $TOKEN\" -d '{{\"operation\":\"/demo/greet\",\"input\":{{\"name\":\"ada\"}}}}'"
-            );
-        }
-    }
-    let _ = out.flush();
-    drop(out);
-    running.run_until(stop_signal()).await;
-    say!("stopped");
-    Ok(())
-}
-
-/// Resolves on Ctrl-C, or on SIGTERM (what service managers send).
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down");
 }
 
 /// `alknet-http peer`: this node's fingerprint and the [[peer]] entry another node adds.
@@ -409,17 +245,6 @@ fn peer(config: &std::path::Path) -> Result<(), String> {
         None => say!("# no dial: this node has no QUIC listener, so it dials the other"),
     }
     Ok(())
-}
-
-fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(secret.as_bytes())
 }
 
 fn token_new(id: &str, scopes: &[String]) {

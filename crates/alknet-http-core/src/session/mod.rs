@@ -99,16 +99,17 @@ fn shutdown(shared: &Shared, reason: CloseReason) {
     }
     shared.closed.cancel();
     tracing::debug!(?reason, "session closed");
+    // Out of the peer table first: no new call is routed to a session that is going away.
+    if let (Some(peers), Some(identity)) =
+        (&shared.options.peers, &shared.options.connection_identity)
+    {
+        peers.detach(&identity.id, &shared.overlay);
+    }
     lock(&shared.pending).fail_all(&CallError::connection_closed());
     for (_, in_flight) in lock(&shared.in_flight).drain() {
         if !in_flight.spared {
             in_flight.abort.cancel();
         }
-    }
-    if let (Some(peers), Some(identity)) =
-        (&shared.options.peers, &shared.options.connection_identity)
-    {
-        peers.detach(&identity.id, &shared.overlay);
     }
     shared.overlay.clear();
     shared.reason.send_replace(Some(reason));

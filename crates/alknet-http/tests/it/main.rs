@@ -2,6 +2,7 @@
 //! sockets by its own client subcommands.
 
 mod cli;
+mod federation;
 mod mcp_sdk;
 mod prism;
 mod typescript;
