@@ -170,6 +170,8 @@ where
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the federation_hub example built; run by `cargo xtask federation`"]
+// The measured times go to the CI log (`--nocapture`).
+#[allow(clippy::print_stderr)]
 async fn a_hub_and_two_spokes() {
     let hub_program = PathBuf::from(
         std::env::var_os("ALKNET_FEDERATION_HUB")
