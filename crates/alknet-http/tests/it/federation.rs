@@ -370,3 +370,119 @@ async fn a_hub_and_two_spokes() {
     drop(hub);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Two nodes in this process through the library: the hub's `RunningNode::peers` and
+/// `/readyz` follow the spoke's link, and a QUIC listener must present the federation's
+/// certificate.
+#[tokio::test]
+async fn node_peer_state_and_readiness() {
+    use std::sync::Arc;
+
+    use alknet_http::core::tls::ServerIdentity;
+    use alknet_http::core::{Identity, OperationRegistry, StaticTokenProvider};
+    use alknet_http::federation::{Federation, Peer, PeerImport, PeerState};
+    use alknet_http::{Listener, Node, NodeError, demo};
+
+    let (hub_cert, spoke_cert) = (
+        ServerIdentity::self_signed(["hub"]).unwrap(),
+        ServerIdentity::self_signed(["spoke"]).unwrap(),
+    );
+    let registry = || {
+        demo::register(OperationRegistry::builder())
+            .build()
+            .unwrap()
+    };
+    let tokens = Arc::new(
+        StaticTokenProvider::new()
+            .with_token(TOKEN, Identity::new("tester").with_scopes(["demo:read"]))
+            .unwrap(),
+    );
+    let spoke = Node::builder()
+        .registry(registry())
+        .identity_provider(tokens.clone())
+        .listen(Listener::Quic(
+            "127.0.0.1:0".parse().unwrap(),
+            spoke_cert.clone(),
+        ))
+        .federation(Federation::new(spoke_cert.clone()).with_peer(Peer::new(
+            Identity::new("hub").with_scopes(["demo:read"]),
+            &hub_cert.fingerprint_sha256(),
+        )))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let spoke_quic = spoke.addresses()[0].addr;
+
+    let mismatched = Node::builder()
+        .registry(registry())
+        .listen(Listener::Quic(
+            "127.0.0.1:0".parse().unwrap(),
+            spoke_cert.clone(),
+        ))
+        .federation(Federation::new(hub_cert.clone()))
+        .build();
+    assert!(matches!(
+        mismatched,
+        Err(NodeError::FederationCertificate(_))
+    ));
+
+    let hub = Node::builder()
+        .registry(registry())
+        .identity_provider(tokens)
+        .listen(Listener::Http("127.0.0.1:0".parse().unwrap()))
+        .federation(
+            Federation::new(hub_cert).with_peer(
+                Peer::new(Identity::new("spoke"), &spoke_cert.fingerprint_sha256())
+                    .dialing(spoke_quic.to_string())
+                    .importing(PeerImport::default().with_prefix("s")),
+            ),
+        )
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let http = hub.addresses()[0].addr;
+    let status = hub.peers().unwrap().clone();
+    let connected = until(Duration::from_secs(10), || {
+        let status = status.clone();
+        async move { status.ready() }
+    })
+    .await;
+    assert!(connected.is_some(), "{:?}", status.snapshot());
+    let (id, state) = &status.snapshot()[0];
+    assert_eq!(id, "spoke");
+    // The hub holds demo:read on the spoke: echo, greet and ticks (register needs demo:write).
+    assert_eq!(state, &PeerState::Connected { operations: 3 });
+    assert_eq!(readyz(http, None).await.0, 200);
+    let (_, body) = readyz(http, Some(TOKEN)).await;
+    assert!(body.contains("\"spoke\""), "{body}");
+    assert!(
+        !readyz(http, None).await.1.contains("spoke"),
+        "anonymous sees no peers"
+    );
+
+    spoke.shutdown().await;
+    let lost = until(Duration::from_secs(10), || async {
+        readyz(http, None).await.0 == 503
+    })
+    .await;
+    assert!(lost.is_some(), "{:?}", status.snapshot());
+    hub.shutdown().await;
+}
+
+/// `GET /readyz`: the status code and the body.
+async fn readyz(addr: SocketAddr, token: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET /readyz HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let code = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (code, body.to_owned())
+}
