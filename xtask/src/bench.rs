@@ -233,7 +233,8 @@ pub(crate) fn soak(args: &[String], release: bool) -> Result {
     run(&format!("soak {}", args.join(" ")), &mut cmd)
 }
 
-/// The latency a `from_openapi` import adds to a forwarded call, and idle WebSocket sessions.
+/// The latency a federation hop and a `from_openapi` import add to a forwarded call, and idle
+/// WebSocket sessions.
 pub(crate) fn forward_and_idle() -> Result<String> {
     let f = release_json(
         &[
@@ -257,11 +258,37 @@ pub(crate) fn forward_and_idle() -> Result<String> {
         ],
         &[],
     )?;
+    let p = release_json(
+        &[
+            "-p",
+            "alknet-http-bench",
+            "--bin",
+            "peer_forward",
+            "--",
+            "5000",
+        ],
+        &[],
+    )?;
     let n = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     Ok(format!(
         "| case | ours | baseline in the same run | result | goal |\n|---|---|---|---|---|\n\
+         | hub → spoke forwarded call over QUIC (`s/demo/echo` on a hub that imported it from a spoke; two `Node`s with a federation), sequential, {} calls | p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs | the same client calling `demo/echo` on the spoke directly: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs | {:.1} µs added at p50 | < 100 µs |\n\
+         | the same, {} in flight ({} calls each) | {:.0} calls/s | directly: {:.0} calls/s | {:.2} of direct (client, hub and spoke share the machine's cores; the hop doubles the work) | reported |\n\
          | `from_openapi` forwarded call (imported `POST /echo` through `GatewayDispatch`), sequential, {} calls | p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs | the same reqwest client calling the same upstream directly: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs | {:.1} µs added at p50 | ≤ 50 µs |\n\
          | idle WebSocket sessions (node in its own process, bearer + `alknet.call.v1`, pings answered) | {} held of {} opened; every 100th still answered a call ({} of {}) | node RSS {:.0} MiB before, {:.0} MiB after | {:.1} KiB per session | ≤ 32 KiB; 10,000 held |\n",
+        n(&p, "calls"),
+        n(&p, "forwarded_p50_us"),
+        n(&p, "forwarded_p90_us"),
+        n(&p, "forwarded_p99_us"),
+        n(&p, "direct_p50_us"),
+        n(&p, "direct_p90_us"),
+        n(&p, "direct_p99_us"),
+        n(&p, "added_p50_us"),
+        n(&p, "in_flight"),
+        n(&p, "bulk_calls"),
+        n(&p, "forwarded_rate"),
+        n(&p, "direct_rate"),
+        n(&p, "rate_ratio"),
         n(&f, "calls"),
         n(&f, "forwarded_p50_us"),
         n(&f, "forwarded_p90_us"),
