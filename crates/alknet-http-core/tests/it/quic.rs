@@ -43,6 +43,17 @@ fn server_registry(
             Capabilities::new(),
         )
         .with_leaf(
+            OperationSpec::query("b/deadline"),
+            HandlerKind::once(|_, ctx| async move {
+                let left = ctx.deadline().map(|d| {
+                    d.saturating_duration_since(tokio::time::Instant::now())
+                        .as_millis()
+                });
+                Ok(json!(left))
+            }),
+            Capabilities::new(),
+        )
+        .with_leaf(
             OperationSpec::subscription("b/fail"),
             HandlerKind::stream(|_, _| {
                 futures::stream::iter(vec![
@@ -84,7 +95,7 @@ fn client_registry() -> OperationRegistry {
                     .await
             }),
             Some(CompositionAuthority::new("node-a", Vec::<String>::new())),
-            Some(ScopedPeerEnv::allowing(["b/wait", "b/echo"])),
+            Some(ScopedPeerEnv::allowing(["b/wait", "b/echo", "b/deadline"])),
             Capabilities::new(),
         )
         .build()
@@ -198,6 +209,23 @@ async fn subscriptions_complete_or_end_with_one_error() {
     assert_eq!(items.len(), 2);
     assert_eq!(items[0].as_ref().unwrap(), &json!("first"));
     assert_eq!(items[1].as_ref().unwrap_err().message, "stream broke");
+}
+
+#[tokio::test]
+async fn the_callers_deadline_crosses_to_the_other_node() {
+    let p = pair().await;
+    let importer = FromCall::new(p.client.clone(), FromCallConfig::new("node-b"));
+    within(importer.import_into_overlay()).await.unwrap();
+    let env = PeerCompositeEnv::new(client_registry()).with_peers(p.peers.clone());
+    let root = RootCall {
+        env: Some(Arc::new(env)),
+        timeout: std::time::Duration::from_millis(2000),
+        ..RootCall::new()
+    };
+    let reply = client_registry().invoke_root("a/compose", json!({"name": "b/deadline"}), root);
+    let left = within(reply).await.result.unwrap().as_u64().unwrap();
+    // Node B's own deadline is 30 s: only the one that travelled in `meta` is this short.
+    assert!((1000..=2000).contains(&left), "{left} ms left on node B");
 }
 
 #[tokio::test]
