@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use alknet_http_core::client::{install_crypto_provider, reqwest};
 use alknet_http_core::error::call_error_from_http;
+use alknet_http_core::spec::{OperationSpec, OperationSummary};
 use alknet_http_core::{CallError, ErrorCode};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -152,12 +153,63 @@ impl GatewayClient {
             .send()
             .await
             .map_err(|e| self.unreachable(&e))?;
+        self.answer(response, operation).await
+    }
+
+    /// `GET /search`: the operations the caller may call, sorted by name; only those of
+    /// `namespace`, and only those whose name or description contains `text`, when given.
+    pub async fn search(
+        &self,
+        namespace: Option<&str>,
+        text: Option<&str>,
+    ) -> Result<Vec<OperationSummary>, CallError> {
+        #[derive(serde::Deserialize)]
+        struct Found {
+            operations: Vec<OperationSummary>,
+        }
+        let query: Vec<(&str, &str)> = [("namespace", namespace), ("q", text)]
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|v| (key, v)))
+            .collect();
+        let found: Found = self.get("/search", &query, "/search").await?;
+        Ok(found.operations)
+    }
+
+    /// `GET /schema`: the full spec of `operation`.
+    pub async fn schema(&self, operation: &str) -> Result<OperationSpec, CallError> {
+        self.get("/schema", &[("operation", operation)], operation)
+            .await
+    }
+
+    async fn get<O: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        what: &str,
+    ) -> Result<O, CallError> {
+        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), query)
+            .map_err(|e| CallError::invalid_input(format!("{}{path}: {e}", self.base)))?;
+        let request = self.http.get(url).timeout(self.config.call_timeout);
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        self.answer(response, what).await
+    }
+
+    /// A whole answer: its body decoded into `O`, or the node's error.
+    async fn answer<O: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        what: &str,
+    ) -> Result<O, CallError> {
         let status = response.status();
         let body = self.read_body(response).await?;
         if !status.is_success() {
             return Err(answered_error(status.as_u16(), &body));
         }
-        serde_json::from_slice(&body).map_err(|e| undecodable(operation, &e))
+        serde_json::from_slice(&body).map_err(|e| undecodable(what, &e))
     }
 
     /// Subscribes to a Subscription: its items decoded into `T`, in order. The stream ends

@@ -159,3 +159,21 @@ async fn every_limit_of_the_client_is_crossed_into_a_clear_error() {
     assert_eq!(last.code, "INTERNAL");
     assert!(last.message.contains("max_event_bytes"), "{}", last.message);
 }
+
+#[tokio::test]
+async fn search_and_schema_answer_what_the_caller_may_see() {
+    let node = start().await;
+    let client = client_of(&node);
+    let found = within(client.search(Some("demo"), Some("echo")))
+        .await
+        .unwrap();
+    let names: Vec<_> = found.iter().map(|op| op.name.as_str()).collect();
+    assert_eq!(names, ["demo/echo"]);
+    let all = within(client.search(None, None)).await.unwrap();
+    assert!(all.iter().any(|op| op.name == "demo/register"));
+    assert!(!all.iter().any(|op| op.name == "demo/secret"), "Internal");
+    let spec = within(client.schema("/demo/echo")).await.unwrap();
+    assert_eq!(spec.description.as_deref(), Some("Echo the input"));
+    let missing = within(client.schema("demo/secret")).await.unwrap_err();
+    assert_eq!(missing.code, "NOT_FOUND");
+}

@@ -84,18 +84,10 @@ impl NodeProcess {
         GatewayClient::new(&self.http).unwrap().with_token(TOKEN)
     }
 
+    /// What `GET /search` shows the test token.
     async fn listed(&self) -> Vec<String> {
-        let listing: Value = self
-            .gateway()
-            .call("/services/list", &Value::Null)
-            .await
-            .unwrap();
-        listing["operations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|op| op["name"].as_str().unwrap().to_owned())
-            .collect()
+        let found = self.gateway().search(None, None).await.unwrap();
+        found.into_iter().map(|op| op.name).collect()
     }
 }
 
@@ -287,7 +279,7 @@ async fn a_hub_and_two_spokes() {
     assert_eq!(refused.code, "NOT_FOUND");
 
     // Killing spoke A fails its in-flight calls with INTERNAL "connection closed" within a
-    // second, and its operations leave the hub's listing within a second.
+    // second, and its operations leave the hub's `/search` within a second.
     let mut in_flight = gateway
         .subscribe::<Value>("/a/demo/ticks", &json!({"count": 1000, "interval_ms": 100}))
         .await
