@@ -32,7 +32,7 @@ use alknet_http_core::tls::ServerIdentity;
 use alknet_http_core::{Identity, Visibility};
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 use crate::federation::{Federation, Peer, PeerImport, UnknownPeers};
 
 /// The `[node]` table.
@@ -211,93 +211,4 @@ fn peer(entry: PeerEntry) -> Result<Peer, ConfigError> {
         peer = peer.importing(import);
     }
     Ok(peer)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use crate::config::NodeConfig;
-
-    const FP: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-
-    fn error(text: &str) -> String {
-        NodeConfig::parse(text)
-            .and_then(|c| c.resolve(Path::new(".")))
-            .unwrap_err()
-            .to_string()
-    }
-
-    fn with_node(dir: &Path, peers: &str) -> String {
-        format!(
-            "[node]\ncert = {:?}\nkey = {:?}\ngenerate = true\n\n{peers}",
-            dir.join("n.pem").display().to_string(),
-            dir.join("n.key").display().to_string()
-        )
-    }
-
-    #[test]
-    fn peer_entries_are_checked_one_problem_per_line() {
-        let bare = format!("[[peer]]\nid = \"a\"\nfingerprint = \"{FP}\"\n");
-        assert!(
-            error(&bare).contains("needs this node's certificate"),
-            "{}",
-            error(&bare)
-        );
-        let dir = std::env::temp_dir().join(format!("alknet-peer-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let cases = [
-            ("fingerprint = \"abc\"", "not a 64-character hex"),
-            (
-                &*format!("fingerprint = \"{FP}\"\nvisibility = \"public\""),
-                "visibility `public`",
-            ),
-            (
-                &*format!("fingerprint = \"{FP}\"\ndial = \"localhost\""),
-                "is not host:port",
-            ),
-            (
-                &*format!("fingerprint = \"{FP}\"\nimport = false\nprefix = \"a\""),
-                "need `import = true`",
-            ),
-            (&*format!("fingerprint = \"{FP}\"\nscope = []"), "scope"),
-        ];
-        for (entry, expected) in cases {
-            let message = error(&with_node(
-                &dir,
-                &format!("[[peer]]\nid = \"a\"\n{entry}\n"),
-            ));
-            assert!(message.contains(expected), "{entry}: {message}");
-            assert!(!message.contains('\n'), "{message}");
-        }
-        let twice = format!("[[peer]]\nid = \"a\"\nfingerprint = \"{FP}\"\n");
-        let message = error(&with_node(&dir, &format!("{twice}{twice}")));
-        assert!(message.contains("listed twice"), "{message}");
-        let slow = with_node(&dir, &bare).replace(
-            "generate = true",
-            "generate = true\npeer_keep_alive_ms = 5000\npeer_idle_timeout_ms = 5000",
-        );
-        assert!(error(&slow).contains("must be below"), "{}", error(&slow));
-        let resolved = NodeConfig::parse(&with_node(
-            &dir,
-            &format!("[[peer]]\nid = \"a\"\nfingerprint = \"{}\"\ndial = \"127.0.0.1:9\"\nprefix = \"x\"\nvisibility = \"external\"\n", FP.to_uppercase()),
-        ))
-        .unwrap()
-        .resolve(Path::new("."))
-        .unwrap();
-        let federation = resolved.federation.unwrap();
-        let peer = federation.peer("a").unwrap();
-        assert_eq!(peer.fingerprint, FP, "normalized");
-        assert_eq!(peer.import.as_ref().unwrap().prefix.as_deref(), Some("x"));
-        // The generated certificate is kept: a second resolution presents the same one.
-        let again = NodeConfig::parse(&with_node(&dir, ""))
-            .unwrap()
-            .resolve(Path::new("."))
-            .unwrap();
-        assert_eq!(
-            again.node_certificate.unwrap().fingerprint_sha256(),
-            federation.fingerprint()
-        );
-        std::fs::remove_dir_all(dir).unwrap();
-    }
 }

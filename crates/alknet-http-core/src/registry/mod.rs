@@ -269,14 +269,7 @@ impl OperationRegistry {
     /// this layer's and its peers' (except what the caller itself exported, when the caller is
     /// a peer), sorted by name.
     pub fn list_for(&self, identity: Option<&Identity>) -> Vec<OperationSummary> {
-        let allowed = |op: &&Arc<RegisteredOperation>| {
-            op.spec.visibility == Visibility::External
-                && op
-                    .spec
-                    .access_control
-                    .check(identity, ResourceTarget::Unspecified, None)
-                    .is_allowed()
-        };
+        let allowed = |op: &&Arc<RegisteredOperation>| discoverable_by(op, identity);
         let mut listed: BTreeMap<&str, OperationSummary> = self
             .inner
             .ops
@@ -296,7 +289,8 @@ impl OperationRegistry {
         listed.into_values().collect()
     }
 
-    /// `services/schema` for `identity`: unknown, `Internal` and unauthorized are all `NOT_FOUND`.
+    /// `services/schema` for `identity`: unknown, `Internal` and unauthorized are all
+    /// `NOT_FOUND`.
     pub fn schema_for(
         &self,
         identity: Option<&Identity>,
@@ -304,15 +298,19 @@ impl OperationRegistry {
     ) -> Result<OperationSpec, CallError> {
         let name = strip_slash(name);
         self.route(name)
-            .filter(|op| {
-                op.spec.visibility == Visibility::External
-                    && op
-                        .spec
-                        .access_control
-                        .check(identity, ResourceTarget::Unspecified, None)
-                        .is_allowed()
-            })
+            .filter(|op| discoverable_by(op, identity))
             .map(|op| op.spec.clone())
             .ok_or_else(|| CallError::not_found(name))
     }
+}
+
+/// Whether discovery shows `op` to `identity`: `External`, and its access control allows the
+/// caller (with no resource named).
+fn discoverable_by(op: &RegisteredOperation, identity: Option<&Identity>) -> bool {
+    op.spec.visibility == Visibility::External
+        && op
+            .spec
+            .access_control
+            .check(identity, ResourceTarget::Unspecified, None)
+            .is_allowed()
 }

@@ -1,0 +1,156 @@
+//! The configuration's errors: one line each, naming the problem.
+
+use super::*;
+
+#[test]
+fn errors_are_one_line_and_name_the_problem() {
+    let bad_toml = NodeConfig::parse("demo = true\n[[listen]\nkind = 1")
+        .unwrap_err()
+        .to_string();
+    assert!(bad_toml.starts_with("line 2:"), "{}", bad_toml);
+    assert!(!bad_toml.contains('\n'));
+    let unknown = NodeConfig::parse("demoo = true").unwrap_err().to_string();
+    assert!(unknown.contains("demoo"), "{}", unknown);
+    let hash = NodeConfig::parse("[[token]]\nid = \"alice\"\nsha256 = \"xyz\"")
+        .unwrap()
+        .resolve(Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(hash.starts_with("token `alice`"), "{}", hash);
+    let cert = NodeConfig::parse("[[listen]]\nkind = \"tls\"\naddr = \"127.0.0.1:1\"\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"")
+        .unwrap()
+        .resolve(Path::new("."))
+        .unwrap_err().to_string();
+    assert!(cert.contains("/nonexistent/c.pem"), "{}", cert);
+    let decoy = NodeConfig::parse("[decoy]\nkind = \"redirect\"")
+        .unwrap()
+        .resolve(Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(decoy.starts_with("decoy:"), "{}", decoy);
+    let import = |entry: &str| {
+        NodeConfig::parse(&format!(
+            "[[import.openapi]]\nnamespace = \"pets\"\n{entry}"
+        ))
+        .and_then(|c| c.resolve(Path::new(".")))
+        .unwrap_err()
+        .to_string()
+    };
+    let unknown = import("spec = \"x\"\nbase_url = \"http://h\"\nbase_ur = 1");
+    assert!(unknown.contains("base_ur"), "{unknown}");
+    let missing = import("spec = \"/nonexistent/pets.yaml\"\nbase_url = \"http://h\"");
+    assert!(
+        missing.starts_with("import.openapi `pets`: cannot read /nonexistent/pets.yaml"),
+        "{missing}"
+    );
+    let dir = std::env::temp_dir().join(format!("alknet-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let doc = dir.join("pets.json");
+    std::fs::write(
+        &doc,
+        r#"{"openapi":"3.1.0","info":{"title":"t","version":"1"},"paths":{}}"#,
+    )
+    .unwrap();
+    let with = |extra: &str| {
+        import(&format!(
+            "spec = {:?}\nbase_url = \"http://h\"\n{extra}",
+            doc.display().to_string()
+        ))
+    };
+    let auth = with("auth = \"api-key-header\"");
+    assert!(auth.contains("api_key_name"), "{auth}");
+    let orphan = with("credential_file = \"k\"");
+    assert!(orphan.contains("needs an `auth` scheme"), "{orphan}");
+    let visibility = with("visibility = \"public\"");
+    assert!(visibility.contains("visibility `public`"), "{visibility}");
+    let swagger = dir.join("swagger.json");
+    std::fs::write(&swagger, r#"{"swagger":"2.0"}"#).unwrap();
+    let refused = import(&format!(
+        "spec = {:?}\nbase_url = \"http://h\"",
+        swagger.display().to_string()
+    ));
+    assert!(refused.contains("Swagger 2.0"), "{refused}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+const FP: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+fn error(text: &str) -> String {
+    NodeConfig::parse(text)
+        .and_then(|c| c.resolve(Path::new(".")))
+        .unwrap_err()
+        .to_string()
+}
+
+fn with_node(dir: &Path, peers: &str) -> String {
+    format!(
+        "[node]\ncert = {:?}\nkey = {:?}\ngenerate = true\n\n{peers}",
+        dir.join("n.pem").display().to_string(),
+        dir.join("n.key").display().to_string()
+    )
+}
+
+#[test]
+fn peer_entries_are_checked_one_problem_per_line() {
+    let bare = format!("[[peer]]\nid = \"a\"\nfingerprint = \"{FP}\"\n");
+    assert!(
+        error(&bare).contains("needs this node's certificate"),
+        "{}",
+        error(&bare)
+    );
+    let dir = std::env::temp_dir().join(format!("alknet-peer-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        ("fingerprint = \"abc\"", "not a 64-character hex"),
+        (
+            &*format!("fingerprint = \"{FP}\"\nvisibility = \"public\""),
+            "visibility `public`",
+        ),
+        (
+            &*format!("fingerprint = \"{FP}\"\ndial = \"localhost\""),
+            "is not host:port",
+        ),
+        (
+            &*format!("fingerprint = \"{FP}\"\nimport = false\nprefix = \"a\""),
+            "need `import = true`",
+        ),
+        (&*format!("fingerprint = \"{FP}\"\nscope = []"), "scope"),
+    ];
+    for (entry, expected) in cases {
+        let message = error(&with_node(
+            &dir,
+            &format!("[[peer]]\nid = \"a\"\n{entry}\n"),
+        ));
+        assert!(message.contains(expected), "{entry}: {message}");
+        assert!(!message.contains('\n'), "{message}");
+    }
+    let twice = format!("[[peer]]\nid = \"a\"\nfingerprint = \"{FP}\"\n");
+    let message = error(&with_node(&dir, &format!("{twice}{twice}")));
+    assert!(message.contains("listed twice"), "{message}");
+    let slow = with_node(&dir, &bare).replace(
+        "generate = true",
+        "generate = true\npeer_keep_alive_ms = 5000\npeer_idle_timeout_ms = 5000",
+    );
+    assert!(error(&slow).contains("must be below"), "{}", error(&slow));
+    let resolved = NodeConfig::parse(&with_node(
+        &dir,
+        &format!("[[peer]]\nid = \"a\"\nfingerprint = \"{}\"\ndial = \"127.0.0.1:9\"\nprefix = \"x\"\nvisibility = \"external\"\n", FP.to_uppercase()),
+    ))
+    .unwrap()
+    .resolve(Path::new("."))
+    .unwrap();
+    let federation = resolved.federation.unwrap();
+    let peer = federation.peer("a").unwrap();
+    assert_eq!(peer.fingerprint, FP, "normalized");
+    assert_eq!(peer.import.as_ref().unwrap().prefix.as_deref(), Some("x"));
+    // The generated certificate is kept: a second resolution presents the same one.
+    let again = NodeConfig::parse(&with_node(&dir, ""))
+        .unwrap()
+        .resolve(Path::new("."))
+        .unwrap();
+    assert_eq!(
+        again.node_certificate.unwrap().fingerprint_sha256(),
+        federation.fingerprint()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
