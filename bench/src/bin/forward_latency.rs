@@ -10,7 +10,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use alknet_http::core::OperationRegistry;
 use alknet_http::core::Visibility;
@@ -33,11 +33,6 @@ const DOCUMENT: &str = r#"{
     "responses": {"200": {"description": "the body", "content": {"application/json": {"schema": {"type": "object"}}}}}
   }}}
 }"#;
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1e6
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -100,17 +95,6 @@ async fn main() {
         direct().await;
         theirs.push(start.elapsed());
     }
-    ours.sort();
-    theirs.sort();
-    let line = json!({
-        "calls": calls,
-        "forwarded_p50_us": percentile(&ours, 0.5),
-        "forwarded_p90_us": percentile(&ours, 0.9),
-        "forwarded_p99_us": percentile(&ours, 0.99),
-        "direct_p50_us": percentile(&theirs, 0.5),
-        "direct_p90_us": percentile(&theirs, 0.9),
-        "direct_p99_us": percentile(&theirs, 0.99),
-        "added_p50_us": percentile(&ours, 0.5) - percentile(&theirs, 0.5),
-    });
-    println!("{line}");
+    let line = alknet_http_bench::added_latency(calls, &mut ours, &mut theirs);
+    println!("{}", serde_json::Value::Object(line));
 }

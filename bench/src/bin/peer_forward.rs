@@ -22,11 +22,6 @@ use serde_json::json;
 
 const IN_FLIGHT: usize = 64;
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1e6
-}
-
 async fn node(certificate: &ServerIdentity, federation: Federation) -> RunningNode {
     Node::builder()
         .registry(
@@ -145,29 +140,20 @@ async fn main() {
         f.push(t.elapsed());
         assert_eq!(out, input);
     }
-    d.sort();
-    f.sort();
     let bulk = calls * 4;
     let direct_rate = rate(&direct, "demo/echo", bulk).await;
     let forwarded_rate = rate(&forwarded, "s/demo/echo", bulk).await;
-    println!(
-        "{}",
-        json!({
-            "calls": calls,
-            "direct_p50_us": percentile(&d, 0.5),
-            "direct_p90_us": percentile(&d, 0.9),
-            "direct_p99_us": percentile(&d, 0.99),
-            "forwarded_p50_us": percentile(&f, 0.5),
-            "forwarded_p90_us": percentile(&f, 0.9),
-            "forwarded_p99_us": percentile(&f, 0.99),
-            "added_p50_us": percentile(&f, 0.5) - percentile(&d, 0.5),
-            "in_flight": IN_FLIGHT,
-            "bulk_calls": bulk,
-            "direct_rate": direct_rate,
-            "forwarded_rate": forwarded_rate,
-            "rate_ratio": forwarded_rate / direct_rate,
-        })
-    );
+    let mut line = alknet_http_bench::added_latency(calls, &mut f, &mut d);
+    for (key, value) in [
+        ("in_flight", json!(IN_FLIGHT)),
+        ("bulk_calls", json!(bulk)),
+        ("direct_rate", json!(direct_rate)),
+        ("forwarded_rate", json!(forwarded_rate)),
+        ("rate_ratio", json!(forwarded_rate / direct_rate)),
+    ] {
+        line.insert(key.into(), value);
+    }
+    println!("{}", serde_json::Value::Object(line));
     hub.shutdown().await;
     spoke.shutdown().await;
 }
