@@ -172,6 +172,10 @@ impl OperationEnv for PeerCompositeEnv {
     fn peer_contains(&self, peer: &PeerRef, name: &str) -> bool {
         self.resolve(peer, strip_slash(name)).is_some()
     }
+
+    fn metrics(&self) -> Option<&Arc<crate::metrics::CallMetrics>> {
+        self.base.metrics()
+    }
 }
 
 impl OperationRegistry {

@@ -169,6 +169,11 @@ pub trait OperationEnv: Send + Sync + fmt::Debug {
         let _ = peer;
         self.contains(name)
     }
+
+    /// Where the calls made through this env are counted, if anywhere (the default: nowhere).
+    fn metrics(&self) -> Option<&Arc<crate::metrics::CallMetrics>> {
+        None
+    }
 }
 
 /// Everything a handler knows about the call it is serving.

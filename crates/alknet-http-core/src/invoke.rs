@@ -263,8 +263,28 @@ pub(crate) fn aborted_error() -> CallError {
     CallError::internal("call aborted")
 }
 
-/// Dispatches a request/response call to `op` (already looked up in some layer).
+/// Dispatches a request/response call to `op` (already looked up in some layer), counted in
+/// the env's metrics when it has any.
 pub(crate) fn invoke_once(
+    op: Option<Arc<RegisteredOperation>>,
+    name: &str,
+    input: Value,
+    seed: CallSeed,
+) -> BoxFuture<'static, ResponseEnvelope> {
+    let Some(metrics) = seed.env.metrics() else {
+        return dispatch_once(op, name, input, seed);
+    };
+    let timer = metrics.call_started(op.as_ref().map_or(name, |op| &op.spec.name), op.is_some());
+    let call = dispatch_once(op, name, input, seed);
+    async move {
+        let reply = call.await;
+        timer.finish(&reply);
+        reply
+    }
+    .boxed()
+}
+
+fn dispatch_once(
     op: Option<Arc<RegisteredOperation>>,
     name: &str,
     input: Value,
@@ -330,8 +350,39 @@ pub(crate) fn invoke_once(
 }
 
 /// Dispatches a subscription to `op`. Pre-handler failures are a one-item error stream; an `Err`
-/// item ends the stream at once.
+/// item ends the stream at once. Counted in the env's metrics when it has any.
 pub(crate) fn invoke_stream(
+    op: Option<Arc<RegisteredOperation>>,
+    name: &str,
+    input: Value,
+    seed: CallSeed,
+) -> ResponseStream {
+    let Some(metrics) = seed.env.metrics() else {
+        return dispatch_stream(op, name, input, seed);
+    };
+    let timer = metrics.call_started(op.as_ref().map_or(name, |op| &op.spec.name), op.is_some());
+    let items = dispatch_stream(op, name, input, seed);
+    stream::unfold((items, Some(timer)), |(mut items, mut timer)| async move {
+        let Some(item) = items.next().await else {
+            if let Some(timer) = timer.take() {
+                timer.finish_ok();
+            }
+            return None;
+        };
+        match (&item.result, timer.take()) {
+            (Err(_), Some(done)) => done.finish(&item),
+            (Ok(_), Some(running)) => {
+                running.item();
+                timer = Some(running);
+            }
+            (_, None) => {}
+        }
+        Some((item, (items, timer)))
+    })
+    .boxed()
+}
+
+fn dispatch_stream(
     op: Option<Arc<RegisteredOperation>>,
     name: &str,
     input: Value,

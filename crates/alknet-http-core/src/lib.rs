@@ -89,6 +89,8 @@ pub mod frame;
 pub mod identity;
 pub mod invoke;
 pub mod meta;
+pub mod metrics;
+mod metrics_process;
 #[cfg(feature = "quic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
 pub mod quic;

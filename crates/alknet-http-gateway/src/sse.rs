@@ -148,11 +148,18 @@ pub(crate) async fn subscribe(
             ..CallOptions::default()
         },
     );
-    let mut response = Sse::new(with_pings(
-        project(stream),
-        gateway.config.sse_ping_interval,
-    ))
-    .into_response();
+    // The stream counts as live in the metrics for as long as the response body lives.
+    let live = gateway
+        .dispatch
+        .registry()
+        .metrics()
+        .map(|metrics| metrics.session_opened("sse"));
+    let events = project(stream).map(move |event| {
+        let _live = &live;
+        event
+    });
+    let mut response =
+        Sse::new(with_pings(events, gateway.config.sse_ping_interval)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));

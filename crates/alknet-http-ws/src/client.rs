@@ -88,7 +88,10 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let transport = transport::start(ws, &options.limits, CancellationToken::new());
-    Session::spawn(transport, SessionOptions::new(options.registry))
+    Session::spawn(
+        transport,
+        SessionOptions::new(options.registry).with_surface("ws"),
+    )
 }
 
 /// Connects over HTTP/1.1 (RFC 6455) on an established byte stream (TCP, or TLS offering

@@ -115,7 +115,8 @@ where
     let transport = transport::start(ws, &state.config.limits, state.shutdown.clone());
     let mut options = SessionOptions::new(state.registry.clone())
         .with_identity_provider(state.identity_provider.clone())
-        .with_config(state.config.session.clone());
+        .with_config(state.config.session.clone())
+        .with_surface("ws");
     options.connection_identity = Some(identity.clone());
     let session = Session::spawn(transport, options);
     tracing::debug!(identity = %identity.id, "websocket session open");

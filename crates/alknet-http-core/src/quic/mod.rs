@@ -287,6 +287,7 @@ async fn session_over(
     connection: quinn::Connection,
     options: SessionOptions,
 ) -> Result<Session, QuicError> {
+    let options = options.with_surface("quic");
     let max = options.config.max_frame_size;
     let send = connection.open_uni().await?;
     let (tx, rx) = mpsc::channel(64);

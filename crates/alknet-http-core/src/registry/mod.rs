@@ -17,6 +17,7 @@ use crate::context::{CompositionAuthority, ScopedPeerEnv};
 use crate::envelope::strip_slash;
 use crate::error::CallError;
 use crate::identity::Identity;
+use crate::metrics::CallMetrics;
 use crate::spec::{OperationSpec, OperationSummary, Provenance, Visibility};
 
 pub use discovery::{SERVICES_LIST, SERVICES_SCHEMA};
@@ -40,6 +41,8 @@ pub(crate) struct RegistryInner {
     pub(crate) ops: BTreeMap<String, Arc<RegisteredOperation>>,
     /// The node's peers, whose `External` imports callers reach next to the base layer.
     pub(crate) peers: Arc<PeerTable>,
+    /// Where calls through this registry are counted, if anywhere.
+    pub(crate) metrics: Option<Arc<CallMetrics>>,
 }
 
 /// The immutable base layer (Layer 0): local operations and startup imports, plus the
@@ -65,6 +68,7 @@ pub struct OperationRegistry {
 pub struct RegistryBuilder {
     registrations: Vec<HandlerRegistration>,
     peers: Arc<PeerTable>,
+    metrics: Option<Arc<CallMetrics>>,
 }
 
 impl RegistryBuilder {
@@ -156,6 +160,14 @@ impl RegistryBuilder {
         self
     }
 
+    /// Counts every call through this registry (root and composed, on every surface) and every
+    /// session serving it in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<CallMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Checks every registration and freezes the base layer.
     pub fn build(self) -> Result<OperationRegistry, RegistryError> {
         let mut ops = BTreeMap::new();
@@ -175,6 +187,7 @@ impl RegistryBuilder {
             RegistryInner {
                 ops: std::mem::take(&mut ops),
                 peers: self.peers.clone(),
+                metrics: self.metrics.clone(),
             }
         });
         result.map(|()| OperationRegistry { inner })
@@ -238,6 +251,11 @@ impl OperationRegistry {
     /// The peer table whose `External` imports callers reach next to this layer.
     pub fn peers(&self) -> &Arc<PeerTable> {
         &self.inner.peers
+    }
+
+    /// Where calls through this registry are counted, if anywhere.
+    pub fn metrics(&self) -> Option<&Arc<CallMetrics>> {
+        self.inner.metrics.as_ref()
     }
 
     /// The operation a call from outside names (registry form): this layer's, else the first

@@ -102,6 +102,9 @@ pub struct SessionOptions {
     pub ownership: Option<Arc<dyn OwnershipProvider>>,
     /// Limits and timeouts.
     pub config: SessionConfig,
+    /// The surface the session is counted under in the metrics (`ws`, `quic`, …). Default
+    /// `session`.
+    pub surface: &'static str,
 }
 
 impl SessionOptions {
@@ -114,6 +117,7 @@ impl SessionOptions {
             peers: None,
             ownership: None,
             config: SessionConfig::default(),
+            surface: "session",
         }
     }
 
@@ -128,6 +132,13 @@ impl SessionOptions {
     #[must_use]
     pub fn with_connection_identity(mut self, identity: Option<Identity>) -> Self {
         self.connection_identity = identity.map(Arc::new);
+        self
+    }
+
+    /// Sets the surface the session is counted under in the metrics.
+    #[must_use]
+    pub fn with_surface(mut self, surface: &'static str) -> Self {
+        self.surface = surface;
         self
     }
 

@@ -97,6 +97,12 @@ impl Session {
             reason: watch::channel(None).0,
             overlay,
             env: Arc::new(env),
+            live: Mutex::new(
+                options
+                    .registry
+                    .metrics()
+                    .map(|metrics| metrics.session_opened(options.surface)),
+            ),
             options,
         });
         tokio::spawn(write_loop(shared.clone(), data_rx, control_rx));

@@ -75,6 +75,8 @@ struct Shared {
     overlay: Arc<OperationOverlay>,
     env: Arc<dyn OperationEnv>,
     options: SessionOptions,
+    /// Counts the session as live in the registry's metrics until it closes.
+    live: Mutex<Option<crate::metrics::SessionGuard>>,
 }
 
 impl fmt::Debug for Shared {
@@ -112,6 +114,7 @@ fn shutdown(shared: &Shared, reason: CloseReason) {
         }
     }
     shared.overlay.clear();
+    lock(&shared.live).take();
     shared.reason.send_replace(Some(reason));
 }
 

@@ -11,6 +11,7 @@ mod fixtures;
 mod framing;
 mod from_call;
 mod identity;
+mod metrics;
 mod peer_imports;
 #[cfg(feature = "quic")]
 mod quic;
