@@ -273,6 +273,12 @@ impl OperationContext {
         self.abort_policy
     }
 
+    /// Where this call's node counts calls and upstream requests, if anywhere (importers
+    /// record their upstream's latency and errors here).
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::CallMetrics>> {
+        self.env.metrics()
+    }
+
     /// The deadline (`None` for subscriptions).
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline

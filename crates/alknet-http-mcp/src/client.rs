@@ -332,10 +332,20 @@ impl FromMcp {
             spec = spec.with_description(description);
         }
         let tool_name = tool.name.to_string();
-        let handler = HandlerKind::once(move |input, _ctx| {
+        let import: Arc<str> = self.config.namespace.as_str().into();
+        let handler = HandlerKind::once(move |input, ctx| {
             let connection = connection.clone();
             let tool_name = tool_name.clone();
-            async move { call_tool(&connection, tool_name, input).await }
+            let import = import.clone();
+            async move {
+                let started = std::time::Instant::now();
+                let result = call_tool(&connection, tool_name, input).await;
+                if let Some(metrics) = ctx.metrics() {
+                    let error = result.as_ref().err().map(|e| e.code.as_str());
+                    metrics.upstream_request(&import, started.elapsed(), error);
+                }
+                result
+            }
         });
         HandlerRegistration::leaf(spec, handler, Provenance::FromMcp)
             .with_capabilities(self.config.capabilities.clone())

@@ -457,6 +457,17 @@ impl Forwarder {
 
     async fn call(self: Arc<Self>, input: Value, ctx: OperationContext) -> HandlerResult {
         let request = self.request(&input, &ctx, false)?;
+        let started = std::time::Instant::now();
+        let result = self.exchange(request).await;
+        if let Some(metrics) = ctx.metrics() {
+            let error = result.as_ref().err().map(|e| e.code.as_str());
+            metrics.upstream_request(&self.credential, started.elapsed(), error);
+        }
+        result
+    }
+
+    /// Sends a request and reads its answer: the decoded body, or the upstream's error.
+    async fn exchange(&self, request: reqwest::Request) -> HandlerResult {
         let response = self
             .http
             .send(request)
