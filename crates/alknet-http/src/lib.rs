@@ -88,7 +88,11 @@ pub mod federation;
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod imports;
 mod listener;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod metrics_endpoint;
 mod node;
+mod node_builder;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod peer_config;

@@ -2,16 +2,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use alknet_http_core::identity::AnonymousOnly;
-use alknet_http_core::{IdentityProvider, OperationRegistry};
+use alknet_http_core::OperationRegistry;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "quic")]
 use crate::federation::Links;
 pub use crate::listener::Listener;
+pub use crate::node_builder::{NodeBuilder, NodeError};
 /// Without QUIC there is no federation: no links ever exist.
 #[cfg(not(feature = "quic"))]
 enum Links {}
@@ -19,233 +18,9 @@ enum Links {}
 #[cfg(any(all(feature = "server", feature = "tls"), feature = "quic"))]
 use alknet_http_core::tls::ServerIdentity;
 #[cfg(feature = "server")]
-use alknet_http_server::{DecoyConfig, HttpServerBuilder, ServerLimits, Stealth};
-
-/// Why a node could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// No registry was given.
-    #[error("no operation registry configured")]
-    NoRegistry,
-    /// No listener was given.
-    #[error("no listener configured")]
-    NoListeners,
-    /// A listener would expose the node beyond loopback without any token to protect it.
-    #[error(
-        "refusing to listen on {0} without a configured token: add [[token]] entries \
-         (`alknet-http token new` makes one) or listen on 127.0.0.1"
-    )]
-    UnprotectedListener(SocketAddr),
-    /// A listener could not bind.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A QUIC listener presents another certificate than the one its peers pin.
-    #[cfg(feature = "quic")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
-    #[error("the QUIC listener on {0} must present the federation's certificate (peers pin it)")]
-    FederationCertificate(SocketAddr),
-    /// A QUIC listener could not start.
-    #[cfg(feature = "quic")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
-    #[error("cannot start QUIC on {addr}: {source}")]
-    Quic {
-        /// The address.
-        addr: SocketAddr,
-        /// The error.
-        #[source]
-        source: alknet_http_core::quic::QuicError,
-    },
-}
-
-/// Builds a [`Node`].
-///
-/// ```no_run
-/// use std::sync::Arc;
-/// use alknet_http::{demo, Listener, Node};
-/// use alknet_http::core::{OperationRegistry, StaticTokenProvider};
-///
-/// # async fn run() -> Result<(), alknet_http::NodeError> {
-/// let registry = demo::register(OperationRegistry::builder()).build().unwrap();
-/// let running = Node::builder()
-///     .registry(registry)
-///     .identity_provider(Arc::new(StaticTokenProvider::new()))
-///     .listen(Listener::Http("127.0.0.1:8080".parse().unwrap()))
-///     .build()?
-///     .start()
-///     .await?;
-/// println!("listening on {:?}", running.addresses());
-/// running.shutdown().await;
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct NodeBuilder {
-    registry: Option<OperationRegistry>,
-    identity_provider: Arc<dyn IdentityProvider>,
-    protected: bool,
-    listeners: Vec<Listener>,
-    call_timeout: Duration,
-    #[cfg(feature = "server")]
-    limits: ServerLimits,
-    #[cfg(feature = "server")]
-    decoy: DecoyConfig,
-    #[cfg(feature = "server")]
-    stealth: Stealth,
-    #[cfg(feature = "gateway")]
-    gateway: alknet_http_gateway::GatewayConfig,
-    #[cfg(feature = "ws")]
-    ws_limits: alknet_http_ws::WsLimits,
-    #[cfg(feature = "ws")]
-    sessions: alknet_http_ws::Sessions,
-    #[cfg(feature = "mcp")]
-    mcp: alknet_http_mcp::McpConfig,
-    #[cfg(feature = "quic")]
-    federation: Option<crate::federation::Federation>,
-}
-
-impl Default for NodeBuilder {
-    fn default() -> Self {
-        NodeBuilder {
-            registry: None,
-            identity_provider: Arc::new(AnonymousOnly),
-            protected: false,
-            listeners: Vec::new(),
-            call_timeout: alknet_http_core::invoke::DEFAULT_CALL_TIMEOUT,
-            #[cfg(feature = "server")]
-            limits: ServerLimits::default(),
-            #[cfg(feature = "server")]
-            decoy: DecoyConfig::default(),
-            #[cfg(feature = "server")]
-            stealth: Stealth::default(),
-            #[cfg(feature = "gateway")]
-            gateway: alknet_http_gateway::GatewayConfig::default(),
-            #[cfg(feature = "ws")]
-            ws_limits: alknet_http_ws::WsLimits::default(),
-            #[cfg(feature = "ws")]
-            sessions: alknet_http_ws::Sessions::new(),
-            #[cfg(feature = "mcp")]
-            mcp: alknet_http_mcp::McpConfig::default(),
-            #[cfg(feature = "quic")]
-            federation: None,
-        }
-    }
-}
+use alknet_http_server::HttpServerBuilder;
 
 impl NodeBuilder {
-    /// The operations to serve.
-    #[must_use]
-    pub fn registry(mut self, registry: OperationRegistry) -> Self {
-        self.registry = Some(registry);
-        self
-    }
-
-    /// Resolves bearer tokens and per-request tokens. Setting one marks the node as protected
-    /// (it may then listen beyond loopback).
-    #[must_use]
-    pub fn identity_provider(mut self, provider: Arc<dyn IdentityProvider>) -> Self {
-        self.identity_provider = provider;
-        self.protected = true;
-        self
-    }
-
-    /// Whether tokens protect the node; a node without them only listens on loopback.
-    #[must_use]
-    pub fn protected(mut self, protected: bool) -> Self {
-        self.protected = protected;
-        self
-    }
-
-    /// Adds a listener.
-    #[must_use]
-    pub fn listen(mut self, listener: Listener) -> Self {
-        self.listeners.push(listener);
-        self
-    }
-
-    /// The deadline of Query/Mutation calls. Default 30 s.
-    #[must_use]
-    pub fn call_timeout(mut self, timeout: Duration) -> Self {
-        self.call_timeout = timeout;
-        self
-    }
-
-    /// The HTTP server's limits.
-    #[cfg(feature = "server")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
-    #[must_use]
-    pub fn limits(mut self, limits: ServerLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// What unknown paths see.
-    #[cfg(feature = "server")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
-    #[must_use]
-    pub fn decoy(mut self, decoy: DecoyConfig) -> Self {
-        self.decoy = decoy;
-        self
-    }
-
-    /// What anonymous callers see.
-    #[cfg(feature = "server")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
-    #[must_use]
-    pub fn stealth(mut self, stealth: Stealth) -> Self {
-        self.stealth = stealth;
-        self
-    }
-
-    /// The gateway's limits.
-    #[cfg(feature = "gateway")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "gateway")))]
-    #[must_use]
-    pub fn gateway_config(mut self, config: alknet_http_gateway::GatewayConfig) -> Self {
-        self.gateway = config;
-        self
-    }
-
-    /// The WebSocket connection limits.
-    #[cfg(feature = "ws")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
-    #[must_use]
-    pub fn ws_limits(mut self, limits: alknet_http_ws::WsLimits) -> Self {
-        self.ws_limits = limits;
-        self
-    }
-
-    /// The handle on live WebSocket sessions (the hub calls client operations through it).
-    #[cfg(feature = "ws")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
-    pub fn sessions(&self) -> alknet_http_ws::Sessions {
-        self.sessions.clone()
-    }
-
-    /// The MCP surface's configuration (path, allowed hosts, anonymous access, limits). Its
-    /// shutdown token is the node's.
-    #[cfg(feature = "mcp")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
-    #[must_use]
-    pub fn mcp_config(mut self, config: alknet_http_mcp::McpConfig) -> Self {
-        self.mcp = config;
-        self
-    }
-
-    /// This node's peers: mutual TLS on its QUIC listeners (which must present the
-    /// federation's certificate), dial loops, imports on every peer session, and `/readyz`.
-    #[cfg(feature = "quic")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
-    #[must_use]
-    pub fn federation(mut self, federation: crate::federation::Federation) -> Self {
-        self.federation = Some(federation);
-        self
-    }
-
     /// Checks the configuration.
     pub fn build(self) -> Result<Node, NodeError> {
         let registry = self.registry.clone().ok_or(NodeError::NoRegistry)?;
@@ -256,6 +31,10 @@ impl NodeBuilder {
             && let Some(open) = self.listeners.iter().find(|l| !l.addr().ip().is_loopback())
         {
             return Err(NodeError::UnprotectedListener(open.addr()));
+        }
+        #[cfg(feature = "server")]
+        if !self.metrics.is_empty() && registry.metrics().is_none() {
+            return Err(NodeError::NoMetrics);
         }
         #[cfg(feature = "quic")]
         if let Some(federation) = &self.federation {
@@ -278,8 +57,8 @@ impl NodeBuilder {
 /// A configured node, ready to bind its listeners.
 #[derive(Debug)]
 pub struct Node {
-    registry: OperationRegistry,
-    builder: NodeBuilder,
+    pub(crate) registry: OperationRegistry,
+    pub(crate) builder: NodeBuilder,
 }
 
 /// A listener that is bound and serving.
@@ -369,6 +148,12 @@ impl Node {
                 alknet_http_mcp::router(dispatch, config),
             ))
         };
+        let adapter = match (self.registry.metrics(), self.metrics_scope()) {
+            (Some(metrics), Some(scope)) => adapter.with_surface(
+                crate::metrics_endpoint::scoped_surface(metrics.clone(), scope.to_owned()),
+            ),
+            _ => adapter,
+        };
         #[cfg(feature = "quic")]
         let adapter = match links {
             Some(links) => {
@@ -442,6 +227,30 @@ impl Node {
                 addr: bound,
             });
         }
+        #[cfg(feature = "server")]
+        for addr in self.metrics_listeners() {
+            let socket = bind(addr).await?;
+            let local = socket
+                .local_addr()
+                .map_err(|source| NodeError::Bind { addr, source })?;
+            if let Some(metrics) = self.registry.metrics() {
+                let router = crate::metrics_endpoint::open_router(metrics.clone());
+                let stop = stop.clone();
+                tasks.spawn(async move {
+                    let served = axum::serve(socket, router)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!(error = %e, "metrics listener failed");
+                    }
+                });
+            }
+            tracing::info!(scheme = "metrics", addr = %local, "listening");
+            addresses.push(BoundListener {
+                scheme: "metrics",
+                addr: local,
+            });
+        }
         #[cfg(feature = "quic")]
         if let Some(links) = &links {
             crate::federation::start(links, &stop, &mut tasks);
@@ -453,6 +262,31 @@ impl Node {
             stop,
             tasks,
         })
+    }
+
+    /// The scope `/metrics` needs on the main listeners, if it is served there.
+    #[cfg(feature = "server")]
+    fn metrics_scope(&self) -> Option<&str> {
+        self.builder
+            .metrics
+            .iter()
+            .find_map(|exposure| match exposure {
+                crate::metrics_endpoint::MetricsExposure::Scoped(scope) => Some(scope.as_str()),
+                crate::metrics_endpoint::MetricsExposure::Listener(_) => None,
+            })
+    }
+
+    /// The listeners of their own `/metrics` is served on.
+    #[cfg(feature = "server")]
+    fn metrics_listeners(&self) -> Vec<SocketAddr> {
+        self.builder
+            .metrics
+            .iter()
+            .filter_map(|exposure| match exposure {
+                crate::metrics_endpoint::MetricsExposure::Listener(addr) => Some(*addr),
+                crate::metrics_endpoint::MetricsExposure::Scoped(_) => None,
+            })
+            .collect()
     }
 
     /// The peer links of the federation, if one is configured.
