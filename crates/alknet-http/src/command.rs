@@ -122,7 +122,10 @@ pub async fn serve(
     } = options;
     let embedded = config.is_none();
     let resolved = resolve(config.as_deref())?;
-    let builder = operations(OperationRegistry::builder(), &resolved);
+    let mut builder = operations(OperationRegistry::builder(), &resolved);
+    if let Some((metrics, _)) = &resolved.metrics {
+        builder = builder.with_metrics(metrics.clone());
+    }
     let mut listeners = resolved.listeners;
     if let Some(addr) = listen {
         listeners = vec![Listener::Http(addr)];
@@ -157,6 +160,9 @@ pub async fn serve(
     let mut node = Node::builder();
     if let Some(federation) = resolved.federation {
         node = node.federation(federation);
+    }
+    for exposure in resolved.metrics.into_iter().flat_map(|(_, exposures)| exposures) {
+        node = node.metrics(exposure);
     }
     let node = node
         .registry(registry)

@@ -40,6 +40,11 @@
 //! fingerprint = "<64 hex characters>"
 //! dial = "10.0.0.2:9443"
 //!
+//! [telemetry]
+//! metrics_listen = "127.0.0.1:9464"   # GET /metrics on a listener of its own, or
+//! metrics_scope = "metrics:read"      # on the main listeners for tokens with this scope
+//! max_operation_labels = 512          # distinct operation names before `other`
+//!
 //! [[import.openapi]]          # a REST API as operations: see the `imports` module
 //! namespace = "petstore"
 //! spec = "petstore.yaml"
@@ -59,6 +64,8 @@ use alknet_http_server::{DecoyConfig, ServerLimits, Stealth};
 use serde::Deserialize;
 
 use crate::federation::Federation;
+use crate::metrics_endpoint::MetricsExposure;
+use alknet_http_core::metrics::{CallMetrics, MetricsLimits};
 use crate::imports::{ImportConfig, ResolvedImport};
 use crate::node::Listener;
 use crate::peer_config::{NodeSection, PeerEntry};
@@ -106,6 +113,21 @@ pub struct NodeConfig {
     /// The peers.
     #[serde(default)]
     pub peer: Vec<PeerEntry>,
+    /// Metrics.
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
+}
+
+/// The `[telemetry]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// Serve `/metrics` on a listener of its own at this address.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve `/metrics` on the main listeners to tokens holding this scope.
+    pub metrics_scope: Option<String>,
+    /// Distinct operation names in the metrics before `other` (default 512).
+    pub max_operation_labels: Option<usize>,
 }
 
 fn yes() -> bool {
@@ -128,6 +150,7 @@ impl Default for NodeConfig {
             import: ImportConfig::default(),
             node: NodeSection::default(),
             peer: Vec::new(),
+            telemetry: TelemetrySection::default(),
         })
     }
 }
@@ -246,6 +269,8 @@ pub struct Resolved {
     pub node_certificate: Option<ServerIdentity>,
     /// The peers, when any are configured.
     pub federation: Option<Federation>,
+    /// The metrics and where `/metrics` is served, when configured.
+    pub metrics: Option<(Arc<CallMetrics>, Vec<MetricsExposure>)>,
 }
 
 impl NodeConfig {
@@ -402,7 +427,9 @@ impl NodeConfig {
         };
         let federation =
             crate::peer_config::federation(&self.node, node_certificate.clone(), self.peer)?;
+        let metrics = self.telemetry.metrics()?;
         Ok(Resolved {
+            metrics,
             node_id: self.node.id().to_owned(),
             node_certificate,
             federation,
@@ -434,6 +461,36 @@ impl NodeConfig {
                     )
             },
         })
+    }
+}
+
+impl TelemetrySection {
+    /// The metrics and their exposures; `None` when `/metrics` is not served.
+    fn metrics(&self) -> Result<Option<(Arc<CallMetrics>, Vec<MetricsExposure>)>, ConfigError> {
+        let mut exposures = Vec::new();
+        if let Some(addr) = self.metrics_listen {
+            exposures.push(MetricsExposure::Listener(addr));
+        }
+        if let Some(scope) = &self.metrics_scope {
+            if scope.trim().is_empty() {
+                return fail("telemetry: `metrics_scope` is empty");
+            }
+            exposures.push(MetricsExposure::Scoped(scope.clone()));
+        }
+        if exposures.is_empty() {
+            if self.max_operation_labels.is_some() {
+                return fail(
+                    "telemetry: `max_operation_labels` needs `metrics_listen` or `metrics_scope`",
+                );
+            }
+            return Ok(None);
+        }
+        let defaults = MetricsLimits::default();
+        let limits = defaults.with_max_operations(
+            self.max_operation_labels
+                .unwrap_or(defaults.max_operations),
+        );
+        Ok(Some((Arc::new(CallMetrics::with_limits(limits)), exposures)))
     }
 }
 
