@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use crate::bench::soak;
-use crate::e2e::{browser, federation_e2e, mcp_e2e, openapi_e2e, schemathesis, typescript_e2e};
+use crate::e2e::{
+    browser, federation_e2e, mcp_e2e, openapi_e2e, prometheus_e2e, schemathesis, typescript_e2e,
+};
 use crate::openapi_scale::openapi_scale;
 use crate::policy::{crypto_guard, lint_source, no_stdio_guard};
 use crate::structure::structure;
@@ -49,6 +51,7 @@ pub(crate) fn ci() -> Result {
     mcp_e2e()?;
     typescript_e2e()?;
     federation_e2e()?;
+    prometheus_e2e()?;
     hack()?;
     package()
 }

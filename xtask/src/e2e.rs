@@ -191,27 +191,48 @@ pub(crate) fn schemathesis() -> Result {
     outcome
 }
 
+/// Installs Debian's `package` when `program` is missing (as root; otherwise says how).
+fn debian_package(program: &str, package: &str) -> Result {
+    if Path::new(program).exists() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if !root {
+        return Err(format!(
+            "{program} is missing: install Debian's `{package}` package (as root: apt-get install -y {package})"
+        ));
+    }
+    run(
+        "apt-get update",
+        Command::new("apt-get").args(["update", "-q"]),
+    )?;
+    run(
+        &format!("apt-get install {package}"),
+        Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends", package]),
+    )
+}
+
+/// Debian's Prometheus server.
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+
+/// Debian's Prometheus scrapes a node under traffic; PromQL through its HTTP API finds the
+/// calls by operation and outcome.
+pub(crate) fn prometheus_e2e() -> Result {
+    debian_package(PROMETHEUS, "prometheus")?;
+    ignored_tests(
+        "Prometheus scrapes a node",
+        "alknet-http",
+        "prometheus",
+        &[("ALKNET_PROMETHEUS", Path::new(PROMETHEUS))],
+    )
+}
+
 /// Real-browser tests of the WebSocket surface.
 pub(crate) fn browser() -> Result {
-    if !Path::new(CHROMIUM).exists() {
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0"));
-        if !root {
-            return Err(format!(
-                "{CHROMIUM} is missing: install Debian's `chromium` package (as root: apt-get install -y chromium)"
-            ));
-        }
-        run(
-            "apt-get update",
-            Command::new("apt-get").args(["update", "-q"]),
-        )?;
-        run(
-            "apt-get install chromium",
-            Command::new("apt-get").args(["install", "-y", "-q", "chromium"]),
-        )?;
-    }
+    debian_package(CHROMIUM, "chromium")?;
     let e2e = npm_packages(&[PLAYWRIGHT_CORE])?;
     ignored_tests(
         "browser tests (Chromium, h2 and http/1.1)",

@@ -64,11 +64,11 @@ use alknet_http_server::{DecoyConfig, ServerLimits, Stealth};
 use serde::Deserialize;
 
 use crate::federation::Federation;
-use crate::metrics_endpoint::MetricsExposure;
-use alknet_http_core::metrics::{CallMetrics, MetricsLimits};
 use crate::imports::{ImportConfig, ResolvedImport};
+use crate::metrics_endpoint::MetricsExposure;
 use crate::node::Listener;
 use crate::peer_config::{NodeSection, PeerEntry};
+use alknet_http_core::metrics::{CallMetrics, MetricsLimits};
 
 pub use crate::config_error::ConfigError;
 
@@ -486,11 +486,12 @@ impl TelemetrySection {
             return Ok(None);
         }
         let defaults = MetricsLimits::default();
-        let limits = defaults.with_max_operations(
-            self.max_operation_labels
-                .unwrap_or(defaults.max_operations),
-        );
-        Ok(Some((Arc::new(CallMetrics::with_limits(limits)), exposures)))
+        let limits = defaults
+            .with_max_operations(self.max_operation_labels.unwrap_or(defaults.max_operations));
+        Ok(Some((
+            Arc::new(CallMetrics::with_limits(limits)),
+            exposures,
+        )))
     }
 }
 

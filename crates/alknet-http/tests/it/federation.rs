@@ -19,13 +19,15 @@ use sha2::{Digest, Sha256};
 use crate::cli::temp_dir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_alknet-http");
-const TOKEN: &str = "alk_federation_e2e_token_with_enough_entropy_42";
+pub(crate) const TOKEN: &str = "alk_federation_e2e_token_with_enough_entropy_42";
 
 /// A node process: its listeners, and its log (stderr) in a file.
-struct NodeProcess {
+pub(crate) struct NodeProcess {
     child: Child,
-    http: String,
+    pub(crate) http: String,
     quic: Option<SocketAddr>,
+    /// The `/metrics` listener, when the configuration has one.
+    pub(crate) metrics: Option<SocketAddr>,
     log: PathBuf,
 }
 
@@ -37,7 +39,7 @@ impl Drop for NodeProcess {
 }
 
 impl NodeProcess {
-    fn start(program: &Path, serve: bool, config: &Path, name: &str) -> Self {
+    pub(crate) fn start(program: &Path, serve: bool, config: &Path, name: &str) -> Self {
         let log = config.with_file_name(format!("{name}.log"));
         let mut command = Command::new(program);
         if serve {
@@ -51,11 +53,9 @@ impl NodeProcess {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut http, mut quic) = (None, None);
-        let wanted = std::fs::read_to_string(config)
-            .unwrap()
-            .matches("[[listen]]")
-            .count();
+        let (mut http, mut quic, mut metrics) = (None, None, None);
+        let text = std::fs::read_to_string(config).unwrap();
+        let wanted = text.matches("[[listen]]").count() + text.matches("metrics_listen").count();
         let mut seen = 0;
         while seen < wanted {
             let line = lines
@@ -64,9 +64,12 @@ impl NodeProcess {
                 .unwrap();
             if let Some((_, url)) = line.split_once(" listening on ") {
                 seen += 1;
-                match url.strip_prefix("quic://") {
-                    Some(addr) => quic = Some(addr.parse().unwrap()),
-                    None => http = Some(url.to_owned()),
+                if let Some(addr) = url.strip_prefix("quic://") {
+                    quic = Some(addr.parse().unwrap());
+                } else if let Some(addr) = url.strip_prefix("metrics://") {
+                    metrics = Some(addr.parse().unwrap());
+                } else {
+                    http = Some(url.to_owned());
                 }
             }
         }
@@ -76,11 +79,12 @@ impl NodeProcess {
             child,
             http: http.unwrap(),
             quic,
+            metrics,
             log,
         }
     }
 
-    fn gateway(&self) -> GatewayClient {
+    pub(crate) fn gateway(&self) -> GatewayClient {
         GatewayClient::new(&self.http).unwrap().with_token(TOKEN)
     }
 
@@ -145,7 +149,7 @@ fn peer(id: &str, fingerprint: &str, extra: &str) -> String {
 }
 
 /// Polls `check` every 50 ms until it holds or `limit` passes; how long it took.
-async fn until<F, Fut>(limit: Duration, mut check: F) -> Option<Duration>
+pub(crate) async fn until<F, Fut>(limit: Duration, mut check: F) -> Option<Duration>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -5,4 +5,5 @@ mod cli;
 mod federation;
 mod mcp_sdk;
 mod prism;
+mod prometheus;
 mod typescript;
