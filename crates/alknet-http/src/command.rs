@@ -123,8 +123,8 @@ pub async fn serve(
     let embedded = config.is_none();
     let resolved = resolve(config.as_deref())?;
     let mut builder = operations(OperationRegistry::builder(), &resolved);
-    if let Some((metrics, _)) = &resolved.metrics {
-        builder = builder.with_metrics(metrics.clone());
+    if let Some(setup) = &resolved.metrics {
+        builder = builder.with_metrics(setup.metrics.clone());
     }
     let mut listeners = resolved.listeners;
     if let Some(addr) = listen {

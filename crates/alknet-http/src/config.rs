@@ -270,7 +270,16 @@ pub struct Resolved {
     /// The peers, when any are configured.
     pub federation: Option<Federation>,
     /// The metrics and where `/metrics` is served, when configured.
-    pub metrics: Option<(Arc<CallMetrics>, Vec<MetricsExposure>)>,
+    pub metrics: Option<MetricsSetup>,
+}
+
+/// The node's metrics and where `/metrics` is served.
+#[derive(Debug)]
+pub struct MetricsSetup {
+    /// What the registry counts into.
+    pub metrics: Arc<CallMetrics>,
+    /// Where `/metrics` is served.
+    pub exposures: Vec<MetricsExposure>,
 }
 
 impl NodeConfig {
@@ -466,7 +475,7 @@ impl NodeConfig {
 
 impl TelemetrySection {
     /// The metrics and their exposures; `None` when `/metrics` is not served.
-    fn metrics(&self) -> Result<Option<(Arc<CallMetrics>, Vec<MetricsExposure>)>, ConfigError> {
+    fn metrics(&self) -> Result<Option<MetricsSetup>, ConfigError> {
         let mut exposures = Vec::new();
         if let Some(addr) = self.metrics_listen {
             exposures.push(MetricsExposure::Listener(addr));
