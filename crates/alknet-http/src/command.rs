@@ -161,11 +161,7 @@ pub async fn serve(
     if let Some(federation) = resolved.federation {
         node = node.federation(federation);
     }
-    for exposure in resolved
-        .metrics
-        .into_iter()
-        .flat_map(|(_, exposures)| exposures)
-    {
+    for exposure in resolved.metrics.into_iter().flat_map(|m| m.exposures) {
         node = node.metrics(exposure);
     }
     let node = node

@@ -497,10 +497,10 @@ impl TelemetrySection {
         let defaults = MetricsLimits::default();
         let limits = defaults
             .with_max_operations(self.max_operation_labels.unwrap_or(defaults.max_operations));
-        Ok(Some((
-            Arc::new(CallMetrics::with_limits(limits)),
+        Ok(Some(MetricsSetup {
+            metrics: Arc::new(CallMetrics::with_limits(limits)),
             exposures,
-        )))
+        }))
     }
 }
 
