@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use alknet_http_core::dispatch::{BatchCall, CallFailure, CallOptions, SearchQuery};
+use alknet_http_core::dispatch::{BatchCall, CallFailure, CallOptions, RequestId, SearchQuery};
 use alknet_http_core::identity::ResolvedIdentity;
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -100,6 +100,7 @@ pub(crate) async fn schema(
 pub(crate) async fn call(
     State(gateway): State<Arc<Gateway>>,
     ResolvedIdentity(identity): ResolvedIdentity,
+    request_id: Option<Extension<RequestId>>,
     body: Bytes,
 ) -> Result<Response, GatewayRejection> {
     let envelope = parse_envelope(&body)?;
@@ -112,7 +113,10 @@ pub(crate) async fn call(
                 identity,
                 &envelope.operation,
                 envelope.input,
-                CallOptions::default(),
+                CallOptions {
+                    request_id: request_id.map(|Extension(id)| id),
+                    ..CallOptions::default()
+                },
             )
             .await
         {

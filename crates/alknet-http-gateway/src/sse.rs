@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use alknet_http_core::dispatch::RequestId;
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::{CallOptions, ResponseEnvelope, ResponseStream};
 use axum::body::Bytes;
@@ -127,6 +128,7 @@ where
 pub(crate) async fn subscribe(
     State(gateway): State<Arc<Gateway>>,
     ResolvedIdentity(identity): ResolvedIdentity,
+    request_id: Option<axum::Extension<RequestId>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -145,6 +147,7 @@ pub(crate) async fn subscribe(
         envelope.input,
         CallOptions {
             last_event_id,
+            request_id: request_id.map(|axum::Extension(id)| id),
             ..CallOptions::default()
         },
     );

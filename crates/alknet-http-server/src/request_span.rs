@@ -1,12 +1,19 @@
-//! The request span: a debug span (method, path) around the handling of every request.
+//! The request layer: every request gets its id (`x-request-id`: the client's when valid, else
+//! a fresh UUID v4), kept in its extensions for the surfaces (the call it makes has the same
+//! id) and answered in the response's `x-request-id`; and a debug span (method, path, request
+//! id) around its handling.
 //!
 //! Why not tower-http's `TraceLayer`: it also wraps the response body and reads the clock twice
 //! per body frame, which cost a streamed `/subscribe` about a tenth of its events per second
 //! (measured with `cargo xtask bench`). The span here covers the response future only; a
 //! streamed body is produced outside it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use alknet_http_core::dispatch::RequestId;
+use http::HeaderValue;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
@@ -22,32 +29,71 @@ impl<S> tower::Layer<S> for RequestSpanLayer {
     }
 }
 
-/// Runs the inner service's response future inside the request's debug span.
+/// Gives each request its id and runs the inner service's response future inside the
+/// request's debug span.
 #[derive(Clone, Debug)]
 pub(crate) struct RequestSpanService<S> {
     inner: S,
 }
 
-impl<S, B> tower::Service<http::Request<B>> for RequestSpanService<S>
+impl<S, B, R> tower::Service<http::Request<B>> for RequestSpanService<S>
 where
-    S: tower::Service<http::Request<B>>,
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Instrumented<S::Future>;
+    type Future = WithRequestId<Instrumented<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let id = request
+            .headers()
+            .get(RequestId::HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(RequestId::from_header)
+            .unwrap_or_default();
+        // Valid by construction: the id is ASCII letters, digits and punctuation.
+        let header = HeaderValue::from_str(id.as_str()).ok();
         // Never the query: it may hold a secret.
         let span = tracing::debug_span!(
             "request",
             method = %request.method(),
-            path = %request.uri().path()
+            path = %request.uri().path(),
+            request_id = %id,
         );
+        request.extensions_mut().insert(id);
         let future = span.in_scope(|| self.inner.call(request));
-        future.instrument(span)
+        WithRequestId {
+            inner: future.instrument(span),
+            header,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future with `x-request-id` set on its response.
+    pub(crate) struct WithRequestId<F> {
+        #[pin]
+        inner: F,
+        header: Option<HeaderValue>,
+    }
+}
+
+impl<F, R, E> Future for WithRequestId<F>
+where
+    F: Future<Output = Result<http::Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut result = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(response), Some(header)) = (&mut result, this.header.take()) {
+            response.headers_mut().insert(RequestId::HEADER, header);
+        }
+        Poll::Ready(result)
     }
 }

@@ -41,6 +41,60 @@ pub struct CallOptions {
     pub abort: Option<CancellationToken>,
     /// `Last-Event-ID` from a resuming SSE client, passed into the handler's context.
     pub last_event_id: Option<String>,
+    /// The call's id (the HTTP request's `x-request-id`); a fresh UUID v4 when `None`.
+    pub request_id: Option<RequestId>,
+}
+
+/// The id of an HTTP request, which is also the id of the call it makes: answered in
+/// `x-request-id`, kept from the request when the client sent a valid one.
+///
+/// ```
+/// use alknet_http_core::dispatch::RequestId;
+/// assert_eq!(RequestId::from_header("req-42").unwrap().as_str(), "req-42");
+/// assert!(RequestId::from_header("two words").is_none());
+/// assert_eq!(RequestId::new().as_str().len(), 36);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// The header that carries it.
+    pub const HEADER: &'static str = "x-request-id";
+    /// The longest id kept from a request.
+    pub const MAX_LEN: usize = 128;
+
+    /// A fresh id: a UUID v4.
+    pub fn new() -> Self {
+        RequestId(new_request_id())
+    }
+
+    /// The id a client sent, when it is 1 to [`RequestId::MAX_LEN`] characters of letters,
+    /// digits and `-._:/+=` (what fits a log line and a header unchanged).
+    pub fn from_header(value: &str) -> Option<Self> {
+        let valid = !value.is_empty()
+            && value.len() <= Self::MAX_LEN
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._:/+=".contains(&b));
+        valid.then(|| RequestId(value.to_owned()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        RequestId::new()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// The concrete dispatch spine over a registry and an identity provider.
@@ -137,7 +191,7 @@ impl GatewayDispatch {
         // Every field named: `..RootCall::new()` would make (and drop) a token per call. The
         // env is the dispatch's own, handed to the seed.
         RootCall {
-            request_id: new_request_id(),
+            request_id: options.request_id.map_or_else(new_request_id, |id| id.0),
             identity,
             forwarded_for: None,
             env: None,

@@ -299,3 +299,48 @@ async fn batch_elements_run_concurrently_up_to_the_bound() {
         json!([{"output": "query finished"}, {"output": "query finished"}])
     );
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_request_id_which_is_the_calls() {
+    let node = start().await;
+    let with = |id: Option<&'static str>| {
+        let request = client()
+            .post(node.url("/call"))
+            .body(r#"{"operation":"/demo/requestId"}"#);
+        match id {
+            Some(id) => request.header("x-request-id", id),
+            None => request,
+        }
+    };
+    // A valid incoming id is kept, and it is the call's id.
+    let response = with(Some("trace-42.a:b")).send().await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-42.a:b");
+    assert_eq!(response.json::<Value>().await.unwrap(), "trace-42.a:b");
+    // Without one, or with an invalid one, the node picks a UUID and answers it.
+    for id in [None, Some("two words"), Some("")] {
+        let response = with(id).send().await.unwrap();
+        let answered = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(answered.len(), 36, "{id:?}: {answered}");
+        assert_eq!(response.json::<Value>().await.unwrap(), answered.as_str());
+    }
+    let too_long = "x".repeat(129);
+    let response = client()
+        .post(node.url("/call"))
+        .header("x-request-id", &too_long)
+        .body(r#"{"operation":"/demo/echo"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.headers()["x-request-id"], too_long.as_str());
+    // Errors, probes and the decoy carry one too.
+    for path in ["/healthz", "/nowhere"] {
+        let response = client().get(node.url(path)).send().await.unwrap();
+        assert!(response.headers().contains_key("x-request-id"), "{path}");
+    }
+    let (status, headers, _) = call(&node, None, "/demo/secret", json!({})).await;
+    assert_eq!(status, 404);
+    assert!(headers.contains_key("x-request-id"));
+}

@@ -225,6 +225,11 @@ pub(crate) fn registry(hooks: &Hooks) -> OperationRegistry {
             Capabilities::new(),
         )
         .with_leaf(
+            OperationSpec::query("demo/requestId"),
+            HandlerKind::once(|_, ctx| async move { Ok(json!(ctx.request_id())) }),
+            Capabilities::new(),
+        )
+        .with_leaf(
             OperationSpec::query("demo/panic"),
             HandlerKind::once(|_, _| async { panic!("demo panic") }),
             Capabilities::new(),
