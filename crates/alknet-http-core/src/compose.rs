@@ -116,6 +116,7 @@ impl PeerCompositeEnv {
             abort,
             ancestor_abort: ancestor_abort.clone(),
             last_event_id: None,
+            surface: None,
         };
         match policy {
             AbortPolicy::AbortDependents => invoke_once(target, name, input, seed),

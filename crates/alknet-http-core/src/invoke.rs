@@ -21,6 +21,7 @@ use crate::context::{AbortPolicy, OperationContext, OperationEnv};
 use crate::envelope::{ResponseEnvelope, strip_slash};
 use crate::error::CallError;
 use crate::identity::Identity;
+use crate::observe::Observed;
 use crate::registry::{
     HandlerKind, HandlerResult, OperationLayer, OperationOverlay, RegisteredOperation,
 };
@@ -51,6 +52,9 @@ pub struct RootCall {
     pub abort: CancellationToken,
     /// `Last-Event-ID` of a resuming SSE client.
     pub last_event_id: Option<String>,
+    /// The surface the call came in on (`gateway`, `mcp`, `ws`, `quic`, …), for the access
+    /// log.
+    pub surface: &'static str,
 }
 
 impl RootCall {
@@ -70,6 +74,7 @@ impl RootCall {
             timeout: DEFAULT_CALL_TIMEOUT,
             abort: CancellationToken::new(),
             last_event_id: None,
+            surface: "call",
         }
     }
 
@@ -110,6 +115,7 @@ impl RootCall {
             abort,
             ancestor_abort: None,
             last_event_id: self.last_event_id,
+            surface: Some(self.surface),
         }
     }
 }
@@ -143,6 +149,8 @@ pub(crate) struct CallSeed {
     pub(crate) abort: CancellationToken,
     pub(crate) ancestor_abort: Option<CancellationToken>,
     pub(crate) last_event_id: Option<String>,
+    /// The surface of a root call (`None` for composed calls): root calls are access-logged.
+    pub(crate) surface: Option<&'static str>,
 }
 
 impl CallSeed {
@@ -271,14 +279,13 @@ pub(crate) fn invoke_once(
     input: Value,
     seed: CallSeed,
 ) -> BoxFuture<'static, ResponseEnvelope> {
-    let Some(metrics) = seed.env.metrics() else {
+    let Some(observed) = Observed::start(&op, name, &seed) else {
         return dispatch_once(op, name, input, seed);
     };
-    let timer = metrics.call_started(op.as_ref().map_or(name, |op| &op.spec.name), op.is_some());
     let call = dispatch_once(op, name, input, seed);
     async move {
         let reply = call.await;
-        timer.finish(&reply);
+        observed.finish(&reply);
         reply
     }
     .boxed()
@@ -357,28 +364,30 @@ pub(crate) fn invoke_stream(
     input: Value,
     seed: CallSeed,
 ) -> ResponseStream {
-    let Some(metrics) = seed.env.metrics() else {
+    let Some(observed) = Observed::start(&op, name, &seed) else {
         return dispatch_stream(op, name, input, seed);
     };
-    let timer = metrics.call_started(op.as_ref().map_or(name, |op| &op.spec.name), op.is_some());
     let items = dispatch_stream(op, name, input, seed);
-    stream::unfold((items, Some(timer)), |(mut items, mut timer)| async move {
-        let Some(item) = items.next().await else {
-            if let Some(timer) = timer.take() {
-                timer.finish_ok();
+    stream::unfold(
+        (items, Some(observed)),
+        |(mut items, mut observed)| async move {
+            let Some(item) = items.next().await else {
+                if let Some(observed) = observed.take() {
+                    observed.finish_stream();
+                }
+                return None;
+            };
+            match (&item.result, observed.take()) {
+                (Err(_), Some(done)) => done.finish(&item),
+                (Ok(_), Some(running)) => {
+                    running.item();
+                    observed = Some(running);
+                }
+                (_, None) => {}
             }
-            return None;
-        };
-        match (&item.result, timer.take()) {
-            (Err(_), Some(done)) => done.finish(&item),
-            (Ok(_), Some(running)) => {
-                running.item();
-                timer = Some(running);
-            }
-            (_, None) => {}
-        }
-        Some((item, (items, timer)))
-    })
+            Some((item, (items, observed)))
+        },
+    )
     .boxed()
 }
 

@@ -91,6 +91,8 @@ pub mod invoke;
 pub mod meta;
 pub mod metrics;
 mod metrics_process;
+mod observe;
+pub use observe::ACCESS_LOG;
 #[cfg(feature = "quic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
 pub mod quic;

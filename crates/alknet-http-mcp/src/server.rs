@@ -498,7 +498,7 @@ async fn edge(
 /// ```
 pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
     let tools = GatewayTools {
-        dispatch,
+        dispatch: dispatch.with_surface("mcp"),
         tools: Arc::new(ToolSet::new()),
         batch_limits: BatchLimits::default()
             .max_len(config.max_batch_len)

@@ -33,9 +33,19 @@ macro_rules! say {
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Log filter, e.g. `info`, `debug` or `alknet_http_server=debug`.
+    /// Log filter, e.g. `info`, `debug` or `alknet_http_server=debug`; the access log (one
+    /// line per call) is the target `alknet::access` (`info,alknet::access=off` silences it).
     #[arg(long, global = true, default_value = "info,rmcp=warn")]
     log: String,
+    /// `text` (coloured only on a terminal) or `json` (one JSON object per line).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,10 +135,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Text => {
+            use std::io::IsTerminal as _;
+            logs.with_ansi(std::io::stderr().is_terminal()).init();
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -128,6 +128,8 @@ pub struct GatewayDispatch {
     identity_provider: Arc<dyn IdentityProvider>,
     ownership: Option<Arc<dyn OwnershipProvider>>,
     timeout: Duration,
+    /// The surface its calls come in on, for the access log.
+    surface: &'static str,
 }
 
 impl GatewayDispatch {
@@ -139,7 +141,15 @@ impl GatewayDispatch {
             identity_provider,
             ownership: None,
             timeout: DEFAULT_CALL_TIMEOUT,
+            surface: "gateway",
         }
+    }
+
+    /// Names the surface its calls come in on, for the access log (default `gateway`).
+    #[must_use]
+    pub fn with_surface(mut self, surface: &'static str) -> Self {
+        self.surface = surface;
+        self
     }
 
     /// Uses an ownership provider for resource-typed access control.
@@ -199,6 +209,7 @@ impl GatewayDispatch {
             timeout: self.timeout,
             abort: options.abort.unwrap_or_default(),
             last_event_id: options.last_event_id,
+            surface: self.surface,
         }
     }
 

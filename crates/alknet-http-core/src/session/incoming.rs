@@ -134,6 +134,7 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
             }),
         abort: abort.clone(),
         last_event_id: None,
+        surface: options.surface,
     };
     let seed = root.into_seed(shared.env.clone());
     if streaming {

@@ -388,3 +388,66 @@ async fn the_node_serves_the_websocket_session() {
     drop(node);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `--log-format json` writes one JSON line per call (the access log); text logs are not
+/// coloured when stderr is not a terminal.
+#[tokio::test]
+async fn the_access_log_is_one_json_line_per_call() {
+    let dir = temp_dir("access-log");
+    let config = token_config(&dir);
+    for format in ["json", "text"] {
+        let log = dir.join(format!("{format}.log"));
+        let mut child = Command::new(BIN)
+            .args(["serve", "--log", "info", "--log-format", format, "--config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("the node printed its address").unwrap();
+            if let Some((_, url)) = line.split_once(" listening on ") {
+                break url.to_owned();
+            }
+        };
+        let gateway = alknet_http::gateway::client::GatewayClient::new(&url)
+            .unwrap()
+            .with_token(TOKEN);
+        let _: serde_json::Value = gateway
+            .call("/demo/greet", &serde_json::json!({"name": "log"}))
+            .await
+            .unwrap();
+        let refused = gateway
+            .call::<serde_json::Value>("/demo/register", &serde_json::json!({"name": "admin"}))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, "NAME_TAKEN");
+        // The access line is written as the call ends; give the writer a moment.
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = child.kill();
+        let _ = child.wait();
+        let written = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            !written.contains('\u{1b}'),
+            "no colour off a terminal: {written}"
+        );
+        if format == "json" {
+            let calls: Vec<serde_json::Value> = written
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).expect(l))
+                .filter(|l| l["target"] == "alknet::access")
+                .collect();
+            assert_eq!(calls.len(), 2, "{written}");
+            assert_eq!(calls[0]["operation"], "demo/greet");
+            assert_eq!(calls[0]["code"], "OK");
+            assert_eq!(calls[0]["identity"], "e2e");
+            assert_eq!(calls[0]["surface"], "gateway");
+            assert_eq!(calls[0]["request_id"].as_str().unwrap().len(), 36);
+            assert!(calls[0]["duration_ms"].as_f64().unwrap() >= 0.0);
+            assert!(calls[0]["timestamp"].is_string());
+            assert_eq!(calls[1]["code"], "NAME_TAKEN");
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,105 @@
+//! What every call reports as it ends: its metrics (when the registry counts calls) and, for
+//! root calls, one access-log event (target [`ACCESS_LOG`], level INFO: surface, operation,
+//! identity id, outcome code, duration, request id) when a subscriber wants it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::envelope::ResponseEnvelope;
+use crate::invoke::CallSeed;
+use crate::metrics::{ABANDONED, CallTimer};
+use crate::registry::RegisteredOperation;
+
+/// The `tracing` target of the access log: one event per root call.
+pub const ACCESS_LOG: &str = "alknet::access";
+
+/// A call being observed; see [`Observed::start`].
+pub(crate) struct Observed {
+    timer: Option<CallTimer>,
+    access: Option<Access>,
+}
+
+/// What the access-log line of a root call says besides its outcome.
+struct Access {
+    surface: &'static str,
+    operation: String,
+    identity: Option<String>,
+    request_id: String,
+    started: Instant,
+}
+
+impl Observed {
+    /// Starts observing a call of `name` (`op` when it resolved), or `None` when nothing
+    /// wants it: no metrics, and no access log (a composed call, or no subscriber listening).
+    pub(crate) fn start(
+        op: &Option<Arc<RegisteredOperation>>,
+        name: &str,
+        seed: &CallSeed,
+    ) -> Option<Self> {
+        let operation = op.as_ref().map_or(name, |op| op.spec.name.as_str());
+        let timer = seed
+            .env
+            .metrics()
+            .map(|metrics| metrics.call_started(operation, op.is_some()));
+        let access = seed
+            .surface
+            .filter(|_| tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO))
+            .map(|surface| Access {
+                surface,
+                operation: operation.to_owned(),
+                identity: seed.identity.as_ref().map(|i| i.id.clone()),
+                request_id: seed.request_id.clone(),
+                started: Instant::now(),
+            });
+        (timer.is_some() || access.is_some()).then_some(Observed { timer, access })
+    }
+
+    /// Counts one subscription item.
+    pub(crate) fn item(&self) {
+        if let Some(timer) = &self.timer {
+            timer.item();
+        }
+    }
+
+    /// The call answered `reply` (a subscription: its error item).
+    pub(crate) fn finish(mut self, reply: &ResponseEnvelope) {
+        if let Some(timer) = self.timer.take() {
+            timer.finish(reply);
+        }
+        let code = match &reply.result {
+            Ok(_) => "OK",
+            Err(error) => error.code.as_str(),
+        };
+        self.log(code);
+    }
+
+    /// A subscription ended without an error.
+    pub(crate) fn finish_stream(mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.finish_ok();
+        }
+        self.log("OK");
+    }
+
+    fn log(&mut self, code: &str) {
+        if let Some(access) = self.access.take() {
+            tracing::info!(
+                target: ACCESS_LOG,
+                surface = access.surface,
+                operation = %access.operation,
+                identity = access.identity.as_deref().unwrap_or("-"),
+                code,
+                duration_ms = access.started.elapsed().as_secs_f64() * 1000.0,
+                request_id = %access.request_id,
+                "call"
+            );
+        }
+    }
+}
+
+impl Drop for Observed {
+    /// A call dropped before it answered: its caller went away.
+    fn drop(&mut self) {
+        self.log(ABANDONED);
+    }
+}
