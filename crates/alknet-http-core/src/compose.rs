@@ -117,6 +117,7 @@ impl PeerCompositeEnv {
             ancestor_abort: ancestor_abort.clone(),
             last_event_id: None,
             surface: None,
+            trace_parent: None,
         };
         match policy {
             AbortPolicy::AbortDependents => invoke_once(target, name, input, seed),

@@ -26,6 +26,8 @@ use crate::registry::{
     HandlerKind, HandlerResult, OperationLayer, OperationOverlay, RegisteredOperation,
 };
 use crate::spec::Visibility;
+use crate::trace::TraceParent;
+use tracing::Instrument;
 
 /// The stream `invoke_streaming` returns: envelopes, the last one an error if the call failed.
 pub type ResponseStream = BoxStream<'static, ResponseEnvelope>;
@@ -53,8 +55,11 @@ pub struct RootCall {
     /// `Last-Event-ID` of a resuming SSE client.
     pub last_event_id: Option<String>,
     /// The surface the call came in on (`gateway`, `mcp`, `ws`, `quic`, …), for the access
-    /// log.
+    /// log and the call's span.
     pub surface: &'static str,
+    /// The caller's trace context (a session's `meta`), parent of the call's span. HTTP
+    /// surfaces leave it `None`: their request span is the parent.
+    pub trace_parent: Option<TraceParent>,
 }
 
 impl RootCall {
@@ -75,6 +80,7 @@ impl RootCall {
             abort: CancellationToken::new(),
             last_event_id: None,
             surface: "call",
+            trace_parent: None,
         }
     }
 
@@ -116,6 +122,7 @@ impl RootCall {
             ancestor_abort: None,
             last_event_id: self.last_event_id,
             surface: Some(self.surface),
+            trace_parent: self.trace_parent,
         }
     }
 }
@@ -151,6 +158,8 @@ pub(crate) struct CallSeed {
     pub(crate) last_event_id: Option<String>,
     /// The surface of a root call (`None` for composed calls): root calls are access-logged.
     pub(crate) surface: Option<&'static str>,
+    /// The caller's trace context, for a root call that came with one.
+    pub(crate) trace_parent: Option<TraceParent>,
 }
 
 impl CallSeed {
@@ -282,7 +291,7 @@ pub(crate) fn invoke_once(
     let Some(observed) = Observed::start(&op, name, &seed) else {
         return dispatch_once(op, name, input, seed);
     };
-    let call = dispatch_once(op, name, input, seed);
+    let call = dispatch_once(op, name, input, seed).instrument(observed.span().clone());
     async move {
         let reply = call.await;
         observed.finish(&reply);

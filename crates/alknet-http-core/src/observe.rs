@@ -1,5 +1,5 @@
-//! What every call reports as it ends: its metrics (when the registry counts calls) and, for
-//! root calls, one access-log event (target [`ACCESS_LOG`], level INFO: surface, operation,
+//! What every call reports: its span (see [`crate::trace`]), its metrics (when the registry
+//! counts calls) and, for root calls, one access-log event (target [`ACCESS_LOG`], level INFO: surface, operation,
 //! identity id, outcome code, duration, request id) when a subscriber wants it.
 
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use crate::envelope::ResponseEnvelope;
 use crate::invoke::CallSeed;
 use crate::metrics::{ABANDONED, CallTimer};
 use crate::registry::RegisteredOperation;
+use crate::trace;
 
 /// The `tracing` target of the access log: one event per root call.
 pub const ACCESS_LOG: &str = "alknet::access";
@@ -17,6 +18,8 @@ pub const ACCESS_LOG: &str = "alknet::access";
 pub(crate) struct Observed {
     timer: Option<CallTimer>,
     access: Option<Access>,
+    /// The call's span (disabled when no subscriber wants it).
+    span: tracing::Span,
 }
 
 /// What the access-log line of a root call says besides its outcome.
@@ -51,7 +54,22 @@ impl Observed {
                 request_id: seed.request_id.clone(),
                 started: Instant::now(),
             });
-        (timer.is_some() || access.is_some()).then_some(Observed { timer, access })
+        let span = trace::call_span(
+            operation,
+            seed.surface,
+            seed.identity.as_ref().map(|i| i.id.as_str()),
+            seed.trace_parent.as_ref(),
+        );
+        (timer.is_some() || access.is_some() || !span.is_disabled()).then_some(Observed {
+            timer,
+            access,
+            span,
+        })
+    }
+
+    /// The call's span.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     /// Counts one subscription item.
@@ -68,7 +86,10 @@ impl Observed {
         }
         let code = match &reply.result {
             Ok(_) => "OK",
-            Err(error) => error.code.as_str(),
+            Err(error) => {
+                trace::record_error(&self.span, &error.code);
+                error.code.as_str()
+            }
         };
         self.log(code);
     }

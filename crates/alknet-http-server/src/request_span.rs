@@ -1,7 +1,8 @@
 //! The request layer: every request gets its id (`x-request-id`: the client's when valid, else
 //! a fresh UUID v4), kept in its extensions for the surfaces (the call it makes has the same
-//! id) and answered in the response's `x-request-id`; and a debug span (method, path, request
-//! id) around its handling.
+//! id) and answered in the response's `x-request-id`; and a span around its handling (target
+//! `alknet::http`, the OpenTelemetry HTTP server conventions), whose parent is the caller's
+//! `traceparent` when it sent one.
 //!
 //! Why not tower-http's `TraceLayer`: it also wraps the response body and reads the clock twice
 //! per body frame, which cost a streamed `/subscribe` about a tenth of its events per second
@@ -13,6 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use alknet_http_core::dispatch::RequestId;
+use alknet_http_core::trace::{HTTP_SPAN, TraceParent};
 use http::HeaderValue;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
@@ -58,17 +60,28 @@ where
         // Valid by construction: the id is ASCII letters, digits and punctuation.
         let header = HeaderValue::from_str(id.as_str()).ok();
         // Never the query: it may hold a secret.
-        let span = tracing::debug_span!(
+        let span = tracing::info_span!(
+            target: HTTP_SPAN,
             "request",
-            method = %request.method(),
-            path = %request.uri().path(),
-            request_id = %id,
+            otel.name = %request.method(),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %request.method(),
+            url.path = %request.uri().path(),
+            http.response.status_code = tracing::field::Empty,
+            alknet.request_id = %id,
         );
+        if !span.is_disabled()
+            && let Some(parent) = TraceParent::from_headers(request.headers())
+        {
+            parent.adopt(&span);
+        }
         request.extensions_mut().insert(id);
         let future = span.in_scope(|| self.inner.call(request));
         WithRequestId {
-            inner: future.instrument(span),
+            inner: future.instrument(span.clone()),
             header,
+            span,
         }
     }
 }
@@ -79,6 +92,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         header: Option<HeaderValue>,
+        span: tracing::Span,
     }
 }
 
@@ -91,8 +105,16 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut result = std::task::ready!(this.inner.poll(cx));
-        if let (Ok(response), Some(header)) = (&mut result, this.header.take()) {
-            response.headers_mut().insert(RequestId::HEADER, header);
+        if let Ok(response) = &mut result {
+            if let Some(header) = this.header.take() {
+                response.headers_mut().insert(RequestId::HEADER, header);
+            }
+            let status = response.status();
+            this.span
+                .record("http.response.status_code", status.as_u16());
+            if status.is_server_error() {
+                this.span.record("otel.status_code", "ERROR");
+            }
         }
         Poll::Ready(result)
     }

@@ -18,6 +18,7 @@ use crate::meta::CallMeta;
 use crate::registry::{HandlerKind, HandlerRegistration, RegistryError};
 use crate::session::{OutgoingOptions, Session};
 use crate::spec::{OperationSpec, OperationType, Provenance, Visibility};
+use crate::trace::TraceParent;
 
 /// How [`FromCall`] imports.
 #[derive(Debug, Clone)]
@@ -292,9 +293,11 @@ impl Forwarder {
                 None
             },
             parent_request_id: Some(ctx.request_id().to_owned()),
-            // The far node stops when the local caller would no longer wait.
+            // The far node stops when the local caller would no longer wait, and its span
+            // joins this call's trace.
             deadline: ctx.deadline(),
-            meta: CallMeta::new(),
+            meta: TraceParent::current()
+                .map_or_else(CallMeta::new, |parent| parent.into_meta(CallMeta::new())),
         }
     }
 }

@@ -210,6 +210,9 @@ impl GatewayDispatch {
             abort: options.abort.unwrap_or_default(),
             last_event_id: options.last_event_id,
             surface: self.surface,
+            // An HTTP surface's calls are children of its request span, which took the
+            // caller's context from the headers.
+            trace_parent: None,
         }
     }
 

@@ -18,6 +18,7 @@ use crate::identity::AuthToken;
 use crate::invoke::{RootCall, invoke_once, invoke_stream};
 use crate::meta::CallMeta;
 use crate::spec::OperationType;
+use crate::trace::TraceParent;
 
 pub(super) async fn route(shared: &Arc<Shared>, mut envelope: EventEnvelope) {
     let id = std::mem::take(&mut envelope.id);
@@ -135,6 +136,7 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         abort: abort.clone(),
         last_event_id: None,
         surface: options.surface,
+        trace_parent: meta.as_ref().and_then(TraceParent::from_meta),
     };
     let seed = root.into_seed(shared.env.clone());
     if streaming {

@@ -16,6 +16,7 @@ use alknet_http_core::client::{
     SharedHttpClient, call_error_from_reqwest, call_error_from_response,
 };
 use alknet_http_core::registry::HandlerResult;
+use alknet_http_core::trace::TraceParent;
 use alknet_http_core::{CallError, HandlerKind, OperationContext};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -353,6 +354,13 @@ impl Forwarder {
         }
         if streaming {
             builder = builder.timeout(self.limits.stream_timeout);
+        }
+        // The upstream joins the call's trace (W3C trace context).
+        if let Some(parent) = TraceParent::current() {
+            builder = builder.header("traceparent", parent.traceparent());
+            if let Some(state) = parent.tracestate() {
+                builder = builder.header("tracestate", state);
+            }
         }
         builder
             .build()
