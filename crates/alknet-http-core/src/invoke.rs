@@ -21,7 +21,7 @@ use crate::context::{AbortPolicy, OperationContext, OperationEnv};
 use crate::envelope::{ResponseEnvelope, strip_slash};
 use crate::error::CallError;
 use crate::identity::Identity;
-use crate::observe::Observed;
+use crate::observe::{CallFacts, Observed};
 use crate::registry::{
     HandlerKind, HandlerResult, OperationLayer, OperationOverlay, RegisteredOperation,
 };
@@ -163,6 +163,23 @@ pub(crate) struct CallSeed {
 }
 
 impl CallSeed {
+    /// What observing the call needs to know of it.
+    fn facts<'a>(
+        &'a self,
+        op: &'a Option<Arc<RegisteredOperation>>,
+        name: &'a str,
+    ) -> CallFacts<'a> {
+        CallFacts {
+            operation: op.as_ref().map_or(name, |op| op.spec.name.as_str()),
+            known: op.is_some(),
+            metrics: self.env.metrics(),
+            surface: self.surface,
+            identity: self.identity.as_deref(),
+            request_id: &self.request_id,
+            trace_parent: self.trace_parent.as_ref(),
+        }
+    }
+
     fn into_context(self, op: &RegisteredOperation) -> OperationContext {
         let deadline = match self.deadline {
             DeadlineRule::Root(_) if op.spec.op_type.is_streaming() => None,
@@ -288,7 +305,7 @@ pub(crate) fn invoke_once(
     input: Value,
     seed: CallSeed,
 ) -> BoxFuture<'static, ResponseEnvelope> {
-    let Some(observed) = Observed::start(&op, name, &seed) else {
+    let Some(observed) = Observed::start(seed.facts(&op, name)) else {
         return dispatch_once(op, name, input, seed);
     };
     let call = dispatch_once(op, name, input, seed).instrument(observed.span().clone());
@@ -373,7 +390,7 @@ pub(crate) fn invoke_stream(
     input: Value,
     seed: CallSeed,
 ) -> ResponseStream {
-    let Some(observed) = Observed::start(&op, name, &seed) else {
+    let Some(observed) = Observed::start(seed.facts(&op, name)) else {
         return dispatch_stream(op, name, input, seed);
     };
     let items = dispatch_stream(op, name, input, seed);

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::envelope::ResponseEnvelope;
-use crate::invoke::CallSeed;
-use crate::metrics::{ABANDONED, CallTimer};
-use crate::registry::RegisteredOperation;
-use crate::trace;
+use crate::identity::Identity;
+use crate::metrics::{ABANDONED, CallMetrics, CallTimer};
+use crate::trace::{self, TraceParent};
 
 /// The `tracing` target of the access log: one event per root call.
 pub const ACCESS_LOG: &str = "alknet::access";
@@ -31,34 +30,44 @@ struct Access {
     started: Instant,
 }
 
+/// What the call path knows of a call as it starts.
+pub(crate) struct CallFacts<'a> {
+    /// The operation's name (the name called, when it resolved to none).
+    pub(crate) operation: &'a str,
+    /// Whether the name resolved to an operation.
+    pub(crate) known: bool,
+    /// Where the env counts calls.
+    pub(crate) metrics: Option<&'a Arc<CallMetrics>>,
+    /// The surface of a root call; `None` for a composed one.
+    pub(crate) surface: Option<&'static str>,
+    pub(crate) identity: Option<&'a Identity>,
+    pub(crate) request_id: &'a str,
+    pub(crate) trace_parent: Option<&'a TraceParent>,
+}
+
 impl Observed {
-    /// Starts observing a call of `name` (`op` when it resolved), or `None` when nothing
-    /// wants it: no metrics, and no access log (a composed call, or no subscriber listening).
-    pub(crate) fn start(
-        op: &Option<Arc<RegisteredOperation>>,
-        name: &str,
-        seed: &CallSeed,
-    ) -> Option<Self> {
-        let operation = op.as_ref().map_or(name, |op| op.spec.name.as_str());
-        let timer = seed
-            .env
-            .metrics()
-            .map(|metrics| metrics.call_started(operation, op.is_some()));
-        let access = seed
+    /// Starts observing a call, or `None` when nothing wants it: no metrics, no span (no
+    /// subscriber listening) and no access log (a composed call, or no subscriber).
+    pub(crate) fn start(call: CallFacts<'_>) -> Option<Self> {
+        let operation = call.operation;
+        let timer = call
+            .metrics
+            .map(|metrics| metrics.call_started(operation, call.known));
+        let access = call
             .surface
             .filter(|_| tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO))
             .map(|surface| Access {
                 surface,
                 operation: operation.to_owned(),
-                identity: seed.identity.as_ref().map(|i| i.id.clone()),
-                request_id: seed.request_id.clone(),
+                identity: call.identity.map(|i| i.id.clone()),
+                request_id: call.request_id.to_owned(),
                 started: Instant::now(),
             });
         let span = trace::call_span(
             operation,
-            seed.surface,
-            seed.identity.as_ref().map(|i| i.id.as_str()),
-            seed.trace_parent.as_ref(),
+            call.surface,
+            call.identity.map(|i| i.id.as_str()),
+            call.trace_parent,
         );
         (timer.is_some() || access.is_some() || !span.is_disabled()).then_some(Observed {
             timer,
