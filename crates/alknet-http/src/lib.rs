@@ -96,6 +96,9 @@ mod node_builder;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod peer_config;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod telemetry;
 
 pub use node::{BoundListener, Listener, Node, NodeBuilder, NodeError, RunningNode};
 

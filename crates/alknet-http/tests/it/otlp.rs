@@ -1,0 +1,252 @@
+//! One trace across the node and an upstream, exported over OTLP and read back from the real
+//! protobuf: an HTTP request carrying the caller's `traceparent` → the node's HTTP server span
+//! → the call's span → a composed call → an imported REST upstream, which receives the
+//! `traceparent` of that composed call; and a WebSocket session call whose `meta` carries the
+//! caller's context. The test is the node's own process, exporting with the facade's
+//! `TraceExport` as the command does.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alknet_http::core::client::{HttpClientConfig, SharedHttpClient};
+use alknet_http::core::meta::CallMeta;
+use alknet_http::core::session::OutgoingOptions;
+use alknet_http::core::{
+    Capabilities, HandlerKind, Identity, OperationRegistry, OperationSpec, ScopedPeerEnv,
+    StaticTokenProvider,
+};
+use alknet_http::openapi::import::{FromOpenApi, HttpServiceConfig, OpenApiSpec};
+use alknet_http::telemetry::{OtlpExport, TraceExport};
+use alknet_http::{Listener, Node};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message as _;
+use serde_json::{Value, json};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+use crate::federation::{TOKEN, until};
+
+const UPSTREAM_DOCUMENT: &str = r#"{
+  "openapi": "3.1.0",
+  "info": {"title": "echo", "version": "1"},
+  "paths": {"/echo": {"post": {
+    "operationId": "echo",
+    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+    "responses": {"200": {"description": "the body", "content": {"application/json": {"schema": {"type": "object"}}}}}
+  }}}
+}"#;
+
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+const WS_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+const WS_SPAN: &str = "b7ad6b7169203331";
+
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+fn attribute(span: &Span, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            AnyValue::StringValue(s) => Some(s.clone()),
+            AnyValue::IntValue(i) => Some(i.to_string()),
+            _ => None,
+        })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
+    // The collector: decodes the real OTLP protobuf.
+    let received: Arc<Mutex<Vec<Span>>> = Arc::default();
+    let sink = received.clone();
+    let collector = serve(axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
+                let mut spans = sink.lock().unwrap();
+                for resource in request.resource_spans {
+                    for scope in resource.scope_spans {
+                        spans.extend(scope.spans);
+                    }
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    ))
+    .await;
+    // The upstream: echoes, and remembers the traceparent it got.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen_by_upstream = seen.clone();
+    let upstream = serve(axum::Router::new().route(
+        "/echo",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let seen = seen_by_upstream.clone();
+                async move {
+                    if let Some(parent) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+                        seen.lock().unwrap().push(parent.to_owned());
+                    }
+                    ([("content-type", "application/json")], body)
+                }
+            },
+        ),
+    ))
+    .await;
+
+    let export = TraceExport::start(&OtlpExport::new(&collector)).unwrap();
+    tracing_subscriber::registry()
+        .with(export.layer())
+        .try_init()
+        .expect("this test owns the process's subscriber");
+
+    let http = Arc::new(SharedHttpClient::new(HttpClientConfig::default()).unwrap());
+    let imported = FromOpenApi::new(
+        OpenApiSpec::from_json(UPSTREAM_DOCUMENT).unwrap(),
+        HttpServiceConfig::new("up", upstream.clone()),
+        http,
+    )
+    .plan()
+    .unwrap()
+    .into_registrations();
+    let registry = OperationRegistry::builder()
+        .with_all(imported)
+        .with_local(
+            OperationSpec::query("chain/run"),
+            HandlerKind::once(|input: Value, ctx| async move {
+                ctx.call("up/echo", json!({ "body": input })).await
+            }),
+            None,
+            Some(ScopedPeerEnv::allowing(["up/echo"])),
+            Capabilities::new(),
+        )
+        .build()
+        .unwrap();
+    let node = Node::builder()
+        .registry(registry)
+        .identity_provider(Arc::new(
+            StaticTokenProvider::new()
+                .with_token(TOKEN, Identity::new("tracer"))
+                .unwrap(),
+        ))
+        .listen(Listener::Http("127.0.0.1:0".parse().unwrap()))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let base = format!("http://{}", node.addresses()[0].addr);
+
+    let caller = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
+    let response = alknet_http::core::client::reqwest::Client::new()
+        .post(format!("{base}/call"))
+        .header("traceparent", &caller)
+        .body(r#"{"operation":"/chain/run","input":{"n":1}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let ws = alknet_http::ws::client::connect(
+        &format!("{}/alknet/call", base.replace("http://", "ws://")),
+        alknet_http::ws::client::ClientOptions::new(Some(TOKEN.to_owned())),
+    )
+    .await
+    .unwrap();
+    let meta = CallMeta::new().with("traceparent", format!("00-{WS_TRACE}-{WS_SPAN}-01"));
+    let options = OutgoingOptions {
+        meta,
+        ..OutgoingOptions::default()
+    };
+    ws.request("/chain/run", json!({"n": 2}), options)
+        .await
+        .unwrap();
+
+    // The HTTP span ends once its response is written: wait for every span of both traces
+    // (other tests of this process may export spans of their own meanwhile).
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let wanted = [
+        (CALLER_TRACE, "POST"),
+        (CALLER_TRACE, "chain/run"),
+        (CALLER_TRACE, "up/echo"),
+        (WS_TRACE, "chain/run"),
+        (WS_TRACE, "up/echo"),
+    ];
+    let all_there = until(Duration::from_secs(20), || {
+        let (export, received) = (&export, &received);
+        async move {
+            let _ = export.flush();
+            let spans = received.lock().unwrap();
+            wanted.iter().all(|(trace, name)| {
+                spans
+                    .iter()
+                    .any(|s| hex(&s.trace_id) == *trace && s.name == *name)
+            })
+        }
+    })
+    .await;
+    let spans = received.lock().unwrap().clone();
+    assert!(all_there.is_some(), "{} spans: {spans:#?}", spans.len());
+    let in_trace = |trace: &str| -> Vec<&Span> {
+        spans.iter().filter(|s| hex(&s.trace_id) == trace).collect()
+    };
+
+    // HTTP: caller → the HTTP server span → the call → the composed call → the upstream.
+    let http_trace = in_trace(CALLER_TRACE);
+    let by_name = |name: &str| {
+        *http_trace
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no `{name}` span in {http_trace:#?}"))
+    };
+    let request = by_name("POST");
+    assert_eq!(hex(&request.parent_span_id), CALLER_SPAN);
+    assert_eq!(request.kind, 2, "SERVER");
+    assert_eq!(
+        attribute(request, "http.request.method").as_deref(),
+        Some("POST")
+    );
+    assert_eq!(
+        attribute(request, "http.response.status_code").as_deref(),
+        Some("200")
+    );
+    let call = by_name("chain/run");
+    assert_eq!(call.parent_span_id, request.span_id);
+    assert_eq!(call.kind, 2, "SERVER");
+    assert_eq!(attribute(call, "rpc.system").as_deref(), Some("alknet"));
+    assert_eq!(attribute(call, "rpc.method").as_deref(), Some("chain/run"));
+    let composed = by_name("up/echo");
+    assert_eq!(composed.parent_span_id, call.span_id);
+    assert_eq!(composed.kind, 1, "INTERNAL");
+    let upstream_saw = seen.lock().unwrap().clone();
+    assert_eq!(
+        upstream_saw[0],
+        format!("00-{CALLER_TRACE}-{}-01", hex(&composed.span_id)),
+        "the upstream's parent is the composed call"
+    );
+
+    // WebSocket: the caller's context in `meta` parents the session call's server span.
+    let ws_trace = in_trace(WS_TRACE);
+    let ws_call = ws_trace
+        .iter()
+        .find(|s| s.name == "chain/run")
+        .unwrap_or_else(|| panic!("{ws_trace:#?}"));
+    assert_eq!(hex(&ws_call.parent_span_id), WS_SPAN);
+    assert_eq!(attribute(ws_call, "alknet.surface").as_deref(), Some("ws"));
+    assert!(
+        ws_trace
+            .iter()
+            .any(|s| s.name == "up/echo" && s.parent_span_id == ws_call.span_id)
+    );
+
+    node.shutdown().await;
+    export.shutdown();
+}
