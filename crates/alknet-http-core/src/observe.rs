@@ -53,9 +53,12 @@ impl Observed {
         let timer = call
             .metrics
             .map(|metrics| metrics.call_started(operation, call.known));
+        // Not `tracing::enabled!`: under per-layer filters it leaves its verdict behind for the
+        // next span, which then looked disabled to the trace exporter. The access event is
+        // filtered as it is emitted; building it costs nothing without any subscriber.
         let access = call
             .surface
-            .filter(|_| tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO))
+            .filter(|_| tracing::dispatcher::has_been_set())
             .map(|surface| Access {
                 surface,
                 operation: operation.to_owned(),

@@ -154,3 +154,45 @@ fn peer_entries_are_checked_one_problem_per_line() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn telemetry_settings_are_checked() {
+    let otlp = |extra: &str| {
+        NodeConfig::parse(&format!("[telemetry]\n{extra}"))
+            .unwrap()
+            .telemetry
+            .otlp(Path::new("."))
+    };
+    let message = |extra: &str| otlp(extra).unwrap_err().to_string();
+    assert!(message("sampling_ratio = 0.5").contains("need `otlp_endpoint`"));
+    let endpoint = "otlp_endpoint = \"http://127.0.0.1:4318\"\n";
+    assert!(message(&format!("{endpoint}sampling_ratio = 2.0")).contains("between 0 and 1"));
+    assert!(message(&format!("{endpoint}otlp_protocol = \"grpc\"")).contains("not supported"));
+    assert!(message("otlp_endpoint = \"udp://x\"").contains("not an http(s) URL"));
+    let dir = std::env::temp_dir().join(format!("alknet-otlp-headers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let headers = dir.join("h");
+    std::fs::write(
+        &headers,
+        "# a comment\nx-api-key: secret\n\nx-tenant:  t1 \n",
+    )
+    .unwrap();
+    let with_file = format!(
+        "{endpoint}otlp_headers_file = {:?}",
+        headers.display().to_string()
+    );
+    let export = otlp(&with_file).unwrap().unwrap();
+    assert_eq!(
+        export.headers,
+        vec![
+            ("x-api-key".to_owned(), "secret".to_owned()),
+            ("x-tenant".to_owned(), "t1".to_owned())
+        ]
+    );
+    std::fs::write(&headers, "no colon here").unwrap();
+    assert!(message(&with_file).contains("line 1"));
+    std::fs::write(&headers, "x: y\n".repeat(20_000)).unwrap();
+    assert!(message(&with_file).contains("larger than"));
+    assert!(otlp("").unwrap().is_none());
+    std::fs::remove_dir_all(dir).unwrap();
+}

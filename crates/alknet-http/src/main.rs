@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use alknet_http::command::{ServeOptions, registry_of, resolve, serve};
+use alknet_http::config::NodeConfig;
 use alknet_http::core::CallError;
 use alknet_http::core::identity::{mint_token, token_hash};
 use alknet_http::core::{OperationRegistry, Visibility};
 use alknet_http::demo;
 use alknet_http::gateway::client::GatewayClient;
+use alknet_http::telemetry::TraceExport;
 use clap::{Args, Parser, Subcommand};
 use futures::StreamExt;
 use secrecy::ExposeSecret;
@@ -35,7 +37,11 @@ struct Cli {
     command: Command,
     /// Log filter, e.g. `info`, `debug` or `alknet_http_server=debug`; the access log (one
     /// line per call) is the target `alknet::access` (`info,alknet::access=off` silences it).
-    #[arg(long, global = true, default_value = "info,rmcp=warn")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "info,rmcp=warn,alknet::call=warn,alknet::http=warn"
+    )]
     log: String,
     /// `text` (coloured only on a terminal) or `json` (one JSON object per line).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -135,16 +141,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Json => logs.json().flatten_event(true).init(),
-        LogFormat::Text => {
-            use std::io::IsTerminal as _;
-            logs.with_ansi(std::io::stderr().is_terminal()).init();
+    let export = match trace_export(&cli.command) {
+        Ok(export) => export,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
         }
-    }
+    };
+    init_logs(filter, cli.log_format, export.as_ref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -199,6 +203,9 @@ fn main() -> ExitCode {
             } => subscribe(&operation, input.as_deref(), &target).await,
         }
     });
+    if let Some(export) = export {
+        export.shutdown();
+    }
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -230,6 +237,51 @@ async fn types(config: Option<PathBuf>) -> Result<(), String> {
     specs.sort_by(|a, b| a.name.cmp(&b.name));
     print!("{}", alknet_http::ws::declarations(specs, usize::MAX));
     Ok(())
+}
+
+/// The trace export `serve --config` asks for in `[telemetry]`, started.
+fn trace_export(command: &Command) -> Result<Option<TraceExport>, String> {
+    let Command::Serve {
+        config: Some(path), ..
+    } = command
+    else {
+        return Ok(None);
+    };
+    // A configuration that does not load is reported by `serve` itself.
+    let Ok((config, base)) = NodeConfig::load(path) else {
+        return Ok(None);
+    };
+    let otlp = config
+        .telemetry
+        .otlp(&base)
+        .map_err(|e| format!("config {}: {e}", path.display()))?;
+    otlp.map(|otlp| TraceExport::start(&otlp)).transpose()
+}
+
+/// Logs to stderr as text (coloured only on a terminal) or JSON, filtered by `filter`, and the
+/// trace export's spans when there is one.
+fn init_logs(
+    filter: tracing_subscriber::EnvFilter,
+    format: LogFormat,
+    export: Option<&TraceExport>,
+) {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Json => logs.json().flatten_event(true).with_filter(filter).boxed(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(filter)
+            .boxed(),
+    };
+    let mut layers = vec![logs];
+    if let Some(export) = export {
+        layers.push(export.layer().boxed());
+    }
+    tracing_subscriber::registry().with(layers).init();
 }
 
 /// `alknet-http peer`: this node's fingerprint and the [[peer]] entry another node adds.

@@ -61,12 +61,11 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
         })
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
-    // The collector: decodes the real OTLP protobuf.
+/// An OTLP/HTTP collector that decodes the real protobuf: its URL and the spans it got.
+async fn collector() -> (String, Arc<Mutex<Vec<Span>>>) {
     let received: Arc<Mutex<Vec<Span>>> = Arc::default();
     let sink = received.clone();
-    let collector = serve(axum::Router::new().route(
+    let url = serve(axum::Router::new().route(
         "/v1/traces",
         axum::routing::post(move |body: axum::body::Bytes| {
             let sink = sink.clone();
@@ -83,6 +82,72 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         }),
     ))
     .await;
+    (url, received)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `alknet-http serve` with `[telemetry] otlp_endpoint` exports its spans: a caller's
+/// `traceparent` parents the node's HTTP server span.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_exports_its_spans_to_the_configured_collector() {
+    alknet_http::core::client::install_crypto_provider();
+    let (collector, received) = collector().await;
+    let dir = crate::cli::temp_dir("otlp-command");
+    let config = dir.join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[listen]]\nkind = \"tcp\"\naddr = \"127.0.0.1:0\"\n\n\
+             [telemetry]\notlp_endpoint = \"{collector}\"\nservice_name = \"edge-7\"\n"
+        ),
+    )
+    .unwrap();
+    let node = crate::federation::NodeProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_alknet-http")),
+        true,
+        &config,
+        "node",
+    );
+    let trace = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let response = alknet_http::core::client::reqwest::Client::new()
+        .post(format!("{}/call", node.http))
+        .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
+        .body(r#"{"operation":"/demo/echo","input":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The batch goes out within the exporter's delay (5 s by default).
+    let exported = until(Duration::from_secs(30), || {
+        let received = &received;
+        async move {
+            let spans = received.lock().unwrap();
+            ["POST", "demo/echo"].iter().all(|name| {
+                spans
+                    .iter()
+                    .any(|s| hex(&s.trace_id) == trace && s.name == *name)
+            })
+        }
+    })
+    .await;
+    let spans = received.lock().unwrap().clone();
+    let names: Vec<_> = spans
+        .iter()
+        .map(|s| (s.name.as_str(), hex(&s.trace_id)))
+        .collect();
+    assert!(exported.is_some(), "{names:?}");
+    let request = spans.iter().find(|s| s.name == "POST").unwrap();
+    assert_eq!(hex(&request.parent_span_id), CALLER_SPAN);
+    drop(node);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
+    let (collector, received) = collector().await;
     // The upstream: echoes, and remembers the traceparent it got.
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen_by_upstream = seen.clone();
@@ -103,10 +168,18 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     .await;
 
     let export = TraceExport::start(&OtlpExport::new(&collector)).unwrap();
-    tracing_subscriber::registry()
-        .with(export.layer())
-        .try_init()
-        .expect("this test owns the process's subscriber");
+    {
+        // As the command composes them: logs with their own filter, and the exporter.
+        use tracing_subscriber::Layer as _;
+        let logs = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(tracing_subscriber::EnvFilter::new("info,rmcp=warn"))
+            .boxed();
+        tracing_subscriber::registry()
+            .with(vec![logs, export.layer().boxed()])
+            .try_init()
+            .expect("this test owns the process's subscriber");
+    }
 
     let http = Arc::new(SharedHttpClient::new(HttpClientConfig::default()).unwrap());
     let imported = FromOpenApi::new(
@@ -172,7 +245,6 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
 
     // The HTTP span ends once its response is written: wait for every span of both traces
     // (other tests of this process may export spans of their own meanwhile).
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let wanted = [
         (CALLER_TRACE, "POST"),
         (CALLER_TRACE, "chain/run"),
