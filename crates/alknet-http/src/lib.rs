@@ -99,6 +99,8 @@ pub mod peer_config;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod telemetry;
+#[cfg(feature = "cli")]
+mod telemetry_config;
 
 pub use node::{BoundListener, Listener, Node, NodeBuilder, NodeError, RunningNode};
 
