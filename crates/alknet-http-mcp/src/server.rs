@@ -8,6 +8,7 @@ use alknet_http_core::dispatch::{
 };
 use alknet_http_core::error::unauthorized_response;
 use alknet_http_core::identity::ResolvedIdentity;
+use alknet_http_core::trace::TraceParent;
 use alknet_http_core::{CallError, Identity};
 use axum::Router;
 use axum::body::Body;
@@ -333,10 +334,11 @@ impl GatewayTools {
 
     /// The options of a tool call: the client's cancel (or the session's end) is the caller
     /// going away, under the dispatch's disconnect policy.
-    fn options(abort: &CancellationToken) -> CallOptions {
-        // The dispatch makes the call's own child of it.
+    fn options(context: &RequestContext<RoleServer>, trace: Option<&TraceParent>) -> CallOptions {
         CallOptions {
-            abort: Some(abort.clone()),
+            // The dispatch makes the call's own child of it.
+            abort: Some(context.ct.clone()),
+            trace_parent: trace.cloned(),
             ..CallOptions::default()
         }
     }
@@ -345,11 +347,17 @@ impl GatewayTools {
         &self,
         identity: Option<Arc<Identity>>,
         call: BatchCall,
-        abort: &CancellationToken,
+        context: &RequestContext<RoleServer>,
+        trace: Option<&TraceParent>,
     ) -> CallToolResponse {
         match self
             .dispatch
-            .call(identity, &call.operation, call.input, Self::options(abort))
+            .call(
+                identity,
+                &call.operation,
+                call.input,
+                Self::options(context, trace),
+            )
             .await
         {
             Ok(output) => success(json!({ "output": output })),
@@ -361,7 +369,8 @@ impl GatewayTools {
         &self,
         identity: Option<Arc<Identity>>,
         mut args: JsonObject,
-        abort: &CancellationToken,
+        context: &RequestContext<RoleServer>,
+        trace: Option<&TraceParent>,
     ) -> Result<CallToolResponse, ErrorData> {
         let calls = match args.remove("calls") {
             Some(Value::Array(calls)) => calls
@@ -375,7 +384,12 @@ impl GatewayTools {
         };
         let outcomes = self
             .dispatch
-            .batch(identity, calls, self.batch_limits, Self::options(abort))
+            .batch(
+                identity,
+                calls,
+                self.batch_limits,
+                Self::options(context, trace),
+            )
             .await
             .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
         Ok(success(json!({ "results": outcomes })))
@@ -429,6 +443,11 @@ impl ServerHandler for GatewayTools {
                 None,
             ));
         };
+        // W3C trace context in the request's `_meta` (SEP-414) parents the call's span.
+        let trace = [request.meta.as_deref(), Some(&*context.meta)]
+            .into_iter()
+            .flatten()
+            .find_map(|meta| TraceParent::parse(meta.get_traceparent()?, meta.get_tracestate()));
         let args = request.arguments.unwrap_or_default();
         let as_value = Value::Object(args);
         let problems: Vec<String> = self.tools.validators[index]
@@ -452,8 +471,11 @@ impl ServerHandler for GatewayTools {
         Ok(match request.name.as_ref() {
             "search" => self.search(identity.as_deref(), &args),
             "schema" => self.schema(identity.as_deref(), &args),
-            "call" => self.call(identity, batch_call(args), &context.ct).await,
-            _ => self.batch(identity, args, &context.ct).await?,
+            "call" => {
+                self.call(identity, batch_call(args), &context, trace.as_ref())
+                    .await
+            }
+            _ => self.batch(identity, args, &context, trace.as_ref()).await?,
         })
     }
 }

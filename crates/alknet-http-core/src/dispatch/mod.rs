@@ -43,6 +43,9 @@ pub struct CallOptions {
     pub last_event_id: Option<String>,
     /// The call's id (the HTTP request's `x-request-id`); a fresh UUID v4 when `None`.
     pub request_id: Option<RequestId>,
+    /// The caller's trace context when the surface carries one per call (MCP `_meta`); the
+    /// call's span is then its child rather than the HTTP request span's.
+    pub trace_parent: Option<crate::trace::TraceParent>,
 }
 
 /// The id of an HTTP request, which is also the id of the call it makes: answered in
@@ -210,9 +213,9 @@ impl GatewayDispatch {
             abort: options.abort.unwrap_or_default(),
             last_event_id: options.last_event_id,
             surface: self.surface,
-            // An HTTP surface's calls are children of its request span, which took the
-            // caller's context from the headers.
-            trace_parent: None,
+            // Without a per-call context, an HTTP surface's calls are children of its request
+            // span, which took the caller's context from the headers.
+            trace_parent: options.trace_parent,
         }
     }
 

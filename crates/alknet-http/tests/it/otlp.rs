@@ -42,6 +42,43 @@ const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 const WS_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const WS_SPAN: &str = "b7ad6b7169203331";
+const MCP_TRACE: &str = "1af7651916cd43dd8448eb211c80319d";
+const MCP_SPAN: &str = "c7ad6b7169203332";
+
+/// One JSON-RPC message to `/mcp` (the SSE or JSON answer's message, and the session id).
+async fn mcp(
+    http: &alknet_http::core::client::reqwest::Client,
+    base: &str,
+    session: Option<&str>,
+    message: Value,
+) -> (Value, Option<String>) {
+    let mut request = http
+        .post(format!("{base}/mcp"))
+        .bearer_auth(TOKEN)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&message);
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.unwrap();
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await.unwrap();
+    let body = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|data| !data.is_empty())
+        .map_or_else(
+            || serde_json::from_str(&text).unwrap_or(Value::Null),
+            |data| serde_json::from_str(data).unwrap(),
+        );
+    (body, session)
+}
 
 async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -243,6 +280,37 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         .await
         .unwrap();
 
+    // MCP: `_meta.traceparent` of a tools/call parents the call's span.
+    let http = alknet_http::core::client::reqwest::Client::new();
+    let (_, session) = mcp(
+        &http,
+        &base,
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "trace-test", "version": "1"}}}),
+    )
+    .await;
+    let session = session.expect("an MCP session id");
+    mcp(
+        &http,
+        &base,
+        Some(&session),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    let (answer, _) = mcp(
+        &http,
+        &base,
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "call",
+            "arguments": {"operation": "/chain/run", "input": {"n": 3}},
+            "_meta": {"traceparent": format!("00-{MCP_TRACE}-{MCP_SPAN}-01")}}}),
+    )
+    .await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+
     // The HTTP span ends once its response is written: wait for every span of both traces
     // (other tests of this process may export spans of their own meanwhile).
     let wanted = [
@@ -251,6 +319,7 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         (CALLER_TRACE, "up/echo"),
         (WS_TRACE, "chain/run"),
         (WS_TRACE, "up/echo"),
+        (MCP_TRACE, "chain/run"),
     ];
     let all_there = until(Duration::from_secs(20), || {
         let (export, received) = (&export, &received);
@@ -266,7 +335,11 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     })
     .await;
     let spans = received.lock().unwrap().clone();
-    assert!(all_there.is_some(), "{} spans: {spans:#?}", spans.len());
+    let summary: Vec<_> = spans
+        .iter()
+        .map(|s| (s.name.clone(), hex(&s.trace_id), hex(&s.parent_span_id)))
+        .collect();
+    assert!(all_there.is_some(), "{summary:#?}");
     let in_trace = |trace: &str| -> Vec<&Span> {
         spans.iter().filter(|s| hex(&s.trace_id) == trace).collect()
     };
@@ -317,6 +390,18 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         ws_trace
             .iter()
             .any(|s| s.name == "up/echo" && s.parent_span_id == ws_call.span_id)
+    );
+
+    // MCP: the `_meta` context parents the tool call's call span.
+    let mcp_trace = in_trace(MCP_TRACE);
+    let mcp_call = mcp_trace
+        .iter()
+        .find(|s| s.name == "chain/run")
+        .unwrap_or_else(|| panic!("{mcp_trace:#?}"));
+    assert_eq!(hex(&mcp_call.parent_span_id), MCP_SPAN);
+    assert_eq!(
+        attribute(mcp_call, "alknet.surface").as_deref(),
+        Some("mcp")
     );
 
     node.shutdown().await;
