@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
+use alknet_http_core::trace::TraceParent;
 use alknet_http_core::adapter::{imported_name, slugify};
 use alknet_http_core::client::SharedHttpClient;
 use alknet_http_core::{
@@ -368,6 +369,15 @@ async fn call_tool(
         Value::Object(arguments) => params = params.with_arguments(arguments),
         Value::Null => {}
         _ => return Err(CallError::invalid_input("tool arguments are an object")),
+    }
+    // The upstream server joins the call's trace (W3C trace context in `_meta`, SEP-414).
+    if let Some(parent) = TraceParent::current() {
+        let mut meta = rmcp::model::RequestMetaObject::default();
+        meta.set_traceparent(parent.traceparent());
+        if let Some(state) = parent.tracestate() {
+            meta.set_tracestate(state);
+        }
+        params.meta = Some(meta);
     }
     // Dropping this future (an abort) cancels the request on the server too.
     let result = connection.call_tool(params).await.map_err(service_error)?;
