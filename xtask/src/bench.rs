@@ -210,12 +210,13 @@ pub(crate) fn bench(args: &[String]) -> Result {
         table.push_str(&line);
     }
     let latency = forward_and_idle()?;
+    let telemetry = telemetry_cost(rounds)?;
     let import = import_bench()?;
     let graph = graph_table(&graph_imports()?);
     let doc = format!(
         "# Benchmarks\n\nWritten by `cargo xtask bench` (release builds, loopback only). Every case is measured \
          against its baseline in the same run on the same machine; only the ratios are meaningful.\n\n\
-         Machine: {}\n\n{table}\n{latency}\n{import}\n{graph}\n{PERF_NOTES}\n",
+         Machine: {}\n\n{table}\n{latency}\n{telemetry}\n{import}\n{graph}\n{PERF_NOTES}\n",
         machine()
     );
     std::fs::write(root().join("BENCHMARKS.md"), doc).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
@@ -304,6 +305,51 @@ pub(crate) fn forward_and_idle() -> Result<String> {
         n(&i, "rss_before") / 1048576.0,
         n(&i, "rss_after") / 1048576.0,
         n(&i, "bytes_per_session") / 1024.0,
+    ))
+}
+
+/// What telemetry costs `POST /call` (`bench/src/bin/telemetry_cost.rs`): the rate with
+/// metrics, and with metrics and every span exported over OTLP, against the plain node, each
+/// mode in its own process, interleaved over `rounds`.
+pub(crate) fn telemetry_cost(rounds: usize) -> Result<String> {
+    let modes = ["plain", "metrics", "traced"];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    for _ in 0..rounds {
+        for (mode, rates) in modes.iter().zip(&mut rates) {
+            let v = release_json(
+                &[
+                    "-p",
+                    "alknet-http-bench",
+                    "--bin",
+                    "telemetry_cost",
+                    "--",
+                    mode,
+                    "5",
+                ],
+                &[],
+            )?;
+            rates.push(v["rate"].as_f64().unwrap_or(f64::NAN));
+        }
+    }
+    let ratio = |i: usize| {
+        let ratios: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(r, p)| r / p).collect();
+        let listed = ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (median(ratios), listed)
+    };
+    let (metrics, metrics_rounds) = ratio(1);
+    let (traced, traced_rounds) = ratio(2);
+    Ok(format!(
+        "| telemetry on `POST /call` (64 clients, `bench/echo`) | plain node | ratio (median of {rounds}) | ratios of the rounds | goal |\n|---|---|---|---|---|\n\
+         | metrics on, no span export: {:.0} calls/s | {:.0} calls/s | {metrics:.2} | {metrics_rounds} | ≥ 0.98 |\n\
+         | metrics on, every span exported over OTLP to a local collector: {:.0} calls/s | {:.0} calls/s | {traced:.2} | {traced_rounds} | ≥ 0.90 |\n",
+        median(rates[1].clone()),
+        median(rates[0].clone()),
+        median(rates[2].clone()),
+        median(rates[0].clone()),
     ))
 }
 

@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
-use alknet_http_core::trace::TraceParent;
 use alknet_http_core::adapter::{imported_name, slugify};
 use alknet_http_core::client::SharedHttpClient;
+use alknet_http_core::trace::TraceParent;
 use alknet_http_core::{
     AccessControl, AdapterError, CallError, Capabilities, ErrorDefinition, HandlerKind,
     HandlerRegistration, OperationAdapter, OperationSpec, Provenance, Visibility,
