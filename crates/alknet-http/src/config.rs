@@ -74,10 +74,7 @@ use crate::peer_config::{NodeSection, PeerEntry};
 pub use crate::telemetry_config::{MetricsSetup, TelemetrySection};
 
 pub use crate::config_error::ConfigError;
-
-fn fail<T>(message: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError::Invalid(message.into()))
-}
+use crate::config_error::fail;
 
 /// The parsed file.
 #[derive(Debug, Deserialize)]

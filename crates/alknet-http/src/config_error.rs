@@ -70,3 +70,8 @@ pub enum ConfigError {
     #[error("{0}")]
     Invalid(String),
 }
+
+/// A configuration error that says what is wrong, in one line.
+pub(crate) fn fail<T>(message: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError::Invalid(message.into()))
+}

@@ -32,7 +32,7 @@ use alknet_http_core::tls::ServerIdentity;
 use alknet_http_core::{Identity, Visibility};
 use serde::Deserialize;
 
-use crate::config_error::ConfigError;
+use crate::config_error::{ConfigError, fail};
 use crate::federation::{Federation, Peer, PeerImport, UnknownPeers};
 
 /// The `[node]` table.
@@ -81,10 +81,6 @@ pub struct PeerEntry {
     pub filter: Option<Vec<String>>,
     /// `internal` (default) or `external`.
     pub visibility: Option<String>,
-}
-
-fn fail<T>(message: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError::Invalid(message.into()))
 }
 
 impl NodeSection {

@@ -8,13 +8,9 @@ use std::sync::Arc;
 use alknet_http_core::metrics::{CallMetrics, MetricsLimits};
 use serde::Deserialize;
 
-use crate::config_error::ConfigError;
+use crate::config_error::{ConfigError, fail};
 use crate::metrics_endpoint::MetricsExposure;
 use crate::telemetry::OtlpExport;
-
-fn fail<T>(message: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError::Invalid(message.into()))
-}
 
 /// The `[telemetry]` table.
 #[derive(Debug, Default, Deserialize)]
