@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use alknet_http_core::dispatch::{BatchCall, CallFailure, CallOptions, RequestId, SearchQuery};
 use alknet_http_core::identity::ResolvedIdentity;
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -100,7 +100,7 @@ pub(crate) async fn schema(
 pub(crate) async fn call(
     State(gateway): State<Arc<Gateway>>,
     ResolvedIdentity(identity): ResolvedIdentity,
-    request_id: Option<Extension<RequestId>>,
+    request_id: Option<RequestId>,
     body: Bytes,
 ) -> Result<Response, GatewayRejection> {
     let envelope = parse_envelope(&body)?;
@@ -114,7 +114,7 @@ pub(crate) async fn call(
                 &envelope.operation,
                 envelope.input,
                 CallOptions {
-                    request_id: request_id.map(|Extension(id)| id),
+                    request_id,
                     ..CallOptions::default()
                 },
             )

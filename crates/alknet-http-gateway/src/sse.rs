@@ -128,7 +128,7 @@ where
 pub(crate) async fn subscribe(
     State(gateway): State<Arc<Gateway>>,
     ResolvedIdentity(identity): ResolvedIdentity,
-    request_id: Option<axum::Extension<RequestId>>,
+    request_id: Option<RequestId>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -147,7 +147,7 @@ pub(crate) async fn subscribe(
         envelope.input,
         CallOptions {
             last_event_id,
-            request_id: request_id.map(|axum::Extension(id)| id),
+            request_id,
             ..CallOptions::default()
         },
     );

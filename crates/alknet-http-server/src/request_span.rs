@@ -53,7 +53,7 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let id = request
             .headers()
-            .get(RequestId::HEADER)
+            .get(RequestId::HEADER_NAME)
             .and_then(|v| v.to_str().ok())
             .and_then(RequestId::from_header)
             .unwrap_or_default();
@@ -112,7 +112,9 @@ where
         let mut result = std::task::ready!(this.inner.poll(cx));
         if let Ok(response) = &mut result {
             if let Some(header) = this.header.take() {
-                response.headers_mut().insert(RequestId::HEADER, header);
+                response
+                    .headers_mut()
+                    .insert(RequestId::HEADER_NAME, header);
             }
             let status = response.status();
             this.span

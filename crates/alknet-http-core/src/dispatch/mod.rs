@@ -63,6 +63,9 @@ pub struct RequestId(String);
 impl RequestId {
     /// The header that carries it.
     pub const HEADER: &'static str = "x-request-id";
+    /// [`RequestId::HEADER`] as a header name, parsed at compile time (a lookup by `&str`
+    /// parses the name on every request).
+    pub const HEADER_NAME: http::HeaderName = http::HeaderName::from_static(Self::HEADER);
     /// The longest id kept from a request.
     pub const MAX_LEN: usize = 128;
 
@@ -91,6 +94,21 @@ impl RequestId {
 impl Default for RequestId {
     fn default() -> Self {
         RequestId::new()
+    }
+}
+
+/// With feature `axum`, `Option<RequestId>` is an extractor that *takes* the id the server's
+/// request layer stored (the call it makes owns it; the layer keeps its own copy for the
+/// response header).
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.remove::<RequestId>())
     }
 }
 
