@@ -118,6 +118,7 @@ impl PeerCompositeEnv {
             last_event_id: None,
             surface: None,
             trace_parent: None,
+            host_span: None,
         };
         match policy {
             AbortPolicy::AbortDependents => invoke_once(target, name, input, seed),

@@ -60,6 +60,9 @@ pub struct RootCall {
     /// The caller's trace context (a session's `meta`), parent of the call's span. HTTP
     /// surfaces leave it `None`: their request span is the parent.
     pub trace_parent: Option<TraceParent>,
+    /// The surface's own server span for this call, when it has one the call may record
+    /// itself on instead of opening a child span (see [`trace::hosts_call`](crate::trace::hosts_call)).
+    pub span: Option<tracing::Span>,
 }
 
 impl RootCall {
@@ -81,6 +84,7 @@ impl RootCall {
             last_event_id: None,
             surface: "call",
             trace_parent: None,
+            span: None,
         }
     }
 
@@ -123,6 +127,7 @@ impl RootCall {
             last_event_id: self.last_event_id,
             surface: Some(self.surface),
             trace_parent: self.trace_parent,
+            host_span: self.span,
         }
     }
 }
@@ -160,6 +165,8 @@ pub(crate) struct CallSeed {
     pub(crate) surface: Option<&'static str>,
     /// The caller's trace context, for a root call that came with one.
     pub(crate) trace_parent: Option<TraceParent>,
+    /// The surface's span the call records itself on, for a root call that came with one.
+    pub(crate) host_span: Option<tracing::Span>,
 }
 
 impl CallSeed {
@@ -177,6 +184,7 @@ impl CallSeed {
             identity: self.identity.as_deref(),
             request_id: &self.request_id,
             trace_parent: self.trace_parent.as_ref(),
+            host_span: self.host_span.as_ref(),
         }
     }
 

@@ -43,6 +43,7 @@ pub(crate) struct CallFacts<'a> {
     pub(crate) identity: Option<&'a Identity>,
     pub(crate) request_id: &'a str,
     pub(crate) trace_parent: Option<&'a TraceParent>,
+    pub(crate) host_span: Option<&'a tracing::Span>,
 }
 
 impl Observed {
@@ -71,6 +72,7 @@ impl Observed {
             call.surface,
             call.identity.map(|i| i.id.as_str()),
             call.trace_parent,
+            call.host_span,
         );
         (timer.is_some() || access.is_some() || !span.is_disabled()).then_some(Observed {
             timer,

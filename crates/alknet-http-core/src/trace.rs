@@ -168,24 +168,58 @@ impl TraceParent {
     }
 }
 
+/// Whether a call may record itself on `span` rather than open a child span: `span` is
+/// enabled and declares the call's fields, `rpc.method` among them (a surface's own span for
+/// one call, such as the HTTP request span of `POST /call`, declares `otel.name`,
+/// `otel.status_code`, `rpc.system`, `rpc.method`, `alknet.surface`, `enduser.id` and
+/// `error.type`, empty until the call records them).
+pub fn hosts_call(span: &tracing::Span) -> bool {
+    !span.is_disabled()
+        && span
+            .metadata()
+            .is_some_and(|meta| meta.fields().field("rpc.method").is_some())
+}
+
 /// The span of a call: `server` for a root call (with the caller's context as parent when it
-/// sent one), `internal` for a composed one.
+/// sent one), `internal` for a composed one. A root call whose surface gave it a span that
+/// [hosts calls](hosts_call) records itself on that span instead: one span per request, where
+/// two nested `server` spans would say the same thing twice (and cost twice).
 pub(crate) fn call_span(
     operation: &str,
     surface: Option<&'static str>,
     identity: Option<&str>,
     parent: Option<&TraceParent>,
+    host: Option<&tracing::Span>,
 ) -> tracing::Span {
+    if let Some(host) = host.filter(|host| hosts_call(host)) {
+        // An HTTP request span takes the call's name (the RPC conventions name a server span
+        // after its method; "POST" says little); an MCP span keeps `{method} {tool}`.
+        if host
+            .metadata()
+            .is_some_and(|meta| meta.target() == HTTP_SPAN)
+        {
+            host.record("otel.name", operation);
+        }
+        host.record("rpc.system", "alknet");
+        host.record("rpc.method", operation);
+        host.record("alknet.surface", surface.unwrap_or("composed"));
+        if let Some(identity) = identity {
+            host.record("enduser.id", identity);
+        }
+        return host.clone();
+    }
     let span = tracing::info_span!(
         target: CALL_SPAN,
         "call",
-        otel.name = %operation,
+        // Plain `&str` values, not `%` ones: the exporter's layer formats a `Display` value
+        // into a new string, but copies a `&str` as it is.
+        otel.name = operation,
         otel.kind = if surface.is_some() { "server" } else { "internal" },
         otel.status_code = tracing::field::Empty,
         rpc.system = "alknet",
-        rpc.method = %operation,
+        rpc.method = operation,
         alknet.surface = surface.unwrap_or("composed"),
-        enduser.id = identity.unwrap_or(""),
+        enduser.id = identity,
         error.type = tracing::field::Empty,
     );
     if let Some(parent) = parent {

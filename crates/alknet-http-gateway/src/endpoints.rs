@@ -115,6 +115,8 @@ pub(crate) async fn call(
                 envelope.input,
                 CallOptions {
                     request_id,
+                    // The request span: the request's one call is recorded on it.
+                    span: Some(tracing::Span::current()),
                     ..CallOptions::default()
                 },
             )

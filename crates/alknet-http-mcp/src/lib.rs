@@ -38,6 +38,7 @@
 
 mod client;
 mod server;
+mod span;
 
 pub use client::{
     FromMcp, FromMcpConfig, MCP_TOOL_ERROR, McpImport, content_blocks_schema, tool_result,

@@ -8,7 +8,6 @@ use alknet_http_core::dispatch::{
 };
 use alknet_http_core::error::unauthorized_response;
 use alknet_http_core::identity::ResolvedIdentity;
-use alknet_http_core::trace::TraceParent;
 use alknet_http_core::{CallError, Identity};
 use axum::Router;
 use axum::body::Body;
@@ -27,6 +26,9 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::span;
 
 /// The path `to_mcp` is served at unless configured otherwise.
 pub const DEFAULT_PATH: &str = "/mcp";
@@ -333,12 +335,13 @@ impl GatewayTools {
     }
 
     /// The options of a tool call: the client's cancel (or the session's end) is the caller
-    /// going away, under the dispatch's disconnect policy.
-    fn options(context: &RequestContext<RoleServer>, trace: Option<&TraceParent>) -> CallOptions {
+    /// going away, under the dispatch's disconnect policy; `span` is the request's (the one
+    /// call of a `call` tool records itself on it).
+    fn options(context: &RequestContext<RoleServer>, span: Option<tracing::Span>) -> CallOptions {
         CallOptions {
             // The dispatch makes the call's own child of it.
             abort: Some(context.ct.clone()),
-            trace_parent: trace.cloned(),
+            span,
             ..CallOptions::default()
         }
     }
@@ -348,7 +351,6 @@ impl GatewayTools {
         identity: Option<Arc<Identity>>,
         call: BatchCall,
         context: &RequestContext<RoleServer>,
-        trace: Option<&TraceParent>,
     ) -> CallToolResponse {
         match self
             .dispatch
@@ -356,7 +358,7 @@ impl GatewayTools {
                 identity,
                 &call.operation,
                 call.input,
-                Self::options(context, trace),
+                Self::options(context, Some(tracing::Span::current())),
             )
             .await
         {
@@ -370,7 +372,6 @@ impl GatewayTools {
         identity: Option<Arc<Identity>>,
         mut args: JsonObject,
         context: &RequestContext<RoleServer>,
-        trace: Option<&TraceParent>,
     ) -> Result<CallToolResponse, ErrorData> {
         let calls = match args.remove("calls") {
             Some(Value::Array(calls)) => calls
@@ -388,7 +389,7 @@ impl GatewayTools {
                 identity,
                 calls,
                 self.batch_limits,
-                Self::options(context, trace),
+                Self::options(context, None),
             )
             .await
             .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
@@ -419,9 +420,11 @@ impl ServerHandler for GatewayTools {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let parent = span::trace_parent(request.as_ref().and_then(|r| r.meta.as_deref()), &context);
+        let _span = span::request_span("tools/list", None, &context, parent.as_ref()).entered();
         Ok(ListToolsResult::with_all_items(self.tools.tools.clone()))
     }
 
@@ -430,6 +433,27 @@ impl ServerHandler for GatewayTools {
     }
 
     async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let parent = span::trace_parent(request.meta.as_deref(), &context);
+        let span = span::request_span("tools/call", Some(&request.name), &context, parent.as_ref());
+        let answer = self
+            .call_tool_in(request, context)
+            .instrument(span.clone())
+            .await;
+        // A refused request; a failed `call` has recorded its error code on the span itself.
+        if answer.is_err() {
+            span::record_error(&span, "tool_error");
+        }
+        answer
+    }
+}
+
+impl GatewayTools {
+    /// A `tools/call`, inside its span.
+    async fn call_tool_in(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
@@ -443,11 +467,6 @@ impl ServerHandler for GatewayTools {
                 None,
             ));
         };
-        // W3C trace context in the request's `_meta` (SEP-414) parents the call's span.
-        let trace = [request.meta.as_deref(), Some(&*context.meta)]
-            .into_iter()
-            .flatten()
-            .find_map(|meta| TraceParent::parse(meta.get_traceparent()?, meta.get_tracestate()));
         let args = request.arguments.unwrap_or_default();
         let as_value = Value::Object(args);
         let problems: Vec<String> = self.tools.validators[index]
@@ -471,11 +490,8 @@ impl ServerHandler for GatewayTools {
         Ok(match request.name.as_ref() {
             "search" => self.search(identity.as_deref(), &args),
             "schema" => self.schema(identity.as_deref(), &args),
-            "call" => {
-                self.call(identity, batch_call(args), &context, trace.as_ref())
-                    .await
-            }
-            _ => self.batch(identity, args, &context, trace.as_ref()).await?,
+            "call" => self.call(identity, batch_call(args), &context).await,
+            _ => self.batch(identity, args, &context).await?,
         })
     }
 }

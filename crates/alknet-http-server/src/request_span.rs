@@ -68,13 +68,21 @@ where
         let span = tracing::info_span!(
             target: HTTP_SPAN,
             "request",
-            otel.name = %request.method(),
+            // `&str` values: the exporter's layer copies them, a `%` value it formats.
+            otel.name = request.method().as_str(),
             otel.kind = "server",
             otel.status_code = tracing::field::Empty,
-            http.request.method = %request.method(),
-            url.path = %request.uri().path(),
+            http.request.method = request.method().as_str(),
+            url.path = request.uri().path(),
             http.response.status_code = tracing::field::Empty,
-            alknet.request_id = %id,
+            alknet.request_id = id.as_str(),
+            // A request that makes one call (`POST /call`) carries it on this span rather than
+            // in a child: see `alknet_http_core::trace::hosts_call`.
+            rpc.system = tracing::field::Empty,
+            rpc.method = tracing::field::Empty,
+            alknet.surface = tracing::field::Empty,
+            enduser.id = tracing::field::Empty,
+            error.type = tracing::field::Empty,
         );
         if !span.is_disabled()
             && let Some(parent) = TraceParent::from_headers(request.headers())

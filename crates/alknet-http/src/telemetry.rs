@@ -130,6 +130,11 @@ impl TraceExport {
             .with_target(HTTP_SPAN, tracing::Level::INFO);
         tracing_opentelemetry::layer()
             .with_tracer(self.provider.tracer("alknet-http"))
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_target(false)
+            .with_context_activation(false)
             .with_filter(targets)
     }
 

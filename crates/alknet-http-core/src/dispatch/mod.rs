@@ -46,6 +46,10 @@ pub struct CallOptions {
     /// The caller's trace context when the surface carries one per call (MCP `_meta`); the
     /// call's span is then its child rather than the HTTP request span's.
     pub trace_parent: Option<crate::trace::TraceParent>,
+    /// The surface's own span for this one call (the request span of `POST /call`): the call
+    /// records itself on it, when it [hosts calls](crate::trace::hosts_call), instead of
+    /// opening a child span — one server span per request, as the conventions ask.
+    pub span: Option<tracing::Span>,
 }
 
 /// The id of an HTTP request, which is also the id of the call it makes: answered in
@@ -234,6 +238,7 @@ impl GatewayDispatch {
             // Without a per-call context, an HTTP surface's calls are children of its request
             // span, which took the caller's context from the headers.
             trace_parent: options.trace_parent,
+            span: options.span,
         }
     }
 

@@ -137,6 +137,7 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         last_event_id: None,
         surface: options.surface,
         trace_parent: meta.as_ref().and_then(TraceParent::from_meta),
+        span: None,
     };
     let seed = root.into_seed(shared.env.clone());
     if streaming {

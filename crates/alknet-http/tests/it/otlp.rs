@@ -1,8 +1,9 @@
 //! One trace across the node and an upstream, exported over OTLP and read back from the real
-//! protobuf: an HTTP request carrying the caller's `traceparent` → the node's HTTP server span
-//! → the call's span → a composed call → an imported REST upstream, which receives the
-//! `traceparent` of that composed call; and a WebSocket session call whose `meta` carries the
-//! caller's context. The test is the node's own process, exporting with the facade's
+//! protobuf: an HTTP request carrying the caller's `traceparent` → the node's server span (the
+//! HTTP request's, on which its one call records itself) → a composed call → an imported REST
+//! upstream, which receives the `traceparent` of that composed call; a hub → spoke call over
+//! QUIC; a WebSocket session call whose `meta` carries the caller's context; an MCP tool call
+//! whose `_meta` does. The test is the process of both nodes, exporting with the facade's
 //! `TraceExport` as the command does.
 
 use std::sync::{Arc, Mutex};
@@ -11,10 +12,12 @@ use std::time::Duration;
 use alknet_http::core::client::{HttpClientConfig, SharedHttpClient};
 use alknet_http::core::meta::CallMeta;
 use alknet_http::core::session::OutgoingOptions;
+use alknet_http::core::tls::ServerIdentity;
 use alknet_http::core::{
     Capabilities, HandlerKind, Identity, OperationRegistry, OperationSpec, ScopedPeerEnv,
-    StaticTokenProvider,
+    StaticTokenProvider, Visibility,
 };
+use alknet_http::federation::{Federation, Peer, PeerImport};
 use alknet_http::openapi::import::{FromOpenApi, HttpServiceConfig, OpenApiSpec};
 use alknet_http::telemetry::{OtlpExport, TraceExport};
 use alknet_http::{Listener, Node};
@@ -44,6 +47,8 @@ const WS_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const WS_SPAN: &str = "b7ad6b7169203331";
 const MCP_TRACE: &str = "1af7651916cd43dd8448eb211c80319d";
 const MCP_SPAN: &str = "c7ad6b7169203332";
+const HUB_TRACE: &str = "2af7651916cd43dd8448eb211c80319e";
+const HUB_SPAN: &str = "d7ad6b7169203333";
 
 /// One JSON-RPC message to `/mcp` (the SSE or JSON answer's message, and the session id).
 async fn mcp(
@@ -162,11 +167,9 @@ async fn the_command_exports_its_spans_to_the_configured_collector() {
         let received = &received;
         async move {
             let spans = received.lock().unwrap();
-            ["POST", "demo/echo"].iter().all(|name| {
-                spans
-                    .iter()
-                    .any(|s| hex(&s.trace_id) == trace && s.name == *name)
-            })
+            spans
+                .iter()
+                .any(|s| hex(&s.trace_id) == trace && s.name == "demo/echo")
         }
     })
     .await;
@@ -176,8 +179,12 @@ async fn the_command_exports_its_spans_to_the_configured_collector() {
         .map(|s| (s.name.as_str(), hex(&s.trace_id)))
         .collect();
     assert!(exported.is_some(), "{names:?}");
-    let request = spans.iter().find(|s| s.name == "POST").unwrap();
+    let request = spans.iter().find(|s| s.name == "demo/echo").unwrap();
     assert_eq!(hex(&request.parent_span_id), CALLER_SPAN);
+    assert_eq!(
+        attribute(request, "http.request.method").as_deref(),
+        Some("POST")
+    );
     drop(node);
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -240,7 +247,48 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         )
         .build()
         .unwrap();
+    // The spoke: a node of its own (same process, same exporter) that the hub dials over QUIC
+    // and imports `spoke/echo` from, as `s/spoke/echo`.
+    let (hub_cert, spoke_cert) = (
+        ServerIdentity::self_signed(["hub"]).unwrap(),
+        ServerIdentity::self_signed(["spoke"]).unwrap(),
+    );
+    let spoke = Node::builder()
+        .registry(
+            OperationRegistry::builder()
+                .with_leaf(
+                    OperationSpec::query("spoke/echo"),
+                    HandlerKind::once(|input, _| async move { Ok(input) }),
+                    Capabilities::new(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .listen(Listener::Quic(
+            "127.0.0.1:0".parse().unwrap(),
+            spoke_cert.clone(),
+        ))
+        .federation(Federation::new(spoke_cert.clone()).with_peer(Peer::new(
+            Identity::new("hub"),
+            &hub_cert.fingerprint_sha256(),
+        )))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
     let node = Node::builder()
+        .federation(
+            Federation::new(hub_cert).with_peer(
+                Peer::new(Identity::new("spoke"), &spoke_cert.fingerprint_sha256())
+                    .dialing(spoke.addresses()[0].addr.to_string())
+                    .importing(
+                        PeerImport::default()
+                            .with_prefix("s")
+                            .with_visibility(Visibility::External),
+                    ),
+            ),
+        )
         .registry(registry)
         .identity_provider(Arc::new(
             StaticTokenProvider::new()
@@ -264,6 +312,24 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+
+    // Hub → spoke: the call the hub forwards carries its context to the spoke.
+    let peers = node.peers().unwrap().clone();
+    let connected = until(Duration::from_secs(10), || {
+        let peers = peers.clone();
+        async move { peers.ready() }
+    })
+    .await;
+    assert!(connected.is_some(), "{:?}", peers.snapshot());
+    let response = alknet_http::core::client::reqwest::Client::new()
+        .post(format!("{base}/call"))
+        .bearer_auth(TOKEN)
+        .header("traceparent", format!("00-{HUB_TRACE}-{HUB_SPAN}-01"))
+        .body(r#"{"operation":"/s/spoke/echo","input":{"hop":1}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 
     let ws = alknet_http::ws::client::connect(
         &format!("{}/alknet/call", base.replace("http://", "ws://")),
@@ -314,12 +380,14 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     // The HTTP span ends once its response is written: wait for every span of both traces
     // (other tests of this process may export spans of their own meanwhile).
     let wanted = [
-        (CALLER_TRACE, "POST"),
         (CALLER_TRACE, "chain/run"),
         (CALLER_TRACE, "up/echo"),
         (WS_TRACE, "chain/run"),
         (WS_TRACE, "up/echo"),
-        (MCP_TRACE, "chain/run"),
+        (MCP_TRACE, "tools/call call"),
+        (MCP_TRACE, "up/echo"),
+        (HUB_TRACE, "s/spoke/echo"),
+        (HUB_TRACE, "spoke/echo"),
     ];
     let all_there = until(Duration::from_secs(20), || {
         let (export, received) = (&export, &received);
@@ -344,7 +412,8 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         spans.iter().filter(|s| hex(&s.trace_id) == trace).collect()
     };
 
-    // HTTP: caller → the HTTP server span → the call → the composed call → the upstream.
+    // HTTP: caller → the server span (the request's, with its call on it) → the composed call →
+    // the upstream.
     let http_trace = in_trace(CALLER_TRACE);
     let by_name = |name: &str| {
         *http_trace
@@ -352,22 +421,29 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
             .find(|s| s.name == name)
             .unwrap_or_else(|| panic!("no `{name}` span in {http_trace:#?}"))
     };
-    let request = by_name("POST");
-    assert_eq!(hex(&request.parent_span_id), CALLER_SPAN);
-    assert_eq!(request.kind, 2, "SERVER");
+    let call = by_name("chain/run");
+    assert_eq!(hex(&call.parent_span_id), CALLER_SPAN);
+    assert_eq!(call.kind, 2, "SERVER");
     assert_eq!(
-        attribute(request, "http.request.method").as_deref(),
+        attribute(call, "http.request.method").as_deref(),
         Some("POST")
     );
+    assert_eq!(attribute(call, "url.path").as_deref(), Some("/call"));
     assert_eq!(
-        attribute(request, "http.response.status_code").as_deref(),
+        attribute(call, "http.response.status_code").as_deref(),
         Some("200")
     );
-    let call = by_name("chain/run");
-    assert_eq!(call.parent_span_id, request.span_id);
-    assert_eq!(call.kind, 2, "SERVER");
     assert_eq!(attribute(call, "rpc.system").as_deref(), Some("alknet"));
     assert_eq!(attribute(call, "rpc.method").as_deref(), Some("chain/run"));
+    assert_eq!(
+        attribute(call, "alknet.surface").as_deref(),
+        Some("gateway")
+    );
+    assert_eq!(attribute(call, "enduser.id"), None, "an anonymous caller");
+    assert!(
+        !http_trace.iter().any(|s| s.name == "POST"),
+        "one server span per request: {http_trace:#?}"
+    );
     let composed = by_name("up/echo");
     assert_eq!(composed.parent_span_id, call.span_id);
     assert_eq!(composed.kind, 1, "INTERNAL");
@@ -392,18 +468,54 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
             .any(|s| s.name == "up/echo" && s.parent_span_id == ws_call.span_id)
     );
 
-    // MCP: the `_meta` context parents the tool call's call span.
+    // MCP: the `_meta` context parents the tool call's span (the MCP conventions), on which
+    // the `call` tool's call records itself.
     let mcp_trace = in_trace(MCP_TRACE);
     let mcp_call = mcp_trace
         .iter()
-        .find(|s| s.name == "chain/run")
+        .find(|s| s.name == "tools/call call")
         .unwrap_or_else(|| panic!("{mcp_trace:#?}"));
     assert_eq!(hex(&mcp_call.parent_span_id), MCP_SPAN);
-    assert_eq!(
-        attribute(mcp_call, "alknet.surface").as_deref(),
-        Some("mcp")
+    assert_eq!(mcp_call.kind, 2, "SERVER");
+    for (key, value) in [
+        ("mcp.method.name", "tools/call"),
+        ("gen_ai.tool.name", "call"),
+        ("gen_ai.operation.name", "execute_tool"),
+        ("jsonrpc.request.id", "2"),
+        ("mcp.session.id", session.as_str()),
+        ("rpc.method", "chain/run"),
+        ("alknet.surface", "mcp"),
+        ("enduser.id", "tracer"),
+    ] {
+        assert_eq!(attribute(mcp_call, key).as_deref(), Some(value), "{key}");
+    }
+    assert!(
+        mcp_trace
+            .iter()
+            .any(|s| s.name == "up/echo" && s.parent_span_id == mcp_call.span_id)
     );
 
+    // Hub → spoke: the spoke's server span is a child of the hub's, in the caller's trace.
+    let hub_trace = in_trace(HUB_TRACE);
+    let hub_call = hub_trace
+        .iter()
+        .find(|s| s.name == "s/spoke/echo")
+        .unwrap_or_else(|| panic!("{hub_trace:#?}"));
+    assert_eq!(hex(&hub_call.parent_span_id), HUB_SPAN);
+    assert_eq!(attribute(hub_call, "enduser.id").as_deref(), Some("tracer"));
+    let spoke_call = hub_trace
+        .iter()
+        .find(|s| s.name == "spoke/echo")
+        .unwrap_or_else(|| panic!("{hub_trace:#?}"));
+    assert_eq!(spoke_call.parent_span_id, hub_call.span_id);
+    assert_eq!(spoke_call.kind, 2, "SERVER");
+    assert_eq!(
+        attribute(spoke_call, "alknet.surface").as_deref(),
+        Some("quic")
+    );
+    assert_eq!(attribute(spoke_call, "enduser.id").as_deref(), Some("hub"));
+
     node.shutdown().await;
+    spoke.shutdown().await;
     export.shutdown();
 }
