@@ -8,6 +8,7 @@ use alknet_http_core::dispatch::{
 };
 use alknet_http_core::error::unauthorized_response;
 use alknet_http_core::identity::ResolvedIdentity;
+use alknet_http_core::metrics::SessionGuard;
 use alknet_http_core::{CallError, Identity};
 use axum::Router;
 use axum::body::Body;
@@ -155,6 +156,8 @@ struct GatewayTools {
     dispatch: GatewayDispatch,
     tools: Arc<ToolSet>,
     batch_limits: BatchLimits,
+    /// The session counted live in the metrics until its handler (and every clone) drops.
+    _live: Option<Arc<SessionGuard>>,
 }
 
 struct ToolSet {
@@ -541,6 +544,7 @@ pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
         batch_limits: BatchLimits::default()
             .max_len(config.max_batch_len)
             .concurrency(config.batch_concurrency),
+        _live: None,
     };
     let mut server_config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(config.sse_keep_alive))
@@ -553,8 +557,19 @@ pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
     };
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(config.session_idle_timeout);
-    let service =
-        StreamableHttpService::new(move || Ok(tools.clone()), Arc::new(sessions), server_config);
+    // One handler per session: each counts as a live `mcp` session while rmcp keeps it.
+    let for_session = move || {
+        let live = tools
+            .dispatch
+            .registry()
+            .metrics()
+            .map(|metrics| Arc::new(metrics.session_opened("mcp")));
+        Ok(GatewayTools {
+            _live: live,
+            ..tools.clone()
+        })
+    };
+    let service = StreamableHttpService::new(for_session, Arc::new(sessions), server_config);
     Router::new()
         .route_service(&config.path, service)
         .layer(middleware::from_fn_with_state(config.allow_anonymous, edge))

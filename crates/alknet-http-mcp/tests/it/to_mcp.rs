@@ -382,3 +382,50 @@ async fn oversized_requests_are_413() {
         .unwrap();
     assert_eq!(response.status(), 413);
 }
+
+/// Every MCP session counts as a live `mcp` session in the metrics until it closes.
+#[tokio::test]
+async fn live_sessions_are_counted() {
+    use alknet_http_core::metrics::CallMetrics;
+    use alknet_http_core::{Capabilities, HandlerKind, OperationRegistry, OperationSpec};
+
+    let metrics = Arc::new(CallMetrics::new());
+    let registry = OperationRegistry::builder()
+        .with_metrics(metrics.clone())
+        .with_leaf(
+            OperationSpec::query("demo/echo"),
+            HandlerKind::once(|input, _| async move { Ok(input) }),
+            Capabilities::new(),
+        )
+        .build()
+        .unwrap();
+    let node = start(registry, McpConfig::default()).await;
+    let live = || {
+        metrics
+            .encode()
+            .lines()
+            .find_map(|line| line.strip_prefix(r#"alknet_sessions{surface="mcp"} "#))
+            .map_or(0.0, |value| value.parse::<f64>().unwrap())
+    };
+    assert_eq!(live(), 0.0);
+    let first = connect(&node.url(), Some(ALICE)).await.unwrap();
+    let second = connect(&node.url(), Some(ALICE)).await.unwrap();
+    tool(
+        &first,
+        "call",
+        json!({"operation": "/demo/echo", "input": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(live(), 2.0);
+    // Closing the client ends its session (`DELETE`), and the session's handler with it.
+    first.cancel().await.unwrap();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while live() != 1.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "still {} live", live());
+    drop(second);
+}
