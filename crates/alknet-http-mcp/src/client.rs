@@ -15,6 +15,8 @@ use futures::future::BoxFuture;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, Implementation, Tool};
 use rmcp::service::{RoleClient, RunningService, ServiceError, ServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
+
+use crate::trace_headers::TracingClient;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -228,7 +230,7 @@ impl FromMcp {
             };
             transport = transport.auth_header(token.expose_secret());
         }
-        let client = (*self.http.client()).clone();
+        let client = TracingClient((*self.http.client()).clone());
         let transport = StreamableHttpClientTransport::with_client(client, transport);
         let info = ClientConfig::new(
             Default::default(),

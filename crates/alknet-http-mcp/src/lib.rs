@@ -39,6 +39,7 @@
 mod client;
 mod server;
 mod span;
+mod trace_headers;
 
 pub use client::{
     FromMcp, FromMcpConfig, MCP_TOOL_ERROR, McpImport, content_blocks_schema, tool_result,

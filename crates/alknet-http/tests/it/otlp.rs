@@ -9,7 +9,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use alknet_http::core::OperationAdapter as _;
 use alknet_http::core::client::{HttpClientConfig, SharedHttpClient};
+use alknet_http::core::dispatch::GatewayDispatch;
+use alknet_http::core::identity::AnonymousOnly;
 use alknet_http::core::meta::CallMeta;
 use alknet_http::core::session::OutgoingOptions;
 use alknet_http::core::tls::ServerIdentity;
@@ -18,6 +21,8 @@ use alknet_http::core::{
     StaticTokenProvider, Visibility,
 };
 use alknet_http::federation::{Federation, Peer, PeerImport};
+use alknet_http::mcp::McpConfig;
+use alknet_http::mcp::{FromMcp, FromMcpConfig};
 use alknet_http::openapi::import::{FromOpenApi, HttpServiceConfig, OpenApiSpec};
 use alknet_http::telemetry::{OtlpExport, TraceExport};
 use alknet_http::{Listener, Node};
@@ -49,6 +54,8 @@ const MCP_TRACE: &str = "1af7651916cd43dd8448eb211c80319d";
 const MCP_SPAN: &str = "c7ad6b7169203332";
 const HUB_TRACE: &str = "2af7651916cd43dd8448eb211c80319e";
 const HUB_SPAN: &str = "d7ad6b7169203333";
+const IMPORT_TRACE: &str = "3af7651916cd43dd8448eb211c80319f";
+const IMPORT_SPAN: &str = "e7ad6b7169203334";
 
 /// One JSON-RPC message to `/mcp` (the SSE or JSON answer's message, and the session id).
 async fn mcp(
@@ -195,6 +202,8 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     // The upstream: echoes, and remembers the traceparent it got.
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen_by_upstream = seen.clone();
+    let seen_mcp: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen_by_mcp_upstream = seen_mcp.clone();
     let upstream = serve(axum::Router::new().route(
         "/echo",
         axum::routing::post(
@@ -225,6 +234,47 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
             .expect("this test owns the process's subscriber");
     }
 
+    // An upstream MCP server (another node's `/mcp`, in this process) that remembers the
+    // `traceparent` header of each tools/call, imported with `from_mcp` as `mcpup/*`.
+    let upstream_mcp = {
+        let upstream_ops = OperationRegistry::builder()
+            .with_leaf(
+                OperationSpec::query("far/echo"),
+                HandlerKind::once(|input, _| async move { Ok(input) }),
+                Capabilities::new(),
+            )
+            .build()
+            .unwrap();
+        let dispatch = GatewayDispatch::new(upstream_ops, Arc::new(AnonymousOnly));
+        let seen = seen_by_mcp_upstream.clone();
+        let remember = move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let seen = seen.clone();
+            async move {
+                if let Some(parent) = request.headers().get("traceparent") {
+                    seen.lock()
+                        .unwrap()
+                        .push(parent.to_str().unwrap().to_owned());
+                }
+                next.run(request).await
+            }
+        };
+        let router = alknet_http::mcp::router(
+            dispatch,
+            McpConfig::default()
+                .with_allow_anonymous(true)
+                .with_allowed_hosts(Vec::new()),
+        )
+        .layer(axum::middleware::from_fn(remember));
+        serve(router).await
+    };
+    let mcp_import = FromMcp::new(
+        FromMcpConfig::new(format!("{upstream_mcp}/mcp"), "mcpup")
+            .with_visibility(Visibility::External),
+        Arc::new(SharedHttpClient::new(HttpClientConfig::default()).unwrap()),
+    )
+    .import()
+    .await
+    .unwrap();
     let http = Arc::new(SharedHttpClient::new(HttpClientConfig::default()).unwrap());
     let imported = FromOpenApi::new(
         OpenApiSpec::from_json(UPSTREAM_DOCUMENT).unwrap(),
@@ -236,6 +286,7 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     .into_registrations();
     let registry = OperationRegistry::builder()
         .with_all(imported)
+        .with_all(mcp_import)
         .with_local(
             OperationSpec::query("chain/run"),
             HandlerKind::once(|input: Value, ctx| async move {
@@ -313,6 +364,17 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
+    // from_mcp: the import's tools/call carries the context in `_meta` and in its headers.
+    let response = alknet_http::core::client::reqwest::Client::new()
+        .post(format!("{base}/call"))
+        .bearer_auth(TOKEN)
+        .header("traceparent", format!("00-{IMPORT_TRACE}-{IMPORT_SPAN}-01"))
+        .body(r#"{"operation":"/mcpup/call","input":{"operation":"/far/echo","input":{"far":1}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+
     // Hub → spoke: the call the hub forwards carries its context to the spoke.
     let peers = node.peers().unwrap().clone();
     let connected = until(Duration::from_secs(10), || {
@@ -388,6 +450,8 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         (MCP_TRACE, "up/echo"),
         (HUB_TRACE, "s/spoke/echo"),
         (HUB_TRACE, "spoke/echo"),
+        (IMPORT_TRACE, "mcpup/call"),
+        (IMPORT_TRACE, "tools/call call"),
     ];
     let all_there = until(Duration::from_secs(20), || {
         let (export, received) = (&export, &received);
@@ -514,6 +578,25 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         Some("quic")
     );
     assert_eq!(attribute(spoke_call, "enduser.id").as_deref(), Some("hub"));
+
+    // from_mcp: the upstream's MCP span continues the importing call's span (from `_meta`),
+    // and its HTTP layer got the same context as a header.
+    let import_trace = in_trace(IMPORT_TRACE);
+    let importing = import_trace
+        .iter()
+        .find(|s| s.name == "mcpup/call")
+        .unwrap_or_else(|| panic!("{import_trace:#?}"));
+    assert_eq!(hex(&importing.parent_span_id), IMPORT_SPAN);
+    let upstream_span = import_trace
+        .iter()
+        .find(|s| s.name == "tools/call call")
+        .unwrap_or_else(|| panic!("{import_trace:#?}"));
+    assert_eq!(upstream_span.parent_span_id, importing.span_id);
+    assert_eq!(
+        seen_mcp.lock().unwrap().clone(),
+        [format!("00-{IMPORT_TRACE}-{}-01", hex(&importing.span_id))],
+        "the upstream's HTTP layer got the importing call's context"
+    );
 
     node.shutdown().await;
     spoke.shutdown().await;
