@@ -1,6 +1,7 @@
 //! What every call reports: its span (see [`crate::trace`]), its metrics (when the registry
-//! counts calls) and, for root calls, one access-log event (target [`ACCESS_LOG`], level INFO: surface, operation,
-//! identity id, outcome code, duration, request id) when a subscriber wants it.
+//! counts calls) and, for root calls, one access-log event (target [`ACCESS_LOG`], level INFO:
+//! surface, operation, identity id, outcome code, duration, request id, and the trace id when
+//! the call is traced or its caller sent one) when a subscriber wants it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +28,8 @@ struct Access {
     operation: String,
     identity: Option<String>,
     request_id: String,
+    /// The caller's trace id (a session's `meta`), when the span itself records none.
+    trace_id: Option<String>,
     started: Instant,
 }
 
@@ -65,6 +68,7 @@ impl Observed {
                 operation: operation.to_owned(),
                 identity: call.identity.map(|i| i.id.clone()),
                 request_id: call.request_id.to_owned(),
+                trace_id: call.trace_parent.map(|parent| parent.trace_id().to_owned()),
                 started: Instant::now(),
             });
         let span = trace::call_span(
@@ -118,6 +122,12 @@ impl Observed {
 
     fn log(&mut self, code: &str) {
         if let Some(access) = self.access.take() {
+            // The span's when it is recorded (it has the caller's trace id, or a new one).
+            let traced = TraceParent::of_span(&self.span);
+            let trace_id = traced
+                .as_ref()
+                .map(TraceParent::trace_id)
+                .or(access.trace_id.as_deref());
             tracing::info!(
                 target: ACCESS_LOG,
                 surface = access.surface,
@@ -126,6 +136,7 @@ impl Observed {
                 code,
                 duration_ms = access.started.elapsed().as_secs_f64() * 1000.0,
                 request_id = %access.request_id,
+                trace_id,
                 "call"
             );
         }

@@ -168,6 +168,20 @@ impl TraceParent {
     }
 }
 
+/// With feature `axum`, `Option<TraceParent>` is an extractor that *takes* the caller's
+/// context the server's request layer stored (from the `traceparent` header).
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for TraceParent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.remove::<TraceParent>())
+    }
+}
+
 /// Whether a call may record itself on `span` rather than open a child span: `span` is
 /// enabled and declares the call's fields, `rpc.method` among them (a surface's own span for
 /// one call, such as the HTTP request span of `POST /call`, declares `otel.name`,
@@ -178,6 +192,46 @@ pub fn hosts_call(span: &tracing::Span) -> bool {
         && span
             .metadata()
             .is_some_and(|meta| meta.fields().field("rpc.method").is_some())
+}
+
+/// Records a call on `host`, a span that [hosts calls](hosts_call), in one `record_all` (one
+/// pass through the subscriber's layers, not one per field); `false` when `host` does not
+/// host calls.
+fn record_on_host(
+    host: &tracing::Span,
+    operation: &str,
+    surface: &str,
+    identity: Option<&str>,
+) -> bool {
+    if host.is_disabled() {
+        return false;
+    }
+    let Some(meta) = host.metadata() else {
+        return false;
+    };
+    let fields = meta.fields();
+    let field = |name| fields.field(name);
+    let (Some(system), Some(method), Some(surface_field), Some(user), Some(name)) = (
+        field("rpc.system"),
+        field("rpc.method"),
+        field("alknet.surface"),
+        field("enduser.id"),
+        field("otel.name"),
+    ) else {
+        return false;
+    };
+    // An HTTP request span takes the call's name (the RPC conventions name a server span
+    // after its method; "POST" says little); an MCP span keeps `{method} {tool}`.
+    let renamed = (meta.target() == HTTP_SPAN).then_some(&operation as &dyn tracing::Value);
+    let values = [
+        (&system, Some(&"alknet" as &dyn tracing::Value)),
+        (&method, Some(&operation as &dyn tracing::Value)),
+        (&surface_field, Some(&surface as &dyn tracing::Value)),
+        (&user, identity.as_ref().map(|id| id as &dyn tracing::Value)),
+        (&name, renamed),
+    ];
+    host.record_all(&fields.value_set(&values));
+    true
 }
 
 /// The span of a call: `server` for a root call (with the caller's context as parent when it
@@ -191,21 +245,9 @@ pub(crate) fn call_span(
     parent: Option<&TraceParent>,
     host: Option<&tracing::Span>,
 ) -> tracing::Span {
-    if let Some(host) = host.filter(|host| hosts_call(host)) {
-        // An HTTP request span takes the call's name (the RPC conventions name a server span
-        // after its method; "POST" says little); an MCP span keeps `{method} {tool}`.
-        if host
-            .metadata()
-            .is_some_and(|meta| meta.target() == HTTP_SPAN)
-        {
-            host.record("otel.name", operation);
-        }
-        host.record("rpc.system", "alknet");
-        host.record("rpc.method", operation);
-        host.record("alknet.surface", surface.unwrap_or("composed"));
-        if let Some(identity) = identity {
-            host.record("enduser.id", identity);
-        }
+    if let Some(host) = host
+        && record_on_host(host, operation, surface.unwrap_or("composed"), identity)
+    {
         return host.clone();
     }
     let span = tracing::info_span!(

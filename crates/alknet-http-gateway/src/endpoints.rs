@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use alknet_http_core::dispatch::{BatchCall, CallFailure, CallOptions, RequestId, SearchQuery};
 use alknet_http_core::identity::ResolvedIdentity;
+use alknet_http_core::trace::TraceParent;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -101,6 +102,7 @@ pub(crate) async fn call(
     State(gateway): State<Arc<Gateway>>,
     ResolvedIdentity(identity): ResolvedIdentity,
     request_id: Option<RequestId>,
+    trace_parent: Option<TraceParent>,
     body: Bytes,
 ) -> Result<Response, GatewayRejection> {
     let envelope = parse_envelope(&body)?;
@@ -117,6 +119,7 @@ pub(crate) async fn call(
                     request_id,
                     // The request span: the request's one call is recorded on it.
                     span: Some(tracing::Span::current()),
+                    trace_parent,
                     ..CallOptions::default()
                 },
             )

@@ -84,10 +84,11 @@ where
             enduser.id = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
-        if !span.is_disabled()
-            && let Some(parent) = TraceParent::from_headers(request.headers())
-        {
+        // The caller's context parents the span, and stays in the extensions for a surface
+        // whose one call reports it (the access log's trace id when no span is recorded).
+        if let Some(parent) = TraceParent::from_headers(request.headers()) {
             parent.adopt(&span);
+            request.extensions_mut().insert(parent);
         }
         request.extensions_mut().insert(id);
         let future = span.in_scope(|| self.inner.call(request));

@@ -43,8 +43,10 @@ pub struct CallOptions {
     pub last_event_id: Option<String>,
     /// The call's id (the HTTP request's `x-request-id`); a fresh UUID v4 when `None`.
     pub request_id: Option<RequestId>,
-    /// The caller's trace context when the surface carries one per call (MCP `_meta`); the
-    /// call's span is then its child rather than the HTTP request span's.
+    /// The caller's trace context when the surface carries one per call: the call's span is
+    /// then its child rather than the HTTP request span's, and the access log names its trace
+    /// even when no span is recorded. A call on a host `span` (which took the same context)
+    /// only reports it.
     pub trace_parent: Option<crate::trace::TraceParent>,
     /// The surface's own span for this one call (the request span of `POST /call`): the call
     /// records itself on it, when it [hosts calls](crate::trace::hosts_call), instead of

@@ -414,10 +414,20 @@ async fn the_access_log_is_one_json_line_per_call() {
         let gateway = alknet_http::gateway::client::GatewayClient::new(&url)
             .unwrap()
             .with_token(TOKEN);
-        let _: serde_json::Value = gateway
-            .call("/demo/greet", &serde_json::json!({"name": "log"}))
+        // The caller's trace context names the call's trace in its access line, though no
+        // span is exported.
+        let greeted = alknet_http::core::client::reqwest::Client::new()
+            .post(format!("{url}/call"))
+            .bearer_auth(TOKEN)
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )
+            .body(r#"{"operation":"/demo/greet","input":{"name":"log"}}"#)
+            .send()
             .await
             .unwrap();
+        assert_eq!(greeted.status(), 200);
         let refused = gateway
             .call::<serde_json::Value>("/demo/register", &serde_json::json!({"name": "admin"}))
             .await
@@ -444,6 +454,11 @@ async fn the_access_log_is_one_json_line_per_call() {
             assert_eq!(calls[0]["identity"], "e2e");
             assert_eq!(calls[0]["surface"], "gateway");
             assert_eq!(calls[0]["request_id"].as_str().unwrap().len(), 36);
+            assert_eq!(calls[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+            assert!(
+                calls[1].get("trace_id").is_none(),
+                "no context, no trace id"
+            );
             assert!(calls[0]["duration_ms"].as_f64().unwrap() >= 0.0);
             assert!(calls[0]["timestamp"].is_string());
             assert_eq!(calls[1]["code"], "NAME_TAKEN");
