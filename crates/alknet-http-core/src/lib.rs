@@ -28,6 +28,7 @@
 //! | `typed` | typed operations: schemas generated from Rust types, declared errors from an enum (feature `typed`) |
 //! | `quic` | the QUIC transport (feature `quic`) |
 //! | `client` | the shared outbound HTTP client (feature `http-client`) |
+//! | `jwt` | JWT bearer tokens of OpenID Connect / OAuth issuers (feature `jwt`) |
 //!
 //! ## Features
 //!
@@ -38,6 +39,7 @@
 //! | `axum` | no | the [`ResolvedIdentity`](identity::ResolvedIdentity) extractor for axum handlers |
 //! | `tls` | no | `tls`: server certificates (PEM or self-signed) and rustls configurations (ring) |
 //! | `quic` | no | [`quic`]: the `alknet/call` ALPN over QUIC (quinn, rustls with ring, rcgen) |
+//! | `jwt` | no | `jwt`: JWT access tokens checked against their issuers' published keys (jsonwebtoken) |
 //!
 //! ## Example
 //!
@@ -88,6 +90,9 @@ pub mod error;
 pub mod frame;
 pub mod identity;
 pub mod invoke;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod jwt;
 pub mod meta;
 pub mod metrics;
 mod metrics_process;

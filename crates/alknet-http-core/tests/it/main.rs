@@ -11,6 +11,8 @@ mod fixtures;
 mod framing;
 mod from_call;
 mod identity;
+#[cfg(feature = "jwt")]
+mod jwt;
 mod metrics;
 mod peer_imports;
 #[cfg(feature = "quic")]
