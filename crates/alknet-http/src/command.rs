@@ -17,8 +17,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use alknet_http_core::identity::mint_token;
-use alknet_http_core::{Identity, OperationRegistry, RegistryBuilder};
+use alknet_http_core::client::{HttpClientConfig, SharedHttpClient};
+use alknet_http_core::identity::{IdentityProvider, mint_token};
+use alknet_http_core::jwt::{JwtIssuer, JwtProvider};
+use alknet_http_core::{Identity, OperationRegistry, RegistryBuilder, StaticTokenProvider};
 use secrecy::ExposeSecret;
 
 use crate::config::{NodeConfig, Resolved};
@@ -134,7 +136,8 @@ pub async fn serve(
         listeners.push(Listener::Http(SocketAddr::from(([127, 0, 0, 1], 8080))));
     }
     let mut tokens = resolved.tokens;
-    let dev_token = if embedded || resolved.token_count == 0 {
+    let credentials = resolved.token_count + resolved.issuers.len();
+    let dev_token = if embedded || credentials == 0 {
         let token = mint_token();
         tokens = tokens
             .with_token(
@@ -166,8 +169,8 @@ pub async fn serve(
     }
     let node = node
         .registry(registry)
-        .identity_provider(Arc::new(tokens))
-        .protected(resolved.token_count > 0)
+        .identity_provider(identities(tokens, resolved.issuers).await?)
+        .protected(credentials > 0)
         .call_timeout(resolved.call_timeout)
         .limits(resolved.limits)
         .decoy(resolved.decoy)
@@ -257,4 +260,20 @@ pub fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Resul
         options.mode(0o600);
     }
     options.open(path)?.write_all(secret.as_bytes())
+}
+
+/// The node's identity provider: its static tokens, and JWTs of its issuers when it has any
+/// (their keys fetched before the node listens).
+async fn identities(
+    tokens: StaticTokenProvider,
+    issuers: Vec<JwtIssuer>,
+) -> Result<Arc<dyn IdentityProvider>, String> {
+    if issuers.is_empty() {
+        return Ok(Arc::new(tokens));
+    }
+    let http = SharedHttpClient::new(HttpClientConfig::default()).map_err(|e| e.to_string())?;
+    let provider = JwtProvider::connect(issuers, Arc::new(http))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(provider.with_fallback(Arc::new(tokens))))
 }

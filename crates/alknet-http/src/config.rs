@@ -21,6 +21,10 @@
 //! sha256 = "<64 hex characters: `alknet-http token new` prints one>"
 //! scopes = ["demo:read", "demo:write"]
 //!
+//! [[issuer]]                  # JWT access tokens of an OpenID provider: see `issuer_config`
+//! issuer = "https://login.example.com"
+//! audience = ["https://node.example.com"]
+//!
 //! [limits]
 //! max_body_bytes = 2097152
 //!
@@ -62,6 +66,7 @@ use std::time::Duration;
 
 use alknet_http_core::client::{HttpClientConfig, SharedHttpClient};
 
+use alknet_http_core::jwt::JwtIssuer;
 use alknet_http_core::tls::ServerIdentity;
 use alknet_http_core::{Identity, StaticTokenProvider};
 use alknet_http_server::{DecoyConfig, ServerLimits, Stealth};
@@ -69,6 +74,7 @@ use serde::Deserialize;
 
 use crate::federation::Federation;
 use crate::imports::{ImportConfig, ResolvedImport};
+pub use crate::issuer_config::IssuerEntry;
 use crate::node::Listener;
 use crate::peer_config::{NodeSection, PeerEntry};
 pub use crate::telemetry_config::{MetricsSetup, TelemetrySection};
@@ -116,6 +122,9 @@ pub struct NodeConfig {
     /// Metrics.
     #[serde(default)]
     pub telemetry: TelemetrySection,
+    /// Issuers of accepted JWT access tokens.
+    #[serde(default)]
+    pub issuer: Vec<IssuerEntry>,
 }
 
 fn yes() -> bool {
@@ -139,6 +148,7 @@ impl Default for NodeConfig {
             node: NodeSection::default(),
             peer: Vec::new(),
             telemetry: TelemetrySection::default(),
+            issuer: Vec::new(),
         })
     }
 }
@@ -237,6 +247,8 @@ pub struct Resolved {
     pub tokens: StaticTokenProvider,
     /// How many tokens are configured.
     pub token_count: usize,
+    /// The issuers of accepted JWTs.
+    pub issuers: Vec<JwtIssuer>,
     /// Server limits.
     pub limits: ServerLimits,
     /// Gateway limits.
@@ -416,7 +428,13 @@ impl NodeConfig {
         let federation =
             crate::peer_config::federation(&self.node, node_certificate.clone(), self.peer)?;
         let metrics = self.telemetry.metrics()?;
+        let issuers = self
+            .issuer
+            .iter()
+            .map(IssuerEntry::resolve)
+            .collect::<Result<_, _>>()?;
         Ok(Resolved {
+            issuers,
             metrics,
             node_id: self.node.id().to_owned(),
             node_certificate,

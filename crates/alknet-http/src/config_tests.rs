@@ -196,3 +196,37 @@ fn telemetry_settings_are_checked() {
     assert!(otlp("").unwrap().is_none());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn issuer_entries_are_checked() {
+    let issuer =
+        |extra: &str| format!("[[issuer]]\nissuer = \"https://login.example.com\"\n{extra}");
+    let audience = "audience = [\"https://node.example\"]\n";
+    assert!(error(&issuer("")).contains("missing field `audience`"));
+    assert!(error(&issuer("audience = []")).contains("names no audience"));
+    assert!(
+        error(&issuer(&format!("{audience}algorithms = [\"HS256\"]")))
+            .contains("`HS256` is not a public-key JWS algorithm")
+    );
+    assert!(
+        error(&issuer(&format!("{audience}algorithms = [\"none\"]")))
+            .contains("`none` is not a public-key")
+    );
+    assert!(
+        error(&issuer(&format!("{audience}jwks_url = \"ftp://x\""))).contains("not an http(s) URL")
+    );
+    assert!(error(&issuer(&format!("{audience}refresh_s = 0"))).contains("`refresh_s` is 0"));
+    let resolved = NodeConfig::parse(&issuer(&format!(
+        "{audience}algorithms = [\"ES256\", \"EdDSA\"]\nscopes_claim = \"scp\"\nleeway_s = 5"
+    )))
+    .unwrap()
+    .resolve(Path::new("."))
+    .unwrap();
+    let [issuer] = resolved.issuers.as_slice() else {
+        panic!("one issuer: {:?}", resolved.issuers)
+    };
+    assert_eq!(issuer.audiences, ["https://node.example"]);
+    assert_eq!(issuer.leeway, std::time::Duration::from_secs(5));
+    assert_eq!(issuer.scopes_claim.as_deref(), Some("scp"));
+    assert_eq!(issuer.algorithms.len(), 2);
+}

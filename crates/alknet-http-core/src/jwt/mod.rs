@@ -33,7 +33,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::Validation;
+
+/// The JWS algorithms (from `jsonwebtoken`).
+pub use jsonwebtoken::Algorithm;
 
 use crate::client::SharedHttpClient;
 use crate::identity::{AuthToken, Identity, IdentityProvider};
