@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use crate::bench::soak;
 use crate::e2e::{
-    browser, federation_e2e, mcp_e2e, openapi_e2e, prometheus_e2e, schemathesis, typescript_e2e,
+    browser, federation_e2e, mcp_e2e, oidc_e2e, openapi_e2e, prometheus_e2e, schemathesis,
+    typescript_e2e,
 };
 use crate::openapi_scale::openapi_scale;
 use crate::policy::{crypto_guard, lint_source, no_stdio_guard};
@@ -52,6 +53,7 @@ pub(crate) fn ci() -> Result {
     typescript_e2e()?;
     federation_e2e()?;
     prometheus_e2e()?;
+    oidc_e2e()?;
     hack()?;
     package()
 }

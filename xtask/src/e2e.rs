@@ -230,6 +230,24 @@ pub(crate) fn prometheus_e2e() -> Result {
     )
 }
 
+/// The pinned OpenID provider (npm).
+pub(crate) const OIDC_PROVIDER: &str = "oidc-provider@9.13.3";
+
+/// A real OpenID provider's client-credentials JWTs against the node: accepted on the
+/// gateway, WebSocket and MCP, bad ones refused, a key rotation picked up.
+pub(crate) fn oidc_e2e() -> Result {
+    let e2e = npm_packages(&[OIDC_PROVIDER, MCP_TS_SDK])?;
+    ignored_tests(
+        "JWTs of a real OpenID provider (oidc-provider)",
+        "alknet-http",
+        "oidc::",
+        &[(
+            "ALKNET_E2E_NODE_MODULES",
+            e2e.join("node_modules").as_path(),
+        )],
+    )
+}
+
 /// Real-browser tests of the WebSocket surface.
 pub(crate) fn browser() -> Result {
     debian_package(CHROMIUM, "chromium")?;

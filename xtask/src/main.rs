@@ -29,7 +29,8 @@ mod structure;
 use crate::bench::{bench, soak};
 use crate::ci::{ci, hack, package};
 use crate::e2e::{
-    browser, federation_e2e, mcp_e2e, openapi_e2e, prometheus_e2e, schemathesis, typescript_e2e,
+    browser, federation_e2e, mcp_e2e, oidc_e2e, openapi_e2e, prometheus_e2e, schemathesis,
+    typescript_e2e,
 };
 use crate::openapi_scale::openapi_scale;
 use crate::policy::lint_source;
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         "typescript" => typescript_e2e(),
         "federation" => federation_e2e(),
         "prometheus" => prometheus_e2e(),
+        "oidc" => oidc_e2e(),
         "package" => package(),
         "browser" => browser(),
         "schemathesis" => schemathesis(),

@@ -4,6 +4,7 @@
 mod cli;
 mod federation;
 mod mcp_sdk;
+mod oidc;
 mod otlp;
 mod prism;
 mod prometheus;

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::cli::{serve, temp_dir, text};
 use crate::prism::call;
 
-fn env_path(name: &str) -> PathBuf {
+pub(crate) fn env_path(name: &str) -> PathBuf {
     PathBuf::from(
         std::env::var_os(name).unwrap_or_else(|| panic!("set {name} (cargo xtask ci does)")),
     )
@@ -31,7 +31,7 @@ fn script(name: &str) -> PathBuf {
 }
 
 /// Runs an SDK client script; its stdout's last line is a JSON report.
-fn report(program: &Path, script_name: &str, url: &str, token: &str) -> Value {
+pub(crate) fn report(program: &Path, script_name: &str, url: &str, token: &str) -> Value {
     let output = Command::new(program)
         .arg(script(script_name))
         .args([url, token])
@@ -51,7 +51,7 @@ fn report(program: &Path, script_name: &str, url: &str, token: &str) -> Value {
         .unwrap_or_else(|e| panic!("{script_name}: {e}\n{stdout}\n{}", text(&output.stderr)))
 }
 
-fn check_sdk_report(sdk: &str, report: &Value) {
+pub(crate) fn check_sdk_report(sdk: &str, report: &Value) {
     assert_eq!(
         report["tools"],
         json!(["search", "schema", "call", "batch"]),
