@@ -1,17 +1,23 @@
 //! The bearer layer: `Authorization: Bearer <token>` → `Option<Identity>` in request extensions.
-//! It never rejects; endpoints decide (and build their 401s with [`unauthorized`]).
+//! It never rejects; endpoints decide (and build their 401s with [`unauthorized`]). It gives a
+//! `401` the challenge that fits the request: `error="invalid_token"` when it carried a token
+//! the node refused, and the protected-resource metadata's URL when the node publishes one.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use alknet_http_core::identity::{ResolvedIdentity, bearer_token};
 use alknet_http_core::{AuthToken, IdentityProvider};
 use axum::Router;
 use axum::body::Body;
 use axum::response::Response;
-use http::header;
+use http::{HeaderValue, StatusCode, header};
 use tower::ServiceExt;
 
 use crate::config::Stealth;
+use crate::protected_resource::Challenges;
 use crate::surface::HEALTHZ;
 
 #[derive(Clone)]
@@ -19,6 +25,7 @@ pub(crate) struct BearerState {
     pub(crate) provider: Arc<dyn IdentityProvider>,
     pub(crate) stealth: Stealth,
     pub(crate) decoy: Router,
+    pub(crate) challenges: Challenges,
 }
 
 /// Resolves the bearer token of a request (never the plain token in logs).
@@ -64,7 +71,7 @@ where
     type Response = Response;
     type Error = std::convert::Infallible;
     type Future = futures::future::Either<
-        S::Future,
+        Challenged<S::Future>,
         futures::future::BoxFuture<'static, Result<Response, std::convert::Infallible>>,
     >;
 
@@ -78,15 +85,62 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         // `/healthz` answers probes before any authentication, whatever the stealth.
         if request.uri().path() == HEALTHZ {
-            return futures::future::Either::Left(self.inner.call(request));
+            return futures::future::Either::Left(Challenged {
+                inner: self.inner.call(request),
+                challenge: None,
+            });
         }
-        let identity = resolve(self.state.provider.as_ref(), request.headers());
+        let token = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token);
+        let identity = ResolvedIdentity(token.and_then(|token| {
+            self.state
+                .provider
+                .resolve_from_token(&AuthToken::new(token))
+        }));
         if self.state.stealth == Stealth::Full && identity.0.is_none() {
             let decoy = self.state.decoy.clone();
             return futures::future::Either::Right(Box::pin(decoy.oneshot(request)));
         }
+        let refused = token.is_some() && identity.0.is_none();
+        let challenge = self.state.challenges.for_request(refused);
         request.extensions_mut().insert(identity);
-        futures::future::Either::Left(self.inner.call(request))
+        futures::future::Either::Left(Challenged {
+            inner: self.inner.call(request),
+            challenge,
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future, whose `401` gets the request's challenge.
+    pub(crate) struct Challenged<F> {
+        #[pin]
+        inner: F,
+        challenge: Option<HeaderValue>,
+    }
+}
+
+impl<F, E> Future for Challenged<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut result = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &mut result
+            && response.status() == StatusCode::UNAUTHORIZED
+            && let Some(challenge) = this.challenge.take()
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        Poll::Ready(result)
     }
 }
 

@@ -13,6 +13,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::auth::{BearerLayer, BearerState};
 use crate::config::{DecoyConfig, ServerLimits, Stealth};
 use crate::decoy::decoy_router;
+use crate::protected_resource::{Challenges, ProtectedResource};
 use crate::request_span::RequestSpanLayer;
 use crate::serve::HttpServer;
 use crate::surface::{HEALTHZ, RouteCollision, Surface};
@@ -42,6 +43,7 @@ pub struct HttpServerBuilder {
     stealth: Stealth,
     limits: ServerLimits,
     extended_connect: bool,
+    protected_resource: Option<ProtectedResource>,
 }
 
 impl std::fmt::Debug for HttpServerBuilder {
@@ -74,6 +76,7 @@ impl HttpServerBuilder {
             stealth: Stealth::default(),
             limits: ServerLimits::default(),
             extended_connect: true,
+            protected_resource: None,
         }
     }
 
@@ -100,6 +103,14 @@ impl HttpServerBuilder {
     #[must_use]
     pub fn with_stealth(mut self, stealth: Stealth) -> Self {
         self.stealth = stealth;
+        self
+    }
+
+    /// Publishes the node as an OAuth protected resource (RFC 9728): the metadata document,
+    /// and `401`s whose challenge names it.
+    #[must_use]
+    pub fn with_protected_resource(mut self, resource: ProtectedResource) -> Self {
+        self.protected_resource = Some(resource);
         self
     }
 
@@ -138,7 +149,7 @@ impl HttpServerBuilder {
     }
 
     /// Freezes the router. It is cloned per connection and never changes afterwards.
-    pub fn build(self) -> HttpServer {
+    pub fn build(mut self) -> HttpServer {
         let mut collisions = Vec::new();
         for (path, _) in &self.routes {
             let owner = if path == HEALTHZ {
@@ -159,6 +170,13 @@ impl HttpServerBuilder {
         }
         let limits = self.limits;
         let decoy = decoy_router(&self.decoy);
+        if let Some(resource) = &self.protected_resource {
+            self.surfaces.push(Surface::new(
+                "oauth-protected-resource",
+                resource.paths(),
+                resource.router(),
+            ));
+        }
         // One flat router for every known path, so that a request is routed once (each level of
         // routing clones and drops a boxed route service and inserts its extensions per request).
         let mut routes = Router::new();
@@ -187,6 +205,7 @@ impl HttpServerBuilder {
                 provider: self.identity_provider,
                 stealth: self.stealth,
                 decoy,
+                challenges: Challenges::new(self.protected_resource.as_ref()),
             }))
             .service(router);
         HttpServer::new(app, limits, collisions, self.extended_connect)

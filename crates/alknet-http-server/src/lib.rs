@@ -21,6 +21,7 @@
 //! | [`DecoyConfig`], [`Stealth`] | what unknown paths (or anonymous callers) see |
 //! | [`auth`] | the bearer layer's resolution and the 401 helper |
 //! | [`decoy`] | the decoy responses |
+//! | [`protected_resource`] | OAuth protected-resource metadata (RFC 9728) and the 401 challenges naming it |
 //! | `request_span` | the debug span of every request, around its response future (not its body) |
 //!
 //! ## Features
@@ -51,11 +52,13 @@ pub mod auth;
 mod builder;
 mod config;
 pub mod decoy;
+pub mod protected_resource;
 mod request_span;
 mod serve;
 mod surface;
 
 pub use builder::HttpServerBuilder;
 pub use config::{DecoyConfig, ServerLimits, Stealth};
+pub use protected_resource::ProtectedResource;
 pub use serve::{ALPN_PROTOCOLS, HttpServer, ServerError, bind};
 pub use surface::{HEALTHZ, RouteCollision, Surface};

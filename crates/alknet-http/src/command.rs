@@ -161,6 +161,9 @@ pub async fn serve(
         )
     });
     let mut node = Node::builder();
+    if let Some(resource) = resolved.protected_resource {
+        node = node.protected_resource(resource);
+    }
     if let Some(federation) = resolved.federation {
         node = node.federation(federation);
     }

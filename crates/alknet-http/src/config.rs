@@ -74,7 +74,7 @@ use serde::Deserialize;
 
 use crate::federation::Federation;
 use crate::imports::{ImportConfig, ResolvedImport};
-pub use crate::issuer_config::IssuerEntry;
+pub use crate::issuer_config::{IssuerEntry, OAuthSection};
 use crate::node::Listener;
 use crate::peer_config::{NodeSection, PeerEntry};
 pub use crate::telemetry_config::{MetricsSetup, TelemetrySection};
@@ -125,6 +125,8 @@ pub struct NodeConfig {
     /// Issuers of accepted JWT access tokens.
     #[serde(default)]
     pub issuer: Vec<IssuerEntry>,
+    /// The node as an OAuth protected resource.
+    pub oauth: Option<OAuthSection>,
 }
 
 fn yes() -> bool {
@@ -149,6 +151,7 @@ impl Default for NodeConfig {
             peer: Vec::new(),
             telemetry: TelemetrySection::default(),
             issuer: Vec::new(),
+            oauth: None,
         })
     }
 }
@@ -249,6 +252,8 @@ pub struct Resolved {
     pub token_count: usize,
     /// The issuers of accepted JWTs.
     pub issuers: Vec<JwtIssuer>,
+    /// The protected-resource metadata, when `[oauth]` is configured.
+    pub protected_resource: Option<alknet_http_server::ProtectedResource>,
     /// Server limits.
     pub limits: ServerLimits,
     /// Gateway limits.
@@ -432,9 +437,14 @@ impl NodeConfig {
             .issuer
             .iter()
             .map(IssuerEntry::resolve)
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
+        let protected_resource = match &self.oauth {
+            Some(oauth) => Some(oauth.resolve(&issuers, alknet_http_mcp::DEFAULT_PATH)?),
+            None => None,
+        };
         Ok(Resolved {
             issuers,
+            protected_resource,
             metrics,
             node_id: self.node.id().to_owned(),
             node_certificate,

@@ -230,3 +230,21 @@ fn issuer_entries_are_checked() {
     assert_eq!(issuer.scopes_claim.as_deref(), Some("scp"));
     assert_eq!(issuer.algorithms.len(), 2);
 }
+
+#[test]
+fn the_oauth_section_is_checked() {
+    assert!(error("[oauth]\nresource = \"node.example\"").contains("not an http(s) URL"));
+    assert!(
+        error("[oauth]\nresource = \"https://node.example\"").contains("no authorization server")
+    );
+    let resolved = NodeConfig::parse(
+        "[[issuer]]\nissuer = \"https://login.example\"\naudience = [\"https://node.example\"]\n\n\
+         [oauth]\nresource = \"https://node.example\"\nscopes_supported = [\"demo:read\"]",
+    )
+    .unwrap()
+    .resolve(Path::new("."))
+    .unwrap();
+    let resource = resolved.protected_resource.expect("the metadata");
+    assert_eq!(resource.authorization_servers, ["https://login.example"]);
+    assert_eq!(resource.endpoints, ["/mcp"]);
+}

@@ -13,6 +13,11 @@
 //! resources_claim = "groups"                  # {"type": ["name", …]} (optional)
 //! algorithms = ["RS256", "ES256", "EdDSA"]    # default: every RS*, PS*, ES256, ES384, EdDSA
 //! refresh_s = 600                             # keys fetched again this often
+//!
+//! [oauth]                                     # RFC 9728 protected-resource metadata
+//! resource = "https://node.example.com"       # the node's public URL (its tokens' audience)
+//! authorization_servers = ["https://login.example.com"]   # default: the [[issuer]]s
+//! scopes_supported = ["demo:read", "demo:write"]
 //! ```
 
 use std::time::Duration;
@@ -20,7 +25,50 @@ use std::time::Duration;
 use alknet_http_core::jwt::{Algorithm, JwtIssuer};
 use serde::Deserialize;
 
+use alknet_http_server::ProtectedResource;
+
 use crate::config_error::{ConfigError, fail};
+
+/// The `[oauth]` table: the node as an OAuth protected resource.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSection {
+    /// The node's public base URL.
+    pub resource: String,
+    /// The authorization servers (default: every `[[issuer]]`).
+    pub authorization_servers: Option<Vec<String>>,
+    /// The scopes published.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+}
+
+impl OAuthSection {
+    /// The metadata, its MCP variant at `mcp_path` too.
+    pub(crate) fn resolve(
+        &self,
+        issuers: &[JwtIssuer],
+        mcp_path: &str,
+    ) -> Result<ProtectedResource, ConfigError> {
+        if !(self.resource.starts_with("https://") || self.resource.starts_with("http://")) {
+            return fail(format!(
+                "oauth: resource `{}` is not an http(s) URL",
+                self.resource
+            ));
+        }
+        let servers = match &self.authorization_servers {
+            Some(servers) => servers.clone(),
+            None => issuers.iter().map(|i| i.issuer.clone()).collect(),
+        };
+        if servers.is_empty() {
+            return fail(
+                "oauth: no authorization server (configure `authorization_servers` or an [[issuer]])",
+            );
+        }
+        Ok(ProtectedResource::new(self.resource.clone(), servers)
+            .with_scopes_supported(self.scopes_supported.iter().cloned())
+            .with_endpoint(mcp_path))
+    }
+}
 
 /// One `[[issuer]]` entry.
 #[derive(Debug, Deserialize)]

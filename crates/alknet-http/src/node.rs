@@ -109,6 +109,10 @@ impl Node {
             .with_limits(b.limits.clone())
             .with_decoy(b.decoy.clone())
             .with_stealth(b.stealth);
+        let adapter = match &b.protected_resource {
+            Some(resource) => adapter.with_protected_resource(resource.clone()),
+            None => adapter,
+        };
         #[cfg(feature = "gateway")]
         let adapter = {
             let dispatch = adapter.dispatch().with_timeout(b.call_timeout);

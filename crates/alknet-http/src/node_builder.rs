@@ -89,6 +89,8 @@ pub struct NodeBuilder {
     pub(crate) decoy: DecoyConfig,
     #[cfg(feature = "server")]
     pub(crate) stealth: Stealth,
+    #[cfg(feature = "server")]
+    pub(crate) protected_resource: Option<alknet_http_server::ProtectedResource>,
     #[cfg(feature = "gateway")]
     pub(crate) gateway: alknet_http_gateway::GatewayConfig,
     #[cfg(feature = "ws")]
@@ -117,6 +119,8 @@ impl Default for NodeBuilder {
             decoy: DecoyConfig::default(),
             #[cfg(feature = "server")]
             stealth: Stealth::default(),
+            #[cfg(feature = "server")]
+            protected_resource: None,
             #[cfg(feature = "gateway")]
             gateway: alknet_http_gateway::GatewayConfig::default(),
             #[cfg(feature = "ws")]
@@ -230,6 +234,17 @@ impl NodeBuilder {
     #[must_use]
     pub fn mcp_config(mut self, config: alknet_http_mcp::McpConfig) -> Self {
         self.mcp = config;
+        self
+    }
+
+    /// Publishes the node as an OAuth protected resource (RFC 9728) whose `401`s name the
+    /// metadata, as MCP clients expect of a server whose tokens come from an authorization
+    /// server.
+    #[cfg(feature = "server")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+    #[must_use]
+    pub fn protected_resource(mut self, resource: alknet_http_server::ProtectedResource) -> Self {
+        self.protected_resource = Some(resource);
         self
     }
 

@@ -80,3 +80,98 @@ fn unauthorized_helper_sets_www_authenticate() {
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
 }
+
+/// A route that demands an identity, as the surfaces do.
+fn guarded_route() -> axum::routing::MethodRouter {
+    get(|ResolvedIdentity(identity): ResolvedIdentity| async move {
+        match identity {
+            Some(identity) => identity.id.clone().into_response(),
+            None => unauthorized(),
+        }
+    })
+}
+
+use axum::response::IntoResponse as _;
+
+/// The challenge of `GET /guarded` with `authorization`.
+async fn challenge(
+    server: &crate::fixtures::Running,
+    authorization: Option<&str>,
+) -> (u16, String) {
+    let mut request = client().get(server.url("/guarded"));
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let response = request.send().await.unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn a_refused_token_is_challenged_as_invalid() {
+    let server = start(adapter().with_route("/guarded", guarded_route()).build()).await;
+    assert_eq!(challenge(&server, None).await, (401, "Bearer".to_owned()));
+    let (status, refused) = challenge(&server, Some("Bearer alk_not_a_known_token")).await;
+    assert_eq!(status, 401);
+    assert!(
+        refused.starts_with("Bearer error=\"invalid_token\""),
+        "{refused}"
+    );
+    assert_eq!(
+        challenge(&server, Some(&format!("Bearer {TOKEN}"))).await.0,
+        200
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_is_published_and_named_by_401s() {
+    use alknet_http_server::ProtectedResource;
+    let resource = ProtectedResource::new("https://node.example/", ["https://login.example"])
+        .with_scopes_supported(["demo:read"])
+        .with_endpoint("/mcp");
+    let server = start(
+        adapter()
+            .with_route("/guarded", guarded_route())
+            .with_protected_resource(resource)
+            .build(),
+    )
+    .await;
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let response = client().get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let document: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(document["resource"], "https://node.example", "{path}");
+        assert_eq!(
+            document["authorization_servers"],
+            serde_json::json!(["https://login.example"])
+        );
+        assert_eq!(
+            document["scopes_supported"],
+            serde_json::json!(["demo:read"])
+        );
+        assert_eq!(
+            document["bearer_methods_supported"],
+            serde_json::json!(["header"])
+        );
+    }
+    let named = "resource_metadata=\"https://node.example/.well-known/oauth-protected-resource\"";
+    assert_eq!(
+        challenge(&server, None).await,
+        (401, format!("Bearer {named}"))
+    );
+    let (status, refused) = challenge(&server, Some("Bearer nope")).await;
+    assert_eq!(status, 401);
+    assert!(
+        refused.starts_with(&format!("Bearer {named}, error=\"invalid_token\"")),
+        "{refused}"
+    );
+    server.shutdown().await;
+}

@@ -3,7 +3,8 @@
 // Resources ending in `/short` get tokens that live 1 s.
 //
 // usage: node oidc_provider.mjs PORT KID   (PORT 0: any; ALKNET_E2E_NODE_MODULES holds the package)
-// prints `issuer <url>` once it listens; the client is `svc` / `svc-secret`.
+// prints `issuer <url>` once it listens; the clients are `svc` / `svc-secret` (secret in the
+// form) and `agent` / `agent-secret` (HTTP Basic).
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { generateKeyPairSync } from "node:crypto";
@@ -32,6 +33,16 @@ const provider = new Provider(issuer, {
       redirect_uris: [],
       response_types: [],
       token_endpoint_auth_method: "client_secret_post",
+      id_token_signed_response_alg: "ES256",
+    },
+    {
+      // What the MCP TypeScript SDK's ClientCredentialsProvider presents.
+      client_id: "agent",
+      client_secret: "agent-secret",
+      grant_types: ["client_credentials"],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: "client_secret_basic",
       id_token_signed_response_alg: "ES256",
     },
   ],

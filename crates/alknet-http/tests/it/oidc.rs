@@ -1,6 +1,8 @@
 //! JWT access tokens of a real OpenID provider (npm `oidc-provider`, client credentials,
 //! started by the test) accepted by the node on the gateway, WebSocket and MCP; every bad
-//! token refused; the provider's key rotation picked up without restarting the node.
+//! token refused with an `invalid_token` challenge naming the node's protected-resource
+//! metadata; the official MCP SDK following that metadata to the provider on its own; the
+//! provider's key rotation picked up without restarting the node.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -88,18 +90,27 @@ impl OidcProvider {
     }
 }
 
-/// `POST /call` of `demo/greet` (scope `demo:read`) with `token`: the status (a refused
-/// token leaves the caller anonymous, and `demo/greet` answers an anonymous caller 401).
-async fn call_status(node: &NodeProcess, token: &str) -> u16 {
-    alknet_http::core::client::reqwest::Client::new()
+/// `POST /call` of `demo/greet` (scope `demo:read`) with `token`: the status and the
+/// challenge (a refused token leaves the caller anonymous, and `demo/greet` answers an
+/// anonymous caller 401).
+async fn call_answer(node: &NodeProcess, token: Option<&str>) -> (u16, String) {
+    let mut request = alknet_http::core::client::reqwest::Client::new()
         .post(format!("{}/call", node.http))
-        .bearer_auth(token)
-        .body(r#"{"operation":"/demo/greet","input":{"name":"jwt"}}"#)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .body(r#"{"operation":"/demo/greet","input":{"name":"jwt"}}"#);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status().as_u16(), challenge)
+}
+
+async fn call_status(node: &NodeProcess, token: &str) -> u16 {
+    call_answer(node, Some(token)).await.0
 }
 
 /// `token` with its payload replaced by `change(payload)`, the signature kept.
@@ -120,11 +131,20 @@ async fn tokens_of_a_real_openid_provider() {
     let stranger = OidcProvider::start(0, "k1");
     let dir = temp_dir("oidc");
     let config = dir.join("node.toml");
+    // The node's own URL is its resource (MCP clients check that the metadata's resource is
+    // the server they talk to): a port chosen before the node starts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let resource = format!("http://127.0.0.1:{port}");
     std::fs::write(
         &config,
         format!(
-            "[[listen]]\nkind = \"tcp\"\naddr = \"127.0.0.1:0\"\n\n\
-             [[issuer]]\nissuer = \"{}\"\naudience = [\"{AUDIENCE}\", \"{SHORT_AUDIENCE}\"]\nleeway_s = 0\n",
+            "[[listen]]\nkind = \"tcp\"\naddr = \"127.0.0.1:{port}\"\n\n\
+             [[issuer]]\nissuer = \"{}\"\naudience = [\"{AUDIENCE}\", \"{SHORT_AUDIENCE}\", \"{resource}\"]\nleeway_s = 0\n\n\
+             [oauth]\nresource = \"{resource}\"\nscopes_supported = [\"demo:read\", \"demo:write\"]\n",
             provider.issuer
         ),
     )
@@ -179,9 +199,51 @@ async fn tokens_of_a_real_openid_provider() {
         ("unknown issuer", stranger.token(AUDIENCE).await),
         ("alg none", unsigned),
     ];
+    let metadata = format!("resource_metadata=\"{resource}/.well-known/oauth-protected-resource\"");
     for (what, bad) in &refused {
-        assert_eq!(call_status(&node, bad).await, 401, "{what}");
+        let (status, challenge) = call_answer(&node, Some(bad)).await;
+        assert_eq!(status, 401, "{what}");
+        assert!(
+            challenge.starts_with(&format!("Bearer {metadata}, error=\"invalid_token\"")),
+            "{what}: {challenge}"
+        );
     }
+    assert_eq!(
+        call_answer(&node, None).await,
+        (401, format!("Bearer {metadata}")),
+        "no token: the challenge names the metadata"
+    );
+
+    // The metadata names the provider; the official MCP SDK, holding only client
+    // credentials, follows the chain (401 → metadata → provider → token) and calls a tool.
+    let document: Value = alknet_http::core::client::reqwest::Client::new()
+        .get(format!(
+            "{resource}/.well-known/oauth-protected-resource/mcp"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["resource"], resource.as_str());
+    assert_eq!(document["authorization_servers"], json!([provider.issuer]));
+    let agent = report(
+        Path::new("node"),
+        "mcp_oauth_client.mjs",
+        &format!("{resource}/mcp"),
+        &provider.issuer,
+    );
+    assert!(agent.get("error").is_none(), "{agent}");
+    assert_eq!(agent["tools"], json!(["search", "schema", "call", "batch"]));
+    assert_eq!(agent["is_error"], false, "{agent}");
+    assert!(
+        agent["greeting"]
+            .as_str()
+            .is_some_and(|g| g.to_lowercase().contains("agent")),
+        "{agent}"
+    );
+    assert_eq!(agent["token_audience"], resource.as_str(), "{agent}");
     assert_eq!(
         call_status(&node, &token).await,
         200,
