@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod baseline;
+pub mod call_load;
 pub mod load;
 pub mod node;
 

@@ -211,12 +211,13 @@ pub(crate) fn bench(args: &[String]) -> Result {
     }
     let latency = forward_and_idle()?;
     let telemetry = telemetry_cost(rounds)?;
+    let auth = auth_cost(rounds)?;
     let import = import_bench()?;
     let graph = graph_table(&graph_imports()?);
     let doc = format!(
         "# Benchmarks\n\nWritten by `cargo xtask bench` (release builds, loopback only). Every case is measured \
          against its baseline in the same run on the same machine; only the ratios are meaningful.\n\n\
-         Machine: {}\n\n{table}\n{latency}\n{telemetry}\n{import}\n{graph}\n{PERF_NOTES}\n",
+         Machine: {}\n\n{table}\n{latency}\n{telemetry}\n{auth}\n{import}\n{graph}\n{PERF_NOTES}\n",
         machine()
     );
     std::fs::write(root().join("BENCHMARKS.md"), doc).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
@@ -308,40 +309,39 @@ pub(crate) fn forward_and_idle() -> Result<String> {
     ))
 }
 
-/// What telemetry costs `POST /call` (`bench/src/bin/telemetry_cost.rs`): the rate with
-/// metrics, and with metrics and every span exported over OTLP, against the plain node, each
-/// mode in its own process, interleaved over `rounds`.
-pub(crate) fn telemetry_cost(rounds: usize) -> Result<String> {
-    let modes = ["plain", "metrics", "traced"];
+/// The rates of a single-setting bench binary (`bench/src/bin/{bin}.rs`, one JSON line with
+/// its `rate`) in each of `modes`, each run in its own process, interleaved over `rounds`.
+fn mode_rates(bin: &str, modes: &[&str], rounds: usize) -> Result<Vec<Vec<f64>>> {
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     for _ in 0..rounds {
         for (mode, rates) in modes.iter().zip(&mut rates) {
             let v = release_json(
-                &[
-                    "-p",
-                    "alknet-http-bench",
-                    "--bin",
-                    "telemetry_cost",
-                    "--",
-                    mode,
-                    "5",
-                ],
+                &["-p", "alknet-http-bench", "--bin", bin, "--", mode, "5"],
                 &[],
             )?;
             rates.push(v["rate"].as_f64().unwrap_or(f64::NAN));
         }
     }
-    let ratio = |i: usize| {
-        let ratios: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(r, p)| r / p).collect();
-        let listed = ratios
-            .iter()
-            .map(|r| format!("{r:.2}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        (median(ratios), listed)
-    };
-    let (metrics, metrics_rounds) = ratio(1);
-    let (traced, traced_rounds) = ratio(2);
+    Ok(rates)
+}
+
+/// The median ratio of `rates[i]` to `rates[0]` round by round, and the rounds' ratios listed.
+fn ratio_to_first(rates: &[Vec<f64>], i: usize) -> (f64, String) {
+    let ratios: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(r, p)| r / p).collect();
+    let listed = ratios
+        .iter()
+        .map(|r| format!("{r:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (median(ratios), listed)
+}
+
+/// What telemetry costs `POST /call` (`bench/src/bin/telemetry_cost.rs`): the rate with
+/// metrics, and with metrics and every span exported over OTLP, against the plain node.
+pub(crate) fn telemetry_cost(rounds: usize) -> Result<String> {
+    let rates = mode_rates("telemetry_cost", &["plain", "metrics", "traced"], rounds)?;
+    let (metrics, metrics_rounds) = ratio_to_first(&rates, 1);
+    let (traced, traced_rounds) = ratio_to_first(&rates, 2);
     Ok(format!(
         "| telemetry on `POST /call` (64 clients, `bench/echo`) | plain node | ratio (median of {rounds}) | ratios of the rounds | goal |\n|---|---|---|---|---|\n\
          | metrics on, no span export: {:.0} calls/s | {:.0} calls/s | {metrics:.2} | {metrics_rounds} | ≥ 0.98 |\n\
@@ -349,6 +349,18 @@ pub(crate) fn telemetry_cost(rounds: usize) -> Result<String> {
         median(rates[1].clone()),
         median(rates[0].clone()),
         median(rates[2].clone()),
+        median(rates[0].clone()),
+    ))
+}
+
+/// What a JWT costs `POST /call` (`bench/src/bin/auth_cost.rs`) against a static token.
+pub(crate) fn auth_cost(rounds: usize) -> Result<String> {
+    let rates = mode_rates("auth_cost", &["static", "jwt"], rounds)?;
+    let (jwt, jwt_rounds) = ratio_to_first(&rates, 1);
+    Ok(format!(
+        "| identity on `POST /call` (64 clients, `bench/echo`) | static token | ratio (median of {rounds}) | ratios of the rounds | goal |\n|---|---|---|---|---|\n\
+         | an ES256 JWT, its issuer's key cached: {:.0} calls/s | {:.0} calls/s | {jwt:.2} | {jwt_rounds} | ≥ 0.90 |\n",
+        median(rates[1].clone()),
         median(rates[0].clone()),
     ))
 }

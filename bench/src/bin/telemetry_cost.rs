@@ -14,21 +14,17 @@
 #![allow(clippy::print_stdout)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use alknet_http::core::OperationRegistry;
-use alknet_http::core::client::reqwest;
 use alknet_http::core::metrics::CallMetrics;
 use alknet_http::telemetry::{OtlpExport, TraceExport};
 use alknet_http::{Listener, Node};
 use alknet_http_bench::TOKEN;
+use alknet_http_bench::call_load::call_rate;
 use alknet_http_bench::node::{identities, operations};
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
-
-const CLIENTS: usize = 64;
 
 /// A collector that accepts and drops OTLP exports: its base URL.
 async fn collector() -> String {
@@ -71,55 +67,9 @@ async fn main() {
         .start()
         .await
         .expect("started");
-    let url = format!("http://{}/call", node.addresses()[0].addr);
-    alknet_http::core::client::install_crypto_provider();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CLIENTS)
-        .build()
-        .expect("client");
-    let body = serde_json::to_vec(&json!({
-        "operation": "/bench/echo",
-        "input": {"message": "hello", "n": 7}
-    }))
-    .expect("body");
-    let done = Arc::new(AtomicU64::new(0));
-    let run = |until: Instant| {
-        let mut workers = Vec::new();
-        for _ in 0..CLIENTS {
-            let (client, url, body, done) =
-                (client.clone(), url.clone(), body.clone(), done.clone());
-            workers.push(tokio::spawn(async move {
-                while Instant::now() < until {
-                    let response = client
-                        .post(&url)
-                        .bearer_auth(TOKEN)
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .expect("sent");
-                    assert_eq!(response.status(), 200);
-                    response.bytes().await.expect("body");
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            }));
-        }
-        workers
-    };
-    // Warm up, then measure.
-    for worker in run(Instant::now() + Duration::from_secs(1)) {
-        worker.await.expect("worker");
-    }
-    done.store(0, Ordering::Relaxed);
-    let start = Instant::now();
-    for worker in run(start + Duration::from_secs(seconds)) {
-        worker.await.expect("worker");
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let calls = done.load(Ordering::Relaxed);
-    println!(
-        "{}",
-        json!({"mode": mode, "calls": calls, "seconds": elapsed, "rate": calls as f64 / elapsed})
-    );
+    let base = format!("http://{}", node.addresses()[0].addr);
+    let rate = call_rate(&base, TOKEN, seconds).await;
+    println!("{}", json!({"mode": mode, "rate": rate}));
     node.shutdown().await;
     if let Some(export) = export {
         export.shutdown();

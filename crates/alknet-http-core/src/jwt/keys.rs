@@ -2,7 +2,7 @@
 //! within a size and time limit, cached, and fetched again on schedule or when a token names
 //! a key the cache does not hold.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -66,6 +66,8 @@ pub(super) struct IssuerKeys {
     /// When a fetch caused by an unknown key last started.
     last_unknown_fetch: Mutex<Option<Instant>>,
     fetching: AtomicBool,
+    /// Counts the key sets installed: a token verified under an older one is verified again.
+    generation: AtomicU64,
 }
 
 impl IssuerKeys {
@@ -90,12 +92,18 @@ impl IssuerKeys {
             keys: ArcSwap::from_pointee(Vec::new()),
             last_unknown_fetch: Mutex::new(None),
             fetching: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
         });
         issuer.refresh().await.map_err(|reason| JwtError::Keys {
             issuer: issuer.config.issuer.clone(),
             reason,
         })?;
         Ok(issuer)
+    }
+
+    /// Which key set is current.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The key for a token's `kid` and algorithm.
@@ -174,6 +182,7 @@ impl IssuerKeys {
             )
         })??;
         self.keys.store(Arc::new(keys));
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 

@@ -10,6 +10,10 @@
 //! refused, as is a key whose own `alg` differs from the token's. Any other token goes to the
 //! fallback provider (the node's static tokens), so both kinds work side by side.
 //!
+//! A verified token is remembered (keyed by its SHA-256, bounded by
+//! [`JwtProvider::with_max_cached_tokens`]) until it expires or its issuer's key set changes,
+//! so a caller's next requests skip the signature check.
+//!
 //! The identity's id comes from `sub` (or [`JwtIssuer::id_claim`]), its scopes from `scope`
 //! (space-separated) or `scp` (or [`JwtIssuer::scopes_claim`]), its resources from
 //! [`JwtIssuer::resources_claim`] (`{"type": ["name", …]}`).
@@ -28,6 +32,7 @@
 
 mod claims;
 mod keys;
+mod verified;
 
 use std::fmt;
 use std::sync::Arc;
@@ -42,6 +47,10 @@ use crate::client::SharedHttpClient;
 use crate::identity::{AuthToken, Identity, IdentityProvider};
 
 use keys::{IssuerKeys, KeyLookup};
+use verified::Verified;
+
+/// How many verified tokens a [`JwtProvider`] remembers unless configured otherwise.
+pub const DEFAULT_MAX_CACHED_TOKENS: usize = 10_000;
 
 /// Where an issuer's signing keys are published.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +239,7 @@ pub enum JwtError {
 pub struct JwtProvider {
     issuers: Vec<Arc<IssuerKeys>>,
     fallback: Option<Arc<dyn IdentityProvider>>,
+    verified: Verified,
     /// Stops the refresh tasks when the provider goes.
     _refreshing: tokio_util::sync::DropGuard,
 }
@@ -267,6 +277,7 @@ impl JwtProvider {
         Ok(JwtProvider {
             issuers: connected,
             fallback: None,
+            verified: Verified::new(DEFAULT_MAX_CACHED_TOKENS),
             _refreshing: stop.drop_guard(),
         })
     }
@@ -279,12 +290,32 @@ impl JwtProvider {
         self
     }
 
+    /// Remembers at most `max` verified tokens (0: verifies every request's token).
+    /// Default [`DEFAULT_MAX_CACHED_TOKENS`].
+    #[must_use]
+    pub fn with_max_cached_tokens(mut self, max: usize) -> Self {
+        self.verified = Verified::new(max);
+        self
+    }
+
     /// The identity of a JWT, `None` when it is not one of ours or is refused (the reason is
     /// logged at debug level: a client's bad token is not the operator's problem).
     fn resolve_jwt(&self, token: &str) -> Option<Option<Arc<Identity>>> {
+        let cache_key = verified::key_of(token);
+        if let Some(identity) = self
+            .verified
+            .get(&cache_key, |issuer| self.issuers[issuer].generation())
+        {
+            return Some(Some(identity));
+        }
         let header = jsonwebtoken::decode_header(token).ok()?;
         let issuer = claims::unverified_issuer(token)?;
-        let keys = self.issuers.iter().find(|i| i.config.issuer == issuer)?;
+        let index = self
+            .issuers
+            .iter()
+            .position(|i| i.config.issuer == issuer)?;
+        let keys = &self.issuers[index];
+        let generation = keys.generation();
         let refused = |reason: &dyn fmt::Display| {
             tracing::debug!(issuer = %issuer, %reason, "JWT refused");
             Some(None)
@@ -309,7 +340,15 @@ impl JwtProvider {
             &validation,
         ) {
             Ok(data) => match claims::identity(&keys.config, &data.claims) {
-                Ok(identity) => Some(Some(Arc::new(identity))),
+                Ok(identity) => {
+                    let identity = Arc::new(identity);
+                    if let Some(exp) = data.claims.get("exp").and_then(serde_json::Value::as_u64) {
+                        let until = exp.saturating_add(keys.config.leeway.as_secs());
+                        self.verified
+                            .insert(cache_key, identity.clone(), until, index, generation);
+                    }
+                    Some(Some(identity))
+                }
                 Err(reason) => refused(&reason),
             },
             Err(error) => refused(&error),

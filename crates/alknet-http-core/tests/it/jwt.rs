@@ -224,6 +224,10 @@ async fn a_rotated_key_is_fetched_once_a_token_names_it() {
     let issuer = issuer(&[&old]).await;
     let provider = provider(&issuer).await;
     assert_eq!(issuer.fetches.load(Ordering::SeqCst), 1);
+    // Verified once, then remembered...
+    let before = sign(&old, &claims(&issuer.url));
+    assert!(resolve(&provider, &before).is_some());
+    assert!(resolve(&provider, &before).is_some());
     *issuer.jwks.lock().unwrap() = json!({ "keys": [new.jwk.clone()] });
     let token = sign(&new, &claims(&issuer.url));
     // The first token with the new `kid` starts a fetch; the node picks the key up without a
@@ -238,8 +242,12 @@ async fn a_rotated_key_is_fetched_once_a_token_names_it() {
     })
     .await;
     assert!(accepted.is_ok(), "the rotated key was never used");
-    // The old key is gone with the old set.
+    // The old key is gone with the old set, and so is what it verified.
     assert!(resolve(&provider, &sign(&old, &claims(&issuer.url))).is_none());
+    assert!(
+        resolve(&provider, &before).is_none(),
+        "remembered past its key"
+    );
     // Tokens naming unknown keys cannot make the node fetch more often than allowed.
     let fetched = issuer.fetches.load(Ordering::SeqCst);
     let bogus = key("k-unknown");

@@ -1,0 +1,65 @@
+//! `POST /call` under load for the single-setting benches (telemetry's cost, a JWT's cost):
+//! 64 keep-alive clients calling `bench/echo` as fast as they can.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use alknet_http::core::client::reqwest;
+use serde_json::json;
+
+/// Clients calling at once.
+pub const CLIENTS: usize = 64;
+
+/// The rate (calls per second) of `POST {base}/call` with `token` over `seconds`, after one
+/// second of warm-up; every answer must be 200.
+pub async fn call_rate(base: &str, token: &str, seconds: u64) -> f64 {
+    alknet_http::core::client::install_crypto_provider();
+    let url = format!("{base}/call");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .expect("client");
+    let body = serde_json::to_vec(&json!({
+        "operation": "/bench/echo",
+        "input": {"message": "hello", "n": 7}
+    }))
+    .expect("body");
+    let done = Arc::new(AtomicU64::new(0));
+    let run = |until: Instant| {
+        (0..CLIENTS)
+            .map(|_| {
+                let (client, url, body, done, token) = (
+                    client.clone(),
+                    url.clone(),
+                    body.clone(),
+                    done.clone(),
+                    token.to_owned(),
+                );
+                tokio::spawn(async move {
+                    while Instant::now() < until {
+                        let response = client
+                            .post(&url)
+                            .bearer_auth(&token)
+                            .body(body.clone())
+                            .send()
+                            .await
+                            .expect("sent");
+                        assert_eq!(response.status(), 200);
+                        response.bytes().await.expect("body");
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    for worker in run(Instant::now() + Duration::from_secs(1)) {
+        worker.await.expect("worker");
+    }
+    done.store(0, Ordering::Relaxed);
+    let start = Instant::now();
+    for worker in run(start + Duration::from_secs(seconds)) {
+        worker.await.expect("worker");
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
