@@ -5,13 +5,15 @@
 //! Scenarios: per-caller filtering; declared errors (of a typed operation, with their details,
 //! and an input past the schema that does not decode); batch order and limits (gateway and MCP,
 //! the surfaces that batch); a Mutation that survives its caller's disconnect and a Query that
-//! is dropped on it.
+//! is dropped on it; rate limits, refused alike with `RATE_LIMITED` and when to retry, a
+//! limited caller leaving the others alone.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use alknet_http::{Listener, Node, RunningNode};
 use alknet_http_core::quic::{QuicConfig, QuicDialer, ServerIdentity, ServerVerification};
+use alknet_http_core::rate_limit::{RateLimit, RateLimits};
 use alknet_http_core::session::{OutgoingOptions, Session, SessionOptions};
 use alknet_http_core::{
     AccessControl, Capabilities, HandlerKind, Identity, OperationContext, OperationRegistry,
@@ -40,9 +42,13 @@ struct Suite {
 }
 
 impl Suite {
-    fn registry(&self) -> OperationRegistry {
+    fn registry(&self, limits: Option<Arc<RateLimits>>) -> OperationRegistry {
         let member = || AccessControl::scopes(["suite"]);
-        OperationRegistry::builder()
+        let builder = match limits {
+            Some(limits) => OperationRegistry::builder().with_rate_limits(limits),
+            None => OperationRegistry::builder(),
+        };
+        builder
             .with_leaf(
                 OperationSpec::query("suite/open").with_description("Open to every caller"),
                 HandlerKind::once(|input, _| async move { Ok(input) }),
@@ -116,6 +122,11 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_limited(None).await
+}
+
+/// The fixture, its root calls limited by `limits`.
+async fn fixture_limited(limits: Option<Arc<RateLimits>>) -> Fixture {
     alknet_http_core::client::install_crypto_provider();
     let suite = Suite {
         query: Probe::new(),
@@ -133,7 +144,7 @@ async fn fixture() -> Fixture {
     let mut mcp = alknet_http_mcp::McpConfig::default();
     mcp.max_batch_len = MAX_BATCH;
     let node = Node::builder()
-        .registry(suite.registry())
+        .registry(suite.registry(limits))
         .identity_provider(Arc::new(tokens))
         .listen(Listener::Http("127.0.0.1:0".parse().unwrap()))
         .listen(Listener::Quic("127.0.0.1:0".parse().unwrap(), identity))
@@ -191,6 +202,7 @@ struct Failure {
     code: String,
     details: Option<Value>,
     status: Option<u16>,
+    retry_after_ms: Option<u64>,
 }
 
 /// A caller connected to one surface with one token.
@@ -283,6 +295,7 @@ fn mcp_result(result: alknet_http_mcp::rmcp::model::CallToolResult) -> Result<Va
             code: content["code"].as_str().unwrap_or_default().to_owned(),
             details: content.get("details").cloned(),
             status: None,
+            retry_after_ms: content["retry_after_ms"].as_u64(),
         });
     }
     Ok(content)
@@ -347,6 +360,7 @@ impl Caller {
                         code: body["code"].as_str().unwrap_or_default().to_owned(),
                         details: body.get("details").cloned(),
                         status: Some(status),
+                        retry_after_ms: body["retry_after_ms"].as_u64(),
                     })
                 }
             }
@@ -367,6 +381,7 @@ impl Caller {
                         code: e.code,
                         details: e.details,
                         status: None,
+                        retry_after_ms: e.retry_after_ms,
                     })
             }
         }
@@ -406,6 +421,7 @@ impl Caller {
                     code: outcome["error"]["code"].as_str().unwrap().to_owned(),
                     details: outcome["error"].get("details").cloned(),
                     status: outcome["status"].as_u64().map(|s| s as u16),
+                    retry_after_ms: outcome["error"]["retry_after_ms"].as_u64(),
                 }),
             })
             .collect())
@@ -551,7 +567,8 @@ async fn batches_keep_their_order_and_limit_on_the_gateway_and_mcp() {
             Err(Failure {
                 code: "FORBIDDEN".into(),
                 details: None,
-                status: Some(403)
+                status: Some(403),
+                retry_after_ms: None,
             }),
             "{surface:?}"
         );
@@ -566,7 +583,8 @@ async fn batches_keep_their_order_and_limit_on_the_gateway_and_mcp() {
             Err(Failure {
                 code: "NAME_TAKEN".into(),
                 details: Some(json!({"name": "taken"})),
-                status: Some(409)
+                status: Some(409),
+                retry_after_ms: None,
             }),
             "{surface:?}"
         );
@@ -607,5 +625,77 @@ async fn a_query_is_dropped_when_its_caller_goes_away_on_every_surface() {
         member.call_then_vanish("/suite/hold", probe).await;
         probe.wait_for(Probe::dropped, n + 1).await;
         assert_eq!(probe.finished(), 0, "{surface:?}");
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_refuse_alike_on_every_surface_and_only_the_limited_caller() {
+    let minute = std::time::Duration::from_secs(60);
+    let limits = RateLimits::new(vec![
+        // One `suite/secret` a minute per member.
+        RateLimit::per_identity(1, minute).for_operations(["suite/secret"]),
+        // A tier: callers holding `suite` get three `suite/*` calls a minute; guests are free.
+        RateLimit::per_identity(3, minute)
+            .for_operations(["suite/*"])
+            .for_scope("suite"),
+    ])
+    .unwrap();
+    let f = fixture_limited(Some(Arc::new(limits))).await;
+    let first = f.caller(Surface::Http, MEMBER).await;
+    assert_eq!(
+        first.call("/suite/secret", json!(null)).await,
+        Ok(json!("secret"))
+    );
+    for surface in EVERY_SURFACE {
+        let member = f.caller(surface, MEMBER).await;
+        let limited = member.call("/suite/secret", json!(null)).await.unwrap_err();
+        assert_eq!(limited.code, "RATE_LIMITED", "{surface:?}");
+        let wait = limited.retry_after_ms.expect("when to retry");
+        assert!(wait > 0 && wait <= 60_000, "{surface:?}: {wait} ms");
+        if surface == Surface::Http {
+            assert_eq!(limited.status, Some(429));
+        }
+    }
+    // HTTP says when in `Retry-After` too.
+    let response = post(
+        &reqwest::Client::new(),
+        &format!("http://{}", f.http),
+        MEMBER,
+        "/call",
+        &json!({"operation": "/suite/secret", "input": null}),
+    )
+    .await;
+    assert_eq!(response.status(), 429);
+    let seconds: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&seconds), "{seconds}");
+
+    // While the member floods `suite/open` past its tier, every guest call goes through.
+    let guest = f.caller(Surface::Http, GUEST).await;
+    let member = f.caller(Surface::Http, MEMBER).await;
+    let flood = async {
+        let mut outcomes = Vec::new();
+        for _ in 0..20 {
+            outcomes.push(member.call("/suite/open", json!(1)).await.is_ok());
+        }
+        outcomes
+    };
+    let guests = async {
+        let mut outcomes = Vec::new();
+        for n in 0..20 {
+            outcomes.push(guest.call("/suite/open", json!(n)).await);
+        }
+        outcomes
+    };
+    let (flooded, guest_calls) = tokio::join!(flood, guests);
+    // The member's tier counted the `suite/secret` calls before: none of these passed, or at
+    // most what was left of its three.
+    assert!(flooded.iter().filter(|ok| **ok).count() <= 2, "{flooded:?}");
+    assert!(flooded.iter().any(|ok| !ok));
+    for (n, outcome) in guest_calls.into_iter().enumerate() {
+        assert_eq!(outcome, Ok(json!(n)), "guest call {n}");
     }
 }

@@ -179,6 +179,10 @@ impl OperationEnv for PeerCompositeEnv {
     fn metrics(&self) -> Option<&Arc<crate::metrics::CallMetrics>> {
         self.base.metrics()
     }
+
+    fn rate_limits(&self) -> Option<&Arc<crate::rate_limit::RateLimits>> {
+        self.base.rate_limits()
+    }
 }
 
 impl OperationRegistry {

@@ -174,6 +174,11 @@ pub trait OperationEnv: Send + Sync + fmt::Debug {
     fn metrics(&self) -> Option<&Arc<crate::metrics::CallMetrics>> {
         None
     }
+
+    /// The limits of root calls made through this env, if any (the default: none).
+    fn rate_limits(&self) -> Option<&Arc<crate::rate_limit::RateLimits>> {
+        None
+    }
 }
 
 /// Everything a handler knows about the call it is serving.

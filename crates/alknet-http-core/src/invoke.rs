@@ -234,6 +234,12 @@ fn admit(
     {
         return Err(CallError::forbidden(reason));
     }
+    // Root calls only: a composed call's root was counted already.
+    if seed.surface.is_some()
+        && let Some(limits) = seed.env.rate_limits()
+    {
+        limits.check(&op.spec.name, seed.identity.as_deref())?;
+    }
     op.validate_input(input)?;
     Ok(op)
 }

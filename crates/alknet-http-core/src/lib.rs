@@ -20,6 +20,7 @@
 //! | [`context`] | [`OperationContext`], [`AbortPolicy`], authorities, scoped envs, [`OperationEnv`] |
 //! | [`registry`] | registrations, handler kinds, the builder, layers, overlays, discovery ops |
 //! | [`invoke`] | [`RootCall`] and the path every call takes: admission, handler, deadline, abort |
+//! | [`rate_limit`] | [`RateLimits`](rate_limit::RateLimits): per identity and per operation limits on root calls |
 //! | [`compose`] | [`PeerCompositeEnv`] and the [`PeerTable`](compose::PeerTable): composed calls across layers |
 //! | [`dispatch`] | [`GatewayDispatch`], the spine every HTTP-shaped surface uses |
 //! | [`session`] | the bidirectional call session over streams and messages |
@@ -101,6 +102,7 @@ pub use observe::ACCESS_LOG;
 #[cfg(feature = "quic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
 pub mod quic;
+pub mod rate_limit;
 pub mod registry;
 pub mod session;
 mod shared_defs;

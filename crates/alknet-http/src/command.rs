@@ -128,6 +128,9 @@ pub async fn serve(
     if let Some(setup) = &resolved.metrics {
         builder = builder.with_metrics(setup.metrics.clone());
     }
+    if let Some(limits) = &resolved.rate_limits {
+        builder = builder.with_rate_limits(limits.clone());
+    }
     let mut listeners = resolved.listeners;
     if let Some(addr) = listen {
         listeners = vec![Listener::Http(addr)];

@@ -25,6 +25,10 @@
 //! issuer = "https://login.example.com"
 //! audience = ["https://node.example.com"]
 //!
+//! [[rate_limit]]              # limits on calls, every surface: see `rate_limit_config`
+//! per = "identity"
+//! calls = 100
+//!
 //! [limits]
 //! max_body_bytes = 2097152
 //!
@@ -77,6 +81,7 @@ use crate::imports::{ImportConfig, ResolvedImport};
 pub use crate::issuer_config::{IssuerEntry, OAuthSection};
 use crate::node::Listener;
 use crate::peer_config::{NodeSection, PeerEntry};
+pub use crate::rate_limit_config::RateLimitEntry;
 pub use crate::telemetry_config::{MetricsSetup, TelemetrySection};
 
 pub use crate::config_error::ConfigError;
@@ -127,6 +132,9 @@ pub struct NodeConfig {
     pub issuer: Vec<IssuerEntry>,
     /// The node as an OAuth protected resource.
     pub oauth: Option<OAuthSection>,
+    /// Limits on root calls.
+    #[serde(default)]
+    pub rate_limit: Vec<RateLimitEntry>,
 }
 
 fn yes() -> bool {
@@ -152,6 +160,7 @@ impl Default for NodeConfig {
             telemetry: TelemetrySection::default(),
             issuer: Vec::new(),
             oauth: None,
+            rate_limit: Vec::new(),
         })
     }
 }
@@ -252,6 +261,8 @@ pub struct Resolved {
     pub token_count: usize,
     /// The issuers of accepted JWTs.
     pub issuers: Vec<JwtIssuer>,
+    /// The limits on root calls, when any are configured.
+    pub rate_limits: Option<Arc<alknet_http_core::rate_limit::RateLimits>>,
     /// The protected-resource metadata, when `[oauth]` is configured.
     pub protected_resource: Option<alknet_http_server::ProtectedResource>,
     /// Server limits.
@@ -443,6 +454,7 @@ impl NodeConfig {
             None => None,
         };
         Ok(Resolved {
+            rate_limits: crate::rate_limit_config::rate_limits(&self.rate_limit)?,
             issuers,
             protected_resource,
             metrics,

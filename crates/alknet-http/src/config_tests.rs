@@ -248,3 +248,27 @@ fn the_oauth_section_is_checked() {
     assert_eq!(resource.authorization_servers, ["https://login.example"]);
     assert_eq!(resource.endpoints, ["/mcp"]);
 }
+
+#[test]
+fn rate_limit_entries_are_checked() {
+    assert!(
+        error("[[rate_limit]]\nper = \"address\"\ncalls = 1")
+            .contains("\"identity\" or \"operation\"")
+    );
+    assert!(error("[[rate_limit]]\nper = \"identity\"\ncalls = 0").contains("above 0"));
+    assert!(
+        error("[[rate_limit]]\nper = \"identity\"\ncalls = 5\nperiod_ms = 0").contains("above 0")
+    );
+    let resolved = NodeConfig::parse(
+        "[[rate_limit]]\nper = \"operation\"\ncalls = 10\nburst = 20\noperations = [\"demo/*\"]\nscope = \"trial\"",
+    )
+    .unwrap()
+    .resolve(Path::new("."))
+    .unwrap();
+    assert!(resolved.rate_limits.is_some());
+    let none = NodeConfig::parse("")
+        .unwrap()
+        .resolve(Path::new("."))
+        .unwrap();
+    assert!(none.rate_limits.is_none());
+}

@@ -101,6 +101,9 @@ mod node_builder;
 pub mod peer_config;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod rate_limit_config;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod telemetry;
 #[cfg(feature = "cli")]
 mod telemetry_config;

@@ -18,6 +18,7 @@ use crate::envelope::strip_slash;
 use crate::error::CallError;
 use crate::identity::Identity;
 use crate::metrics::CallMetrics;
+use crate::rate_limit::RateLimits;
 use crate::spec::{OperationSpec, OperationSummary, Provenance, Visibility};
 
 pub use discovery::{SERVICES_LIST, SERVICES_SCHEMA};
@@ -43,6 +44,8 @@ pub(crate) struct RegistryInner {
     pub(crate) peers: Arc<PeerTable>,
     /// Where calls through this registry are counted, if anywhere.
     pub(crate) metrics: Option<Arc<CallMetrics>>,
+    /// The limits of root calls through this registry, if any.
+    pub(crate) rate_limits: Option<Arc<RateLimits>>,
 }
 
 /// The immutable base layer (Layer 0): local operations and startup imports, plus the
@@ -69,6 +72,7 @@ pub struct RegistryBuilder {
     registrations: Vec<HandlerRegistration>,
     peers: Arc<PeerTable>,
     metrics: Option<Arc<CallMetrics>>,
+    rate_limits: Option<Arc<RateLimits>>,
 }
 
 impl RegistryBuilder {
@@ -168,6 +172,13 @@ impl RegistryBuilder {
         self
     }
 
+    /// Limits the root calls through this registry (on every surface) by `limits`.
+    #[must_use]
+    pub fn with_rate_limits(mut self, limits: Arc<RateLimits>) -> Self {
+        self.rate_limits = Some(limits);
+        self
+    }
+
     /// Checks every registration and freezes the base layer.
     pub fn build(self) -> Result<OperationRegistry, RegistryError> {
         let mut ops = BTreeMap::new();
@@ -188,6 +199,7 @@ impl RegistryBuilder {
                 ops: std::mem::take(&mut ops),
                 peers: self.peers.clone(),
                 metrics: self.metrics.clone(),
+                rate_limits: self.rate_limits.clone(),
             }
         });
         result.map(|()| OperationRegistry { inner })
@@ -256,6 +268,11 @@ impl OperationRegistry {
     /// Where calls through this registry are counted, if anywhere.
     pub fn metrics(&self) -> Option<&Arc<CallMetrics>> {
         self.inner.metrics.as_ref()
+    }
+
+    /// The limits of root calls, if any.
+    pub fn rate_limits(&self) -> Option<&Arc<RateLimits>> {
+        self.inner.rate_limits.as_ref()
     }
 
     /// The operation a call from outside names (registry form): this layer's, else the first
