@@ -270,8 +270,9 @@ pub(crate) fn call_span(
     span
 }
 
-/// Marks `span` failed with `code`.
-pub(crate) fn record_error(span: &tracing::Span, code: &str) {
+/// Marks `span` failed with `code` (`otel.status_code = ERROR`, `error.type`): a call's span,
+/// or a surface's span that declares both fields.
+pub fn record_error(span: &tracing::Span, code: &str) {
     span.record("otel.status_code", "ERROR");
     span.record("error.type", code);
 }

@@ -9,6 +9,7 @@ use alknet_http_core::dispatch::{
 use alknet_http_core::error::unauthorized_response;
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::metrics::SessionGuard;
+use alknet_http_core::trace::TraceParent;
 use alknet_http_core::{CallError, Identity};
 use axum::Router;
 use axum::body::Body;
@@ -338,13 +339,19 @@ impl GatewayTools {
     }
 
     /// The options of a tool call: the client's cancel (or the session's end) is the caller
-    /// going away, under the dispatch's disconnect policy; `span` is the request's (the one
-    /// call of a `call` tool records itself on it).
-    fn options(context: &RequestContext<RoleServer>, span: Option<tracing::Span>) -> CallOptions {
+    /// going away, under the dispatch's disconnect policy. The one call of a `call` tool
+    /// records itself on the request's span (`host`), and reports the client's `_meta` trace
+    /// context in the access log.
+    fn options(
+        context: &RequestContext<RoleServer>,
+        host: Option<(tracing::Span, Option<TraceParent>)>,
+    ) -> CallOptions {
+        let (span, trace_parent) = host.unzip();
         CallOptions {
             // The dispatch makes the call's own child of it.
             abort: Some(context.ct.clone()),
             span,
+            trace_parent: trace_parent.flatten(),
             ..CallOptions::default()
         }
     }
@@ -354,6 +361,7 @@ impl GatewayTools {
         identity: Option<Arc<Identity>>,
         call: BatchCall,
         context: &RequestContext<RoleServer>,
+        parent: Option<TraceParent>,
     ) -> CallToolResponse {
         match self
             .dispatch
@@ -361,7 +369,7 @@ impl GatewayTools {
                 identity,
                 &call.operation,
                 call.input,
-                Self::options(context, Some(tracing::Span::current())),
+                Self::options(context, Some((tracing::Span::current(), parent))),
             )
             .await
         {
@@ -443,12 +451,12 @@ impl ServerHandler for GatewayTools {
         let parent = span::trace_parent(request.meta.as_deref(), &context);
         let span = span::request_span("tools/call", Some(&request.name), &context, parent.as_ref());
         let answer = self
-            .call_tool_in(request, context)
+            .call_tool_in(request, context, parent)
             .instrument(span.clone())
             .await;
         // A refused request; a failed `call` has recorded its error code on the span itself.
         if answer.is_err() {
-            span::record_error(&span, "tool_error");
+            alknet_http_core::trace::record_error(&span, "tool_error");
         }
         answer
     }
@@ -460,6 +468,7 @@ impl GatewayTools {
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
+        parent: Option<TraceParent>,
     ) -> Result<CallToolResponse, ErrorData> {
         let Some(index) = self.tools.tools.iter().position(|t| t.name == request.name) else {
             return Err(ErrorData::invalid_params(
@@ -493,7 +502,10 @@ impl GatewayTools {
         Ok(match request.name.as_ref() {
             "search" => self.search(identity.as_deref(), &args),
             "schema" => self.schema(identity.as_deref(), &args),
-            "call" => self.call(identity, batch_call(args), &context).await,
+            "call" => {
+                self.call(identity, batch_call(args), &context, parent)
+                    .await
+            }
             _ => self.batch(identity, args, &context).await?,
         })
     }

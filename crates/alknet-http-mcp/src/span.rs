@@ -59,12 +59,6 @@ pub(crate) fn request_span(
     span
 }
 
-/// Marks `span` failed with `code`.
-pub(crate) fn record_error(span: &tracing::Span, code: &str) {
-    span.record("otel.status_code", "ERROR");
-    span.record("error.type", code);
-}
-
 /// `{method} {tool}`, or the method alone.
 struct SpanName<'a>(&'static str, Option<&'a str>);
 
