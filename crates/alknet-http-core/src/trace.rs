@@ -85,8 +85,11 @@ impl TraceParent {
 
     /// The trace context in HTTP headers, if valid.
     pub fn from_headers(headers: &http::HeaderMap) -> Option<Self> {
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        TraceParent::parse(text(TRACEPARENT)?, text(TRACESTATE))
+        // Constant names: a `&str` lookup parses and lower-cases the name on every request.
+        const TRACEPARENT_HEADER: http::HeaderName = http::HeaderName::from_static(TRACEPARENT);
+        const TRACESTATE_HEADER: http::HeaderName = http::HeaderName::from_static(TRACESTATE);
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        TraceParent::parse(text(&TRACEPARENT_HEADER)?, text(&TRACESTATE_HEADER))
     }
 
     /// The context of `span` (the current call's), when it is part of a recorded trace.
