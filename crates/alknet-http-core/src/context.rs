@@ -59,6 +59,7 @@ impl CompositionAuthority {
             id: self.label.clone(),
             scopes: self.scopes.clone(),
             resources: self.resources.clone(),
+            expires_at: None,
         }
     }
 }

@@ -65,6 +65,15 @@ pub enum FrameError {
     /// The frame is otherwise unusable.
     #[error("invalid frame: {0}")]
     InvalidFrame(String),
+    /// The other side closed a message transport with a code that says why (anything but a
+    /// normal close or going away), such as 1008 when its credentials were revoked.
+    #[error("closed by the peer with {code}: {reason}")]
+    ClosedByPeer {
+        /// The close code the peer sent.
+        code: u16,
+        /// The reason it gave.
+        reason: String,
+    },
 }
 
 impl FrameError {
@@ -86,6 +95,7 @@ impl FrameError {
             FrameError::TooLarge { .. } | FrameError::EnvelopeTooLarge { .. } => 1009,
             FrameError::InvalidFrame(_) => 1002,
             FrameError::Io(_) | FrameError::ConnectionClosed => 1011,
+            FrameError::ClosedByPeer { code, .. } => *code,
         }
     }
 }

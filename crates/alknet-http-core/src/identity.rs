@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -21,6 +22,11 @@ pub struct Identity {
     /// Resource names by resource type, for static resource checks.
     #[serde(default)]
     pub resources: BTreeMap<String, Vec<String>>,
+    /// When the credential this identity was resolved from stops being accepted (a JWT's
+    /// `exp` plus leeway, a static token's configured expiry). Sessions opened with it close
+    /// then. Never serialized: it is the credential's, not the caller's to forward.
+    #[serde(skip)]
+    pub expires_at: Option<SystemTime>,
 }
 
 impl Identity {
@@ -55,6 +61,23 @@ impl Identity {
             .or_default()
             .extend(names.into_iter().map(Into::into));
         self
+    }
+
+    /// Sets when the identity's credential expires.
+    #[must_use]
+    pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Whether the identity's credential has expired by `now`.
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Whether the identity's credential has expired (reads the clock only when it expires).
+    pub fn is_expired(&self) -> bool {
+        self.expires_at.is_some() && self.is_expired_at(SystemTime::now())
     }
 
     /// Whether the identity holds `scope` (exact match).
@@ -95,6 +118,11 @@ pub trait IdentityProvider: Send + Sync + fmt::Debug {
     /// Resolves a bearer token. The identity is shared, not copied: it travels from here to
     /// the handler without a clone of its scopes or resources.
     fn resolve_from_token(&self, token: &AuthToken) -> Option<Arc<Identity>>;
+    /// Tells when the provider's table changes (a reload), so that sessions re-check the
+    /// credential they were opened with. `None` (the default): the table never changes.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// A provider that resolves nothing: every caller is anonymous.
@@ -215,12 +243,16 @@ impl IdentityProvider for StaticTokenProvider {
     fn resolve_from_fingerprint(&self, fingerprint: &str) -> Option<Arc<Identity>> {
         self.by_fingerprint
             .get(&normalize_fingerprint(fingerprint))
+            .filter(|identity| !identity.is_expired())
             .cloned()
     }
 
     fn resolve_from_token(&self, token: &AuthToken) -> Option<Arc<Identity>> {
         let hash: [u8; 32] = Sha256::digest(&token.raw).into();
-        self.by_hash.get(&hash).cloned()
+        self.by_hash
+            .get(&hash)
+            .filter(|identity| !identity.is_expired())
+            .cloned()
     }
 }
 

@@ -226,6 +226,13 @@ fn admit(
     let op = op
         .filter(|op| seed.internal || op.spec.visibility == Visibility::External)
         .ok_or_else(|| CallError::not_found(name))?;
+    // A session resolved its identity when it opened: a credential that expired since is
+    // refused here, before the session's watch closes it.
+    if seed.identity.as_deref().is_some_and(Identity::is_expired) {
+        return Err(CallError::forbidden(
+            crate::credential::Revocation::Expired.reason(),
+        ));
+    }
     let target = ResourceTarget::extract(op.spec.resource_id_path.as_deref(), input);
     if let AccessDecision::Forbidden(reason) =
         op.spec

@@ -85,6 +85,7 @@ pub mod capability;
 pub mod client;
 pub mod compose;
 pub mod context;
+pub mod credential;
 pub mod dispatch;
 pub mod envelope;
 pub mod error;

@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod edge;
 mod server;
 mod span;
 mod trace_headers;

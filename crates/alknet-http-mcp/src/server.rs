@@ -6,17 +6,12 @@ use std::time::Duration;
 use alknet_http_core::dispatch::{
     BatchCall, BatchLimits, CallOptions, GatewayDispatch, SearchQuery,
 };
-use alknet_http_core::error::unauthorized_response;
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::metrics::SessionGuard;
 use alknet_http_core::trace::TraceParent;
 use alknet_http_core::{CallError, Identity};
 use axum::Router;
-use axum::body::Body;
-use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData, Implementation, JsonObject,
@@ -30,6 +25,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::edge::{self, Edge, SessionBindings};
 use crate::span;
 
 /// The path `to_mcp` is served at unless configured otherwise.
@@ -511,31 +507,6 @@ impl GatewayTools {
     }
 }
 
-/// What the surface adds around rmcp, as one layer (one boxed future per request, not two):
-/// an anonymous request is refused with 401 unless the surface allows it, and rmcp's 202 to a
-/// session `DELETE` becomes 204 (MCP clients expect 200 or 204; the Python SDK logs a warning
-/// otherwise).
-async fn edge(
-    axum::extract::State(allow_anonymous): axum::extract::State<bool>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let anonymous = request
-        .extensions()
-        .get::<ResolvedIdentity>()
-        .is_none_or(|r| r.0.is_none());
-    if anonymous && !allow_anonymous {
-        return unauthorized_response().map(Body::from);
-    }
-    let delete = request.method() == axum::http::Method::DELETE;
-    let mut response = next.run(request).await;
-    if delete && response.status() == StatusCode::ACCEPTED {
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        *response.body_mut() = Body::empty();
-    }
-    response
-}
-
 /// The MCP surface: rmcp's streamable-HTTP server at `config.path`, serving the four gateway
 /// tools over `dispatch`. Mount it behind the server's bearer layer (`alknet-http-server`
 /// does), which resolves the identity each tool call runs as.
@@ -569,6 +540,15 @@ pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
     };
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(config.session_idle_timeout);
+    let sessions = Arc::new(sessions);
+    let edge = Edge {
+        allow_anonymous: config.allow_anonymous,
+        bindings: Arc::new(SessionBindings::new(
+            tools.dispatch.identity_provider().clone(),
+            sessions.clone(),
+            config.shutdown.clone(),
+        )),
+    };
     // One handler per session: each counts as a live `mcp` session while rmcp keeps it.
     let for_session = move || {
         let live = tools
@@ -581,8 +561,8 @@ pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
             ..tools.clone()
         })
     };
-    let service = StreamableHttpService::new(for_session, Arc::new(sessions), server_config);
+    let service = StreamableHttpService::new(for_session, sessions, server_config);
     Router::new()
         .route_service(&config.path, service)
-        .layer(middleware::from_fn_with_state(config.allow_anonymous, edge))
+        .layer(middleware::from_fn_with_state(edge, edge::edge))
 }

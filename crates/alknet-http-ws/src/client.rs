@@ -87,7 +87,7 @@ fn session<S>(ws: WebSocket<S>, options: ClientOptions) -> Session
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let transport = transport::start(ws, &options.limits, CancellationToken::new());
+    let (transport, _closer) = transport::start(ws, &options.limits, CancellationToken::new());
     Session::spawn(
         transport,
         SessionOptions::new(options.registry).with_surface("ws"),

@@ -184,13 +184,23 @@ fn owned(frame: Frame<'_>) -> Frame<'static> {
     )
 }
 
-/// Starts the reader and writer tasks of a connection and returns it as a session transport.
-/// `shutdown` closes the connection with 1001.
+/// Closes a connection with a code of its own choosing (the session's end would say 1000).
+pub(crate) struct Closer(mpsc::Sender<Frame<'static>>);
+
+impl Closer {
+    /// Queues the close frame ahead of the session's own; the connection ends once it is sent.
+    pub(crate) async fn close(&self, code: u16, reason: &str) {
+        let _ = self.0.send(Frame::close(code, reason.as_bytes())).await;
+    }
+}
+
+/// Starts the reader and writer tasks of a connection and returns it as a session transport,
+/// with a handle to close it with a code. `shutdown` closes the connection with 1001.
 pub(crate) fn start<S>(
     ws: WebSocket<S>,
     limits: &WsLimits,
     shutdown: CancellationToken,
-) -> WsTransport
+) -> (WsTransport, Closer)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -242,13 +252,14 @@ where
         codec,
         closing,
     };
+    let closer = Closer(frames_tx.clone());
     let inbound = inbound(
         fastwebsockets::FragmentCollectorRead::new(reader),
         frames_tx,
         codec,
         limits.idle_timeout,
     );
-    join(InboundStream(inbound), sink)
+    (join(InboundStream(inbound), sink), closer)
 }
 
 /// Bytes of outbound frames buffered before they are written without waiting for a flush.
@@ -289,6 +300,16 @@ async fn control_loop<S>(
             return;
         }
     }
+}
+
+/// A close frame's code and reason, unless it is a plain close (none, 1000, 1001).
+fn closed_by_peer(payload: &[u8]) -> Option<FrameError> {
+    let (code, reason) = payload.split_first_chunk::<2>()?;
+    let code = u16::from_be_bytes(*code);
+    (code != 1000 && code != 1001).then(|| FrameError::ClosedByPeer {
+        code,
+        reason: String::from_utf8_lossy(reason).into_owned(),
+    })
 }
 
 /// Reads frames as the session asks for envelopes: pongs and closes are queued for the
@@ -349,7 +370,11 @@ where
                         OpCode::Text => TransportMessage::Text(
                             std::str::from_utf8(&frame.payload).unwrap_or_default(),
                         ),
-                        OpCode::Close => return None,
+                        // A close that says why ends the stream with it (the reply to the
+                        // close was sent already).
+                        OpCode::Close => {
+                            return closed_by_peer(&frame.payload).map(|error| (Err(error), None));
+                        }
                         _ => continue,
                     };
                     match state.codec.decode_message(message) {

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use alknet_http_core::identity::ResolvedIdentity;
+use alknet_http_core::credential::{Credential, CredentialCheck, Revocation};
+use alknet_http_core::identity::{ResolvedIdentity, bearer_token};
 use alknet_http_core::session::{Session, SessionOptions};
 use alknet_http_core::{AuthToken, Identity};
 use axum::body::Body;
@@ -35,16 +36,47 @@ fn offered_protocols(headers: &http::HeaderMap) -> Vec<String> {
         .collect()
 }
 
-fn subprotocol_identity(state: &WsState, offered: &[String]) -> Option<Arc<Identity>> {
+/// The `Authorization: Bearer` token, if any.
+fn header_token(headers: &http::HeaderMap) -> Option<AuthToken> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .map(AuthToken::new)
+}
+
+/// The bearer subprotocol's token (browsers cannot set headers on a WebSocket), if any.
+fn subprotocol_token(offered: &[String]) -> Option<AuthToken> {
     let encoded = offered
         .iter()
         .find_map(|p| p.strip_prefix(BEARER_SUBPROTOCOL_PREFIX))?;
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(encoded.trim_end_matches('='))
-        .ok()?;
-    state
-        .identity_provider
-        .resolve_from_token(&AuthToken::new(token))
+        .ok()
+        .map(AuthToken::new)
+}
+
+/// The credential the session opens with and what it resolves to: the header's token (which
+/// the bearer layer resolved already), else the subprotocol's.
+fn authenticate(
+    state: &WsState,
+    headers: &http::HeaderMap,
+    offered: &[String],
+    from_header: Option<Arc<Identity>>,
+) -> Option<CredentialCheck> {
+    let (token, identity) = match (from_header, header_token(headers)) {
+        (Some(identity), Some(token)) => (token, identity),
+        _ => {
+            let token = subprotocol_token(offered)?;
+            let identity = state.identity_provider.resolve_from_token(&token)?;
+            (token, identity)
+        }
+    };
+    Some(CredentialCheck::new(
+        state.identity_provider.clone(),
+        Credential::Token(token),
+        identity,
+    ))
 }
 
 pub(crate) async fn upgrade(
@@ -54,7 +86,9 @@ pub(crate) async fn upgrade(
 ) -> Response {
     let offered = offered_protocols(request.headers());
     let version = request.version();
-    let Some(identity) = identity.or_else(|| subprotocol_identity(&state, &offered)) else {
+    // The session is authenticated once, by this token: kept to notice when a reload revokes
+    // it or it expires, which closes the session.
+    let Some(check) = authenticate(&state, request.headers(), &offered, identity) else {
         return WsRejection::Unauthenticated.into_response();
     };
     // Never echo the token subprotocol; select ours when offered.
@@ -77,7 +111,7 @@ pub(crate) async fn upgrade(
                 Ok(upgraded) => run(
                     &state,
                     WebSocket::after_handshake(TokioIo::new(upgraded), Role::Server),
-                    identity,
+                    check,
                     version,
                 ),
                 Err(e) => tracing::debug!(error = %e, "h2 websocket upgrade failed"),
@@ -93,7 +127,7 @@ pub(crate) async fn upgrade(
         };
         tokio::spawn(async move {
             match upgrade.await {
-                Ok(ws) => run(&state, ws, identity, version),
+                Ok(ws) => run(&state, ws, check, version),
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
             }
         });
@@ -108,11 +142,12 @@ pub(crate) async fn upgrade(
     response
 }
 
-fn run<S>(state: &WsState, ws: WebSocket<S>, identity: Arc<Identity>, version: http::Version)
+fn run<S>(state: &WsState, ws: WebSocket<S>, check: CredentialCheck, version: http::Version)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let transport = transport::start(ws, &state.config.limits, state.shutdown.clone());
+    let (transport, closer) = transport::start(ws, &state.config.limits, state.shutdown.clone());
+    let identity = check.identity().clone();
     let mut options = SessionOptions::new(state.registry.clone())
         .with_identity_provider(state.identity_provider.clone())
         .with_config(state.config.session.clone())
@@ -120,5 +155,20 @@ where
     options.connection_identity = Some(identity.clone());
     let session = Session::spawn(transport, options);
     tracing::debug!(identity = %identity.id, "websocket session open");
+    if check.can_lapse() {
+        let closed = session.on_close();
+        let session = session.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = closed => {}
+                revocation = check.lapsed() => {
+                    tracing::info!(identity = %check.identity().id, %revocation, "closing a websocket session");
+                    // The close frame first: the session's own close would say 1000.
+                    closer.close(Revocation::WEBSOCKET_CLOSE_CODE, revocation.reason()).await;
+                    session.close();
+                }
+            }
+        });
+    }
     state.sessions.insert((*identity).clone(), version, session);
 }

@@ -17,13 +17,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use alknet_http_core::client::{HttpClientConfig, SharedHttpClient};
-use alknet_http_core::identity::{IdentityProvider, mint_token};
-use alknet_http_core::jwt::{JwtIssuer, JwtProvider};
-use alknet_http_core::{Identity, OperationRegistry, RegistryBuilder, StaticTokenProvider};
+use alknet_http_core::credential::ReloadableProvider;
+use alknet_http_core::identity::mint_token;
+use alknet_http_core::{OperationRegistry, RegistryBuilder};
 use secrecy::ExposeSecret;
 
 use crate::config::{NodeConfig, Resolved};
+use crate::credentials::{self, DevToken};
 use crate::imports::{ResolvedImport, plan_imports};
 use crate::{Listener, Node, demo};
 
@@ -138,20 +138,12 @@ pub async fn serve(
     if listeners.is_empty() {
         listeners.push(Listener::Http(SocketAddr::from(([127, 0, 0, 1], 8080))));
     }
-    let mut tokens = resolved.tokens;
     let credentials = resolved.token_count + resolved.issuers.len();
-    let dev_token = if embedded || credentials == 0 {
-        let token = mint_token();
-        tokens = tokens
-            .with_token(
-                token.expose_secret(),
-                Identity::new("dev").with_scopes(demo::DEV_SCOPES),
-            )
-            .map_err(|e| e.to_string())?;
-        Some(token)
-    } else {
-        None
-    };
+    let dev_token = (embedded || credentials == 0).then(|| DevToken(mint_token()));
+    // One swappable table: a `SIGHUP` reloads the file's tokens and issuers into it.
+    let identities = Arc::new(ReloadableProvider::new(
+        credentials::provider(resolved.tokens, resolved.issuers, dev_token.as_ref()).await?,
+    ));
     let (registry, summaries) = registry_of(builder, resolved.demo, resolved.imports).await?;
     for line in &summaries {
         let _ = writeln!(std::io::stdout().lock(), "{line}");
@@ -175,7 +167,7 @@ pub async fn serve(
     }
     let node = node
         .registry(registry)
-        .identity_provider(identities(tokens, resolved.issuers).await?)
+        .identity_provider(identities.clone())
         .protected(credentials > 0)
         .call_timeout(resolved.call_timeout)
         .limits(resolved.limits)
@@ -189,6 +181,11 @@ pub async fn serve(
         .build()
         .map_err(|e| e.to_string())?;
     let running = node.start().await.map_err(|e| e.to_string())?;
+    let dev_token_secret = dev_token.as_ref().map(|dev| dev.0.clone());
+    if let Some(path) = config {
+        credentials::reload_on_hangup(path, dev_token, identities)?;
+    }
+    let dev_token = dev_token_secret;
     // The file first: whoever reads the banner may read the file right away.
     if let (Some(token), Some(path)) = (&dev_token, &dev_token_file) {
         write_secret_file(path, token.expose_secret())
@@ -266,20 +263,4 @@ pub fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Resul
         options.mode(0o600);
     }
     options.open(path)?.write_all(secret.as_bytes())
-}
-
-/// The node's identity provider: its static tokens, and JWTs of its issuers when it has any
-/// (their keys fetched before the node listens).
-async fn identities(
-    tokens: StaticTokenProvider,
-    issuers: Vec<JwtIssuer>,
-) -> Result<Arc<dyn IdentityProvider>, String> {
-    if issuers.is_empty() {
-        return Ok(Arc::new(tokens));
-    }
-    let http = SharedHttpClient::new(HttpClientConfig::default()).map_err(|e| e.to_string())?;
-    let provider = JwtProvider::connect(issuers, Arc::new(http))
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(Arc::new(provider.with_fallback(Arc::new(tokens))))
 }

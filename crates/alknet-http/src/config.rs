@@ -16,10 +16,11 @@
 //! cert = "cert.pem"
 //! key = "key.pem"
 //!
-//! [[token]]
+//! [[token]]                   # a static bearer token: see `token_config`
 //! id = "alice"
 //! sha256 = "<64 hex characters: `alknet-http token new` prints one>"
 //! scopes = ["demo:read", "demo:write"]
+//! expires_at = 2027-01-01T00:00:00Z
 //!
 //! [[issuer]]                  # JWT access tokens of an OpenID provider: see `issuer_config`
 //! issuer = "https://login.example.com"
@@ -70,9 +71,9 @@ use std::time::Duration;
 
 use alknet_http_core::client::{HttpClientConfig, SharedHttpClient};
 
+use alknet_http_core::StaticTokenProvider;
 use alknet_http_core::jwt::JwtIssuer;
 use alknet_http_core::tls::ServerIdentity;
-use alknet_http_core::{Identity, StaticTokenProvider};
 use alknet_http_server::{DecoyConfig, ServerLimits, Stealth};
 use serde::Deserialize;
 
@@ -83,6 +84,7 @@ use crate::node::Listener;
 use crate::peer_config::{NodeSection, PeerEntry};
 pub use crate::rate_limit_config::RateLimitEntry;
 pub use crate::telemetry_config::{MetricsSetup, TelemetrySection};
+pub use crate::token_config::TokenConfig;
 
 pub use crate::config_error::ConfigError;
 use crate::config_error::fail;
@@ -177,19 +179,6 @@ pub struct ListenConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key (tls, quic).
     pub key: Option<PathBuf>,
-}
-
-/// One `[[token]]` entry.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenConfig {
-    /// The identity the token stands for.
-    pub id: String,
-    /// The token's SHA-256, hex.
-    pub sha256: String,
-    /// Granted scopes.
-    #[serde(default)]
-    pub scopes: Vec<String>,
 }
 
 /// `[limits]`.
@@ -315,6 +304,18 @@ impl NodeConfig {
         })
     }
 
+    /// The credentials the node accepts: its `[[token]]` table and its `[[issuer]]`s. What a
+    /// `SIGHUP` reloads.
+    pub fn credentials(&self) -> Result<(StaticTokenProvider, Vec<JwtIssuer>), ConfigError> {
+        let tokens = crate::token_config::token_table(&self.token)?;
+        let issuers = self
+            .issuer
+            .iter()
+            .map(IssuerEntry::resolve)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((tokens, issuers))
+    }
+
     /// Loads certificates, checks hashes and builds the node's settings. `base` resolves
     /// relative paths.
     pub fn resolve(self, base: &Path) -> Result<Resolved, ConfigError> {
@@ -325,17 +326,7 @@ impl NodeConfig {
                 base.join(p)
             }
         };
-        let mut tokens = StaticTokenProvider::new();
-        for entry in &self.token {
-            let identity =
-                Identity::new(entry.id.clone()).with_scopes(entry.scopes.iter().cloned());
-            tokens = tokens
-                .with_token_hash(&entry.sha256, identity)
-                .map_err(|source| ConfigError::Token {
-                    id: entry.id.clone(),
-                    source,
-                })?;
-        }
+        let (tokens, issuers) = self.credentials()?;
         let node_certificate = self.node.certificate(path)?;
         let mut listeners = Vec::new();
         for entry in self.listen {
@@ -444,11 +435,6 @@ impl NodeConfig {
         let federation =
             crate::peer_config::federation(&self.node, node_certificate.clone(), self.peer)?;
         let metrics = self.telemetry.metrics()?;
-        let issuers = self
-            .issuer
-            .iter()
-            .map(IssuerEntry::resolve)
-            .collect::<Result<Vec<_>, _>>()?;
         let protected_resource = match &self.oauth {
             Some(oauth) => Some(oauth.resolve(&issuers, alknet_http_mcp::DEFAULT_PATH)?),
             None => None,

@@ -80,6 +80,8 @@ pub mod config;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 mod config_error;
+#[cfg(feature = "cli")]
+mod credentials;
 pub mod demo;
 #[cfg(feature = "quic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
@@ -107,6 +109,9 @@ pub mod rate_limit_config;
 pub mod telemetry;
 #[cfg(feature = "cli")]
 mod telemetry_config;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod token_config;
 
 pub use node::{BoundListener, Listener, Node, NodeBuilder, NodeError, RunningNode};
 

@@ -39,10 +39,16 @@ pub(super) fn identity(
             .collect(),
         _ => BTreeMap::new(),
     };
+    // `exp` is required and checked before this; the identity lapses with it (plus leeway).
+    let expires_at = claims.get("exp").and_then(Value::as_u64).map(|exp| {
+        std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(exp.saturating_add(config.leeway.as_secs()))
+    });
     Ok(Identity {
         id,
         scopes,
         resources,
+        expires_at,
     })
 }
 

@@ -375,4 +375,8 @@ impl IdentityProvider for JwtProvider {
         }
         self.fallback.as_ref()?.resolve_from_token(token)
     }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.fallback.as_ref()?.changes()
+    }
 }

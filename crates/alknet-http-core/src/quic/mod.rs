@@ -36,7 +36,7 @@ use tokio::sync::mpsc;
 pub use self::config::{ClientAuth, QuicConfig, ServerVerification};
 use self::transport::QuicTransport;
 use self::verify::{AnyClientCertificate, HandshakeSignatures, PinnedVerifier, fingerprint};
-use crate::session::{Flush, Session, SessionOptions};
+use crate::session::{CloseReason, Flush, Session, SessionOptions};
 pub use crate::tls::{ServerIdentity, TlsError};
 
 /// The crates whose types appear in this module's signatures (`QuicError`, certificates).
@@ -68,6 +68,11 @@ pub enum QuicError {
 /// The QUIC application error code a server closes a refused peer's connection with.
 pub const REFUSED_PEER: u32 = 0x1;
 
+/// The QUIC application error code a server closes a connection with when the certificate
+/// that opened it is revoked, changed by a reload or expired (the reason says which).
+pub const REVOKED_PEER: u32 = 0x2;
+
+use crate::credential::{Credential, CredentialCheck};
 use crate::tls::provider;
 
 /// Accepts `alknet/call` connections and runs a session on each. Clones share the endpoint
@@ -175,6 +180,7 @@ impl QuicServer {
         connection: quinn::Connection,
         mut options: SessionOptions,
     ) -> Result<Session, QuicError> {
+        let mut check = None;
         if let ClientAuth::Fingerprint { refuse_unknown, .. } = self.client_auth
             && let Some(fingerprint) = peer_fingerprint(&connection)
             && options.connection_identity.is_none()
@@ -182,12 +188,26 @@ impl QuicServer {
             options.connection_identity = options
                 .identity_provider
                 .resolve_from_fingerprint(&fingerprint);
-            if options.connection_identity.is_none() && refuse_unknown {
-                connection.close(REFUSED_PEER.into(), b"unknown peer certificate");
-                return Err(QuicError::UnknownPeer { fingerprint });
+            match &options.connection_identity {
+                None if refuse_unknown => {
+                    connection.close(REFUSED_PEER.into(), b"unknown peer certificate");
+                    return Err(QuicError::UnknownPeer { fingerprint });
+                }
+                None => {}
+                Some(identity) => {
+                    check = Some(CredentialCheck::new(
+                        options.identity_provider.clone(),
+                        Credential::Fingerprint(fingerprint),
+                        identity.clone(),
+                    ));
+                }
             }
         }
-        session_over(connection, options).await
+        let session = session_over(connection, options).await?;
+        if let Some(check) = check {
+            session.watch_credential(check);
+        }
+        Ok(session)
     }
 
     /// Stops accepting and closes every connection.
@@ -299,8 +319,12 @@ async fn session_over(
     let session = Session::spawn_flushing(transport, options, Flush::Now);
     let closed = session.on_close();
     tokio::spawn(async move {
-        closed.await;
-        connection.close(0u32.into(), b"session closed");
+        match closed.await {
+            CloseReason::Revoked(revocation) => {
+                connection.close(REVOKED_PEER.into(), revocation.reason().as_bytes());
+            }
+            _ => connection.close(0u32.into(), b"session closed"),
+        }
     });
     Ok(session)
 }

@@ -164,6 +164,8 @@ pub enum CloseReason {
     PeerClosed,
     /// This side called [`Session::close`](super::Session::close).
     Local,
+    /// The credential the session was opened with was revoked, changed by a reload or expired.
+    Revoked(crate::credential::Revocation),
     /// Reading or writing failed; carries the WebSocket close code that fits and a message.
     Transport {
         /// The close code for message transports (1003, 1007, 1009, 1011…).

@@ -97,6 +97,7 @@ impl Session {
             reason: watch::channel(None).0,
             overlay,
             env: Arc::new(env),
+            credential_watched: std::sync::atomic::AtomicBool::new(false),
             live: Mutex::new(
                 options
                     .registry
@@ -136,6 +137,13 @@ impl Session {
     /// Incoming requests running now.
     pub fn in_flight_len(&self) -> usize {
         lock(&self.shared.in_flight).len()
+    }
+
+    /// Closes the session when `check`'s credential (the one its connection identity was
+    /// resolved from) lapses.
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
+    pub(crate) fn watch_credential(&self, check: crate::credential::CredentialCheck) {
+        super::watch_credential(&self.shared, check);
     }
 
     /// Whether the session has ended.

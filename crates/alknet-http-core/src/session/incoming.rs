@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::outbound::write_now;
-use super::{Delivery, InFlight, Shared, lock, send, send_alone};
+use super::{Delivery, InFlight, Shared, lock, send, send_alone, watch_credential};
+use crate::credential::{Credential, CredentialCheck};
 use crate::envelope::{CallRequested, Event, EventEnvelope, event_type, strip_slash};
 use crate::error::CallError;
 use crate::identity::AuthToken;
@@ -112,14 +113,25 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         return;
     }
     let options = &shared.options;
-    let identity = auth_token
-        .as_deref()
-        .and_then(|t| {
-            options
-                .identity_provider
-                .resolve_from_token(&AuthToken::new(t))
-        })
-        .or_else(|| options.connection_identity.clone());
+    let identity = match auth_token.as_deref() {
+        Some(token) => {
+            let token = AuthToken::new(token);
+            let identity = options.identity_provider.resolve_from_token(&token);
+            if let (Some(identity), None) = (&identity, &options.connection_identity)
+                && !shared.credential_watched.load(Ordering::Relaxed)
+            {
+                let check = CredentialCheck::new(
+                    options.identity_provider.clone(),
+                    Credential::Token(token),
+                    identity.clone(),
+                );
+                watch_credential(shared, check);
+            }
+            identity
+        }
+        None => None,
+    }
+    .or_else(|| options.connection_identity.clone());
     let root = RootCall {
         request_id: id.clone(),
         identity,

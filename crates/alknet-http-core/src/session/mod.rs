@@ -77,6 +77,9 @@ struct Shared {
     options: SessionOptions,
     /// Counts the session as live in the registry's metrics until it closes.
     live: Mutex<Option<crate::metrics::SessionGuard>>,
+    /// Whether the session watches the credential it was opened with (see
+    /// [`watch_credential`]).
+    credential_watched: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Shared {
@@ -116,6 +119,27 @@ fn shutdown(shared: &Shared, reason: CloseReason) {
     shared.overlay.clear();
     lock(&shared.live).take();
     shared.reason.send_replace(Some(reason));
+}
+
+/// Closes the session when the credential it was opened with lapses. A session without a
+/// connection identity is opened by the token of its first authenticated call; one that serves
+/// many callers (a peer's, identified by its certificate) is never closed for one of theirs.
+/// Watched once per session, and only when the credential can lapse at all.
+fn watch_credential(shared: &Arc<Shared>, check: crate::credential::CredentialCheck) {
+    use std::sync::atomic::Ordering;
+    if shared.credential_watched.swap(true, Ordering::Relaxed) || !check.can_lapse() {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shared.closed.cancelled() => {}
+            revocation = check.lapsed() => {
+                tracing::info!(identity = %check.identity().id, %revocation, "closing a session");
+                shutdown(&shared, CloseReason::Revoked(revocation));
+            }
+        }
+    });
 }
 
 /// Queues a frame, unless the session closed.

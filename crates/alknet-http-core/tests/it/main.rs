@@ -5,6 +5,7 @@ mod access;
 #[cfg(feature = "http-client")]
 mod client;
 mod composition;
+mod credential;
 mod discovery;
 mod errors;
 mod fixtures;

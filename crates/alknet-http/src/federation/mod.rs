@@ -261,4 +261,8 @@ impl IdentityProvider for PeerDirectory {
     fn resolve_from_token(&self, token: &AuthToken) -> Option<Arc<Identity>> {
         self.tokens.resolve_from_token(token)
     }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.tokens.changes()
+    }
 }
