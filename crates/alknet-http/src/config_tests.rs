@@ -272,3 +272,36 @@ fn rate_limit_entries_are_checked() {
         .unwrap();
     assert!(none.rate_limits.is_none());
 }
+
+#[test]
+fn tokens_expire_or_are_disabled() {
+    let hash = |n: u8| format!("{n:02x}").repeat(32);
+    let text = format!(
+        "[[token]]\nid = \"a\"\nsha256 = \"{}\"\nexpires_at = 2020-01-01T00:00:00Z\n\n\
+         [[token]]\nid = \"b\"\nsha256 = \"{}\"\nexpires_at = \"2999-01-01T00:00:00+02:00\"\n\n\
+         [[token]]\nid = \"c\"\nsha256 = \"{}\"\ndisabled = true\n",
+        hash(1),
+        hash(2),
+        hash(3)
+    );
+    let (tokens, _) = NodeConfig::parse(&text).unwrap().credentials().unwrap();
+    // The expired entry stays in the table (refused by it), the disabled one is left out.
+    assert_eq!(tokens.token_count(), 2);
+    let error = |entries: &str| {
+        NodeConfig::parse(entries)
+            .and_then(|c| c.credentials().map(drop))
+            .unwrap_err()
+            .to_string()
+    };
+    let local = error(&format!(
+        "[[token]]\nid = \"d\"\nsha256 = \"{}\"\nexpires_at = 2027-01-01T00:00:00\n",
+        hash(4)
+    ));
+    assert!(local.starts_with("token `d`: expires_at"), "{local}");
+    assert!(!local.contains('\n'));
+    let twice = error(&format!(
+        "[[token]]\nid = \"e\"\nsha256 = \"{0}\"\ndisabled = true\n\n[[token]]\nid = \"f\"\nsha256 = \"{0}\"\n",
+        hash(5)
+    ));
+    assert!(twice.contains("configured twice"), "{twice}");
+}

@@ -27,9 +27,10 @@ pub(crate) fn token_config(dir: &Path) -> PathBuf {
 }
 
 pub(crate) struct Served {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) url: String,
-    lines: mpsc::Receiver<String>,
+    /// What the node prints after its first `listening on` line.
+    pub(crate) lines: mpsc::Receiver<String>,
     /// What the node printed before its first `listening on` line (import summaries).
     pub(crate) preamble: Vec<String>,
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod federation;
+mod lifecycle;
 mod mcp_sdk;
 mod oidc;
 mod otlp;
