@@ -1,5 +1,5 @@
-//! `POST /call` under load for the single-setting benches (telemetry's cost, a JWT's cost):
-//! 64 keep-alive clients calling `bench/echo` as fast as they can.
+//! `POST /call` under load for the single-setting benches (telemetry's cost, a JWT's cost, a
+//! limited neighbour's cost): keep-alive clients calling `bench/echo` as fast as they can.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,9 +11,21 @@ use serde_json::json;
 /// Clients calling at once.
 pub const CLIENTS: usize = 64;
 
-/// The rate (calls per second) of `POST {base}/call` with `token` over `seconds`, after one
-/// second of warm-up; every answer must be 200.
+/// The rate (calls per second) of `POST {base}/call` by [`CLIENTS`] clients with `token` over
+/// `seconds`, after one second of warm-up; every answer must be 200.
 pub async fn call_rate(base: &str, token: &str, seconds: u64) -> f64 {
+    call_rate_beside(base, token, CLIENTS, None, seconds).await
+}
+
+/// The rate of `clients` clients with `token` (as [`call_rate`]) while as many clients with
+/// `neighbour`'s token call too, whatever they are answered (their own rate is not counted).
+pub async fn call_rate_beside(
+    base: &str,
+    token: &str,
+    clients: usize,
+    neighbour: Option<&str>,
+    seconds: u64,
+) -> f64 {
     alknet_http::core::client::install_crypto_provider();
     let url = format!("{base}/call");
     let client = reqwest::Client::builder()
@@ -26,9 +38,15 @@ pub async fn call_rate(base: &str, token: &str, seconds: u64) -> f64 {
     }))
     .expect("body");
     let done = Arc::new(AtomicU64::new(0));
+    let callers = std::iter::repeat_n((token, true), clients).chain(
+        neighbour
+            .into_iter()
+            .flat_map(|n| std::iter::repeat_n((n, false), clients)),
+    );
     let run = |until: Instant| {
-        (0..CLIENTS)
-            .map(|_| {
+        callers
+            .clone()
+            .map(|(token, counted)| {
                 let (client, url, body, done, token) = (
                     client.clone(),
                     url.clone(),
@@ -45,9 +63,12 @@ pub async fn call_rate(base: &str, token: &str, seconds: u64) -> f64 {
                             .send()
                             .await
                             .expect("sent");
-                        assert_eq!(response.status(), 200);
+                        let status = response.status();
                         response.bytes().await.expect("body");
-                        done.fetch_add(1, Ordering::Relaxed);
+                        if counted {
+                            assert_eq!(status, 200);
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 })
             })

@@ -699,3 +699,60 @@ async fn rate_limits_refuse_alike_on_every_surface_and_only_the_limited_caller()
         assert_eq!(outcome, Ok(json!(n)), "guest call {n}");
     }
 }
+
+#[tokio::test]
+async fn anonymous_callers_are_limited_by_address_and_upgrades_by_attempts() {
+    let minute = std::time::Duration::from_secs(60);
+    let limits = RateLimits::new(vec![
+        // Two anonymous calls a minute from one address; identified callers are not counted.
+        RateLimit::per_address(2, minute).for_operations(["suite/open"]),
+        // Three WebSocket upgrade attempts a minute from one address, good token or not.
+        RateLimit::upgrades_per_address(3, minute),
+    ])
+    .unwrap();
+    let f = fixture_limited(Some(Arc::new(limits))).await;
+    for surface in [Surface::Http, Surface::Quic] {
+        // A fresh fixture per surface would give a fresh budget; one node, so count on: each
+        // surface's anonymous caller shares the loopback address's two calls.
+        let anonymous = f.caller(surface, "").await;
+        let first = anonymous.call("/suite/open", json!(1)).await;
+        if surface == Surface::Http {
+            assert_eq!(first, Ok(json!(1)));
+            assert_eq!(anonymous.call("/suite/open", json!(2)).await, Ok(json!(2)));
+        }
+        let limited = anonymous.call("/suite/open", json!(3)).await.unwrap_err();
+        assert_eq!(limited.code, "RATE_LIMITED", "{surface:?}");
+        assert!(
+            limited.retry_after_ms.is_some_and(|ms| ms > 0),
+            "{surface:?}"
+        );
+        // The same address with a token is someone: its calls go through.
+        let guest = f.caller(surface, GUEST).await;
+        assert_eq!(
+            guest.call("/suite/open", json!(4)).await,
+            Ok(json!(4)),
+            "{surface:?}"
+        );
+    }
+    // Upgrades: three attempts (one refused for its token still counts), then 429.
+    let url = format!("ws://{}/alknet/call", f.http);
+    let connect = |token: Option<&str>| {
+        alknet_http_ws::client::connect(
+            &url,
+            alknet_http_ws::client::ClientOptions::new(token.map(str::to_owned)),
+        )
+    };
+    assert!(connect(Some(GUEST)).await.is_ok());
+    assert!(matches!(
+        connect(Some("alk_wrong")).await,
+        Err(alknet_http_ws::client::WsClientError::Refused(401))
+    ));
+    assert!(connect(Some(MEMBER)).await.is_ok());
+    assert!(matches!(
+        connect(Some(MEMBER)).await,
+        Err(alknet_http_ws::client::WsClientError::Refused(429))
+    ));
+    // Calls are not upgrades: the member's HTTP calls still go through.
+    let member = f.caller(Surface::Http, MEMBER).await;
+    assert_eq!(member.call("/suite/open", json!(5)).await, Ok(json!(5)));
+}

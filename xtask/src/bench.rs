@@ -212,12 +212,13 @@ pub(crate) fn bench(args: &[String]) -> Result {
     let latency = forward_and_idle()?;
     let telemetry = telemetry_cost(rounds)?;
     let auth = auth_cost(rounds)?;
+    let isolation = limit_isolation(rounds)?;
     let import = import_bench()?;
     let graph = graph_table(&graph_imports()?);
     let doc = format!(
         "# Benchmarks\n\nWritten by `cargo xtask bench` (release builds, loopback only). Every case is measured \
          against its baseline in the same run on the same machine; only the ratios are meaningful.\n\n\
-         Machine: {}\n\n{table}\n{latency}\n{telemetry}\n{auth}\n{import}\n{graph}\n{PERF_NOTES}\n",
+         Machine: {}\n\n{table}\n{latency}\n{telemetry}\n{auth}\n{isolation}\n{import}\n{graph}\n{PERF_NOTES}\n",
         machine()
     );
     std::fs::write(root().join("BENCHMARKS.md"), doc).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
@@ -360,6 +361,19 @@ pub(crate) fn auth_cost(rounds: usize) -> Result<String> {
     Ok(format!(
         "| identity on `POST /call` (64 clients, `bench/echo`) | static token | ratio (median of {rounds}) | ratios of the rounds | goal |\n|---|---|---|---|---|\n\
          | an ES256 JWT, its issuer's key cached: {:.0} calls/s | {:.0} calls/s | {jwt:.2} | {jwt_rounds} | ≥ 0.90 |\n",
+        median(rates[1].clone()),
+        median(rates[0].clone()),
+    ))
+}
+
+/// Whether a rate-limited caller slows an unlimited one (`bench/src/bin/limit_isolation.rs`):
+/// the unlimited caller's rate beside a limited neighbour, against beside a served one.
+pub(crate) fn limit_isolation(rounds: usize) -> Result<String> {
+    let rates = mode_rates("limit_isolation", &["served", "limited"], rounds)?;
+    let (limited, limited_rounds) = ratio_to_first(&rates, 1);
+    Ok(format!(
+        "| an unlimited caller's `POST /call` (32 clients) beside 32 clients of another caller | neighbour served | ratio (median of {rounds}) | ratios of the rounds | goal |\n|---|---|---|---|---|\n\
+         | the neighbour over its rate limit (every call refused with 429): {:.0} calls/s | {:.0} calls/s | {limited:.2} | {limited_rounds} | ≥ 0.95 |\n",
         median(rates[1].clone()),
         median(rates[0].clone()),
     ))

@@ -119,6 +119,7 @@ impl PeerCompositeEnv {
             surface: None,
             trace_parent: None,
             host_span: None,
+            source: None,
         };
         match policy {
             AbortPolicy::AbortDependents => invoke_once(target, name, input, seed),

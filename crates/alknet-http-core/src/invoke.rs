@@ -63,6 +63,9 @@ pub struct RootCall {
     /// The surface's own server span for this call, when it has one the call may record
     /// itself on instead of opening a child span (see [`trace::hosts_call`](crate::trace::hosts_call)).
     pub span: Option<tracing::Span>,
+    /// The address the call came from, which counts an anonymous caller's calls against the
+    /// per-address rate limits.
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl RootCall {
@@ -85,6 +88,7 @@ impl RootCall {
             surface: "call",
             trace_parent: None,
             span: None,
+            source: None,
         }
     }
 
@@ -128,6 +132,7 @@ impl RootCall {
             surface: Some(self.surface),
             trace_parent: self.trace_parent,
             host_span: self.span,
+            source: self.source,
         }
     }
 }
@@ -167,6 +172,8 @@ pub(crate) struct CallSeed {
     pub(crate) trace_parent: Option<TraceParent>,
     /// The surface's span the call records itself on, for a root call that came with one.
     pub(crate) host_span: Option<tracing::Span>,
+    /// Where a root call came from (see [`RootCall::source`]).
+    pub(crate) source: Option<std::net::IpAddr>,
 }
 
 impl CallSeed {
@@ -245,7 +252,7 @@ fn admit(
     if seed.surface.is_some()
         && let Some(limits) = seed.env.rate_limits()
     {
-        limits.check(&op.spec.name, seed.identity.as_deref())?;
+        limits.check(&op.spec.name, seed.identity.as_deref(), seed.source)?;
     }
     op.validate_input(input)?;
     Ok(op)

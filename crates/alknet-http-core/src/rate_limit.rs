@@ -1,7 +1,10 @@
 //! Rate limits on root calls, on every surface alike (governor's GCRA, keyed): a
 //! [`RateLimit`] allows `burst` calls at once and `calls` per `period` after that, counted per
-//! calling identity (anonymous callers share one key) or per operation, for every operation
-//! or only some, for every caller or only those holding a scope. Over a limit, the call fails
+//! calling identity (anonymous callers share one key), per operation, or per source address
+//! for anonymous callers (an IPv6 address by its /64, which one client usually holds whole),
+//! for every operation or only some, for every caller or only those holding a scope. Upgrade
+//! attempts (WebSocket) have limits of their own per source address, checked before the
+//! credentials are ([`RateLimits::check_upgrade`]). Over a limit, the call fails
 //! with `RATE_LIMITED` and `retry_after_ms` (HTTP 429 with `Retry-After`; `call.error` on
 //! sessions; an error result on MCP) before its input is validated or its handler runs.
 //! Each key has its own bucket in a sharded map: a limited caller never holds up another.
@@ -28,6 +31,7 @@
 //! ```
 
 use std::hash::{BuildHasher as _, Hasher as _};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -46,6 +50,10 @@ pub enum LimitKey {
     Identity,
     /// The operation (all its callers together).
     Operation,
+    /// The source address of an anonymous caller (identified callers are not counted).
+    Address,
+    /// Upgrade attempts from a source address, whoever makes them (not calls).
+    Upgrade,
 }
 
 /// One limit.
@@ -75,6 +83,16 @@ impl RateLimit {
     /// `calls` per `period` for each operation, whoever calls it.
     pub fn per_operation(calls: u32, period: Duration) -> Self {
         RateLimit::new(LimitKey::Operation, calls, period)
+    }
+
+    /// `calls` per `period` for each source address of anonymous callers.
+    pub fn per_address(calls: u32, period: Duration) -> Self {
+        RateLimit::new(LimitKey::Address, calls, period)
+    }
+
+    /// `attempts` WebSocket upgrades per `period` for each source address.
+    pub fn upgrades_per_address(attempts: u32, period: Duration) -> Self {
+        RateLimit::new(LimitKey::Upgrade, attempts, period)
     }
 
     fn new(key: LimitKey, calls: u32, period: Duration) -> Self {
@@ -114,6 +132,11 @@ impl RateLimit {
     }
 
     fn applies(&self, operation: &str, identity: Option<&Identity>) -> bool {
+        match self.key {
+            LimitKey::Upgrade => return false,
+            LimitKey::Address if identity.is_some() => return false,
+            _ => {}
+        }
         let operation_matches = self.operations.is_empty()
             || self
                 .operations
@@ -145,6 +168,13 @@ struct Rule {
 }
 
 impl Rule {
+    /// Counts one call under `key`: `Err` with how long to wait when it is over the limit.
+    fn check(&self, key: u64) -> Result<(), Duration> {
+        let outcome = self.buckets.check_key(&key);
+        self.maybe_clean();
+        outcome.map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
     /// Drops the idle buckets every [`CLEAN_EVERY`] checks.
     fn maybe_clean(&self) {
         if self.checks.fetch_add(1, Ordering::Relaxed) % CLEAN_EVERY == CLEAN_EVERY - 1 {
@@ -167,6 +197,35 @@ impl std::fmt::Debug for RateLimits {
                 &self.rules.iter().map(|r| &r.limit).collect::<Vec<_>>(),
             )
             .finish()
+    }
+}
+
+/// An address's key: IPv4 whole, IPv6 by its /64 prefix (one client usually holds the whole
+/// /64, so counting its addresses one by one would not limit it). Not hashed: the map's own
+/// hasher spreads it, and no caller chooses it freely.
+fn address_key(source: IpAddr) -> u64 {
+    match source.to_canonical() {
+        IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        // The top 64 bits; a v4 key collides only with a /64 whose top 32 bits are zero,
+        // which no global unicast address has.
+        IpAddr::V6(v6) => (u128::from(v6) >> 64) as u64,
+    }
+}
+
+/// The source address of a request, as the server's listener saw it, stored in the request's
+/// extensions. With feature `axum`, `Option<SourceAddr>` is an extractor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceAddr(pub IpAddr);
+
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for SourceAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<SourceAddr>().copied())
     }
 }
 
@@ -206,6 +265,7 @@ impl RateLimits {
         &self,
         operation: &str,
         identity: Option<&Identity>,
+        source: Option<IpAddr>,
     ) -> Result<(), CallError> {
         for rule in &self.rules {
             if !rule.limit.applies(operation, identity) {
@@ -214,11 +274,15 @@ impl RateLimits {
             let key = match rule.limit.key {
                 LimitKey::Identity => self.key_of(identity.map_or("", |i| i.id.as_str())),
                 LimitKey::Operation => self.key_of(operation),
+                // A call that came from nowhere in particular (an in-process caller) is not
+                // an address's.
+                LimitKey::Address => match source {
+                    Some(source) => address_key(source),
+                    None => continue,
+                },
+                LimitKey::Upgrade => continue,
             };
-            let outcome = rule.buckets.check_key(&key);
-            rule.maybe_clean();
-            if let Err(not_until) = outcome {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
+            if let Err(wait) = rule.check(key) {
                 return Err(CallError::protocol(
                     ErrorCode::RateLimited,
                     format!("{operation}: over the rate limit, retry later"),
@@ -227,6 +291,21 @@ impl RateLimits {
             }
         }
         Ok(())
+    }
+
+    /// Counts an upgrade attempt from `source` against the upgrade limits: `Err` with how long
+    /// to wait when it is over one.
+    pub fn check_upgrade(&self, source: IpAddr) -> Result<(), Duration> {
+        let key = address_key(source);
+        self.rules
+            .iter()
+            .filter(|rule| rule.limit.key == LimitKey::Upgrade)
+            .try_for_each(|rule| rule.check(key))
+    }
+
+    /// Whether any limit counts upgrade attempts.
+    pub fn limits_upgrades(&self) -> bool {
+        self.rules.iter().any(|r| r.limit.key == LimitKey::Upgrade)
     }
 
     /// A key's 64-bit hash (keys are never stored as text).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use alknet_http_core::dispatch::{BatchCall, CallFailure, CallOptions, RequestId, SearchQuery};
 use alknet_http_core::identity::ResolvedIdentity;
+use alknet_http_core::rate_limit::SourceAddr;
 use alknet_http_core::trace::TraceParent;
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -103,6 +104,7 @@ pub(crate) async fn call(
     ResolvedIdentity(identity): ResolvedIdentity,
     request_id: Option<RequestId>,
     trace_parent: Option<TraceParent>,
+    source: Option<SourceAddr>,
     body: Bytes,
 ) -> Result<Response, GatewayRejection> {
     let envelope = parse_envelope(&body)?;
@@ -120,6 +122,7 @@ pub(crate) async fn call(
                     // The request span: the request's one call is recorded on it.
                     span: Some(tracing::Span::current()),
                     trace_parent,
+                    source: source.map(|s| s.0),
                     ..CallOptions::default()
                 },
             )
@@ -134,6 +137,7 @@ pub(crate) async fn call(
 pub(crate) async fn batch(
     State(gateway): State<Arc<Gateway>>,
     ResolvedIdentity(identity): ResolvedIdentity,
+    source: Option<SourceAddr>,
     body: Bytes,
 ) -> Result<Response, GatewayRejection> {
     let elements = match serde_json::from_slice(&body) {
@@ -161,7 +165,15 @@ pub(crate) async fn batch(
         .collect::<Result<Vec<_>, _>>()?;
     let outcomes = gateway
         .dispatch
-        .batch(identity, calls, limits, CallOptions::default())
+        .batch(
+            identity,
+            calls,
+            limits,
+            CallOptions {
+                source: source.map(|s| s.0),
+                ..CallOptions::default()
+            },
+        )
         .await?;
     Ok(Json(outcomes).into_response())
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use alknet_http_core::dispatch::RequestId;
 use alknet_http_core::identity::ResolvedIdentity;
+use alknet_http_core::rate_limit::SourceAddr;
 use alknet_http_core::{CallOptions, ResponseEnvelope, ResponseStream};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -129,6 +130,7 @@ pub(crate) async fn subscribe(
     State(gateway): State<Arc<Gateway>>,
     ResolvedIdentity(identity): ResolvedIdentity,
     request_id: Option<RequestId>,
+    source: Option<SourceAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -148,6 +150,7 @@ pub(crate) async fn subscribe(
         CallOptions {
             last_event_id,
             request_id,
+            source: source.map(|s| s.0),
             ..CallOptions::default()
         },
     );

@@ -8,6 +8,7 @@ use alknet_http_core::dispatch::{
 };
 use alknet_http_core::identity::ResolvedIdentity;
 use alknet_http_core::metrics::SessionGuard;
+use alknet_http_core::rate_limit::SourceAddr;
 use alknet_http_core::trace::TraceParent;
 use alknet_http_core::{CallError, Identity};
 use axum::Router;
@@ -348,6 +349,11 @@ impl GatewayTools {
             abort: Some(context.ct.clone()),
             span,
             trace_parent: trace_parent.flatten(),
+            source: context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<SourceAddr>())
+                .map(|source| source.0),
             ..CallOptions::default()
         }
     }

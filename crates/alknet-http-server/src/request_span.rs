@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use alknet_http_core::dispatch::RequestId;
+use alknet_http_core::rate_limit::SourceAddr;
 use alknet_http_core::trace::{HTTP_SPAN, TraceParent};
 use http::HeaderValue;
 use tracing::Instrument;
@@ -27,7 +28,10 @@ impl<S> tower::Layer<S> for RequestSpanLayer {
     type Service = RequestSpanService<S>;
 
     fn layer(&self, inner: S) -> RequestSpanService<S> {
-        RequestSpanService { inner }
+        RequestSpanService {
+            inner,
+            source: None,
+        }
     }
 }
 
@@ -36,6 +40,16 @@ impl<S> tower::Layer<S> for RequestSpanLayer {
 #[derive(Clone, Debug)]
 pub(crate) struct RequestSpanService<S> {
     inner: S,
+    /// The connection's peer address, given to each of its requests.
+    source: Option<SourceAddr>,
+}
+
+impl<S> RequestSpanService<S> {
+    /// The service for one connection from `remote`.
+    pub(crate) fn for_connection(mut self, remote: Option<std::net::SocketAddr>) -> Self {
+        self.source = remote.map(|remote| SourceAddr(remote.ip()));
+        self
+    }
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for RequestSpanService<S>
@@ -91,6 +105,9 @@ where
             request.extensions_mut().insert(parent);
         }
         request.extensions_mut().insert(id);
+        if let Some(source) = self.source {
+            request.extensions_mut().insert(source);
+        }
         let future = span.in_scope(|| self.inner.call(request));
         WithRequestId {
             inner: future.instrument(span.clone()),

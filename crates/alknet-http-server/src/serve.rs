@@ -117,10 +117,24 @@ impl HttpServer {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        self.serve_connection_from(io, None).await
+    }
+
+    /// [`HttpServer::serve_connection`] for a connection from `remote`, which its requests
+    /// carry as their [`SourceAddr`](alknet_http_core::rate_limit::SourceAddr) (the
+    /// per-address rate limits count it).
+    pub async fn serve_connection_from<IO>(
+        &self,
+        io: IO,
+        remote: Option<SocketAddr>,
+    ) -> Result<(), ServerError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         self.builder()
             .serve_connection_with_upgrades(
                 TokioIo::new(io),
-                TowerToHyperService::new(self.app.clone()),
+                TowerToHyperService::new(self.app.clone().for_connection(remote)),
             )
             .await
             .map_err(|e| ServerError::Connection(e.to_string()))
@@ -185,7 +199,7 @@ impl HttpServer {
             let _ = stream.set_nodelay(true);
             let watcher = graceful.watcher();
             let builder = builder.clone();
-            let app = self.app.clone();
+            let app = self.app.clone().for_connection(Some(remote));
             #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
             let tls = tls.clone();
             let handshake_timeout = self.limits.tls_handshake_timeout;

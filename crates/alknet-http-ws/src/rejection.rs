@@ -1,6 +1,7 @@
 //! [`WsRejection`]: every refused WebSocket upgrade, each with its one status, rendered in one
 //! place.
 
+use alknet_http_core::{CallError, ErrorCode};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
@@ -22,6 +23,13 @@ pub enum WsRejection {
     /// An HTTP/2 extended CONNECT without `:protocol websocket` or version 13: `400`.
     #[error("extended CONNECT needs :protocol websocket and sec-websocket-version 13")]
     BadExtendedConnect,
+    /// Too many upgrade attempts from the client's address (a configured upgrade limit),
+    /// checked before its credentials: `429` with `Retry-After` and a `RATE_LIMITED` body.
+    #[error("too many upgrade attempts; retry later")]
+    TooManyUpgrades {
+        /// How long to wait, in milliseconds.
+        retry_after_ms: u64,
+    },
 }
 
 impl WsRejection {
@@ -33,6 +41,7 @@ impl WsRejection {
             WsRejection::InvalidUpgrade | WsRejection::BadExtendedConnect => {
                 StatusCode::BAD_REQUEST
             }
+            WsRejection::TooManyUpgrades { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -51,6 +60,12 @@ impl IntoResponse for WsRejection {
                 .into_response(),
             WsRejection::InvalidUpgrade | WsRejection::BadExtendedConnect => {
                 (self.status(), self.to_string()).into_response()
+            }
+            WsRejection::TooManyUpgrades { retry_after_ms } => {
+                let error = CallError::protocol(ErrorCode::RateLimited, self.to_string())
+                    .with_retry_after(std::time::Duration::from_millis(retry_after_ms));
+                alknet_http_core::error::call_error_to_http_response(&error, false, &[])
+                    .map(Body::from)
             }
         }
     }

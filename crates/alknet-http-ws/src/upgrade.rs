@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use alknet_http_core::credential::{Credential, CredentialCheck, Revocation};
 use alknet_http_core::identity::{ResolvedIdentity, bearer_token};
+use alknet_http_core::rate_limit::SourceAddr;
 use alknet_http_core::session::{Session, SessionOptions};
 use alknet_http_core::{AuthToken, Identity};
 use axum::body::Body;
@@ -84,6 +85,14 @@ pub(crate) async fn upgrade(
     ResolvedIdentity(identity): ResolvedIdentity,
     mut request: Request,
 ) -> Response {
+    // Counted before the credentials are checked: guessing tokens by upgrades is bounded too.
+    let source = request.extensions().get::<SourceAddr>().map(|s| s.0);
+    if let (Some(limits), Some(source)) = (state.registry.rate_limits(), source)
+        && let Err(wait) = limits.check_upgrade(source)
+    {
+        let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        return WsRejection::TooManyUpgrades { retry_after_ms }.into_response();
+    }
     let offered = offered_protocols(request.headers());
     let version = request.version();
     // The session is authenticated once, by this token: kept to notice when a reload revokes
@@ -113,6 +122,7 @@ pub(crate) async fn upgrade(
                     WebSocket::after_handshake(TokioIo::new(upgraded), Role::Server),
                     check,
                     version,
+                    source,
                 ),
                 Err(e) => tracing::debug!(error = %e, "h2 websocket upgrade failed"),
             }
@@ -127,7 +137,7 @@ pub(crate) async fn upgrade(
         };
         tokio::spawn(async move {
             match upgrade.await {
-                Ok(ws) => run(&state, ws, check, version),
+                Ok(ws) => run(&state, ws, check, version, source),
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
             }
         });
@@ -142,8 +152,13 @@ pub(crate) async fn upgrade(
     response
 }
 
-fn run<S>(state: &WsState, ws: WebSocket<S>, check: CredentialCheck, version: http::Version)
-where
+fn run<S>(
+    state: &WsState,
+    ws: WebSocket<S>,
+    check: CredentialCheck,
+    version: http::Version,
+    source: Option<std::net::IpAddr>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (transport, closer) = transport::start(ws, &state.config.limits, state.shutdown.clone());
@@ -153,6 +168,7 @@ where
         .with_config(state.config.session.clone())
         .with_surface("ws");
     options.connection_identity = Some(identity.clone());
+    options.source = source;
     let session = Session::spawn(transport, options);
     tracing::debug!(identity = %identity.id, "websocket session open");
     if check.can_lapse() {

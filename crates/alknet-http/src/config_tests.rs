@@ -252,15 +252,20 @@ fn the_oauth_section_is_checked() {
 #[test]
 fn rate_limit_entries_are_checked() {
     assert!(
-        error("[[rate_limit]]\nper = \"address\"\ncalls = 1")
-            .contains("\"identity\" or \"operation\"")
+        error("[[rate_limit]]\nper = \"caller\"\ncalls = 1")
+            .contains("\"identity\", \"operation\", \"address\" or \"upgrade\"")
+    );
+    assert!(
+        error("[[rate_limit]]\nper = \"upgrade\"\ncalls = 1\noperations = [\"demo/*\"]")
+            .contains("takes no `operations` or `scope`")
     );
     assert!(error("[[rate_limit]]\nper = \"identity\"\ncalls = 0").contains("above 0"));
     assert!(
         error("[[rate_limit]]\nper = \"identity\"\ncalls = 5\nperiod_ms = 0").contains("above 0")
     );
     let resolved = NodeConfig::parse(
-        "[[rate_limit]]\nper = \"operation\"\ncalls = 10\nburst = 20\noperations = [\"demo/*\"]\nscope = \"trial\"",
+        "[[rate_limit]]\nper = \"operation\"\ncalls = 10\nburst = 20\noperations = [\"demo/*\"]\nscope = \"trial\"\n\n\
+         [[rate_limit]]\nper = \"address\"\ncalls = 10\n\n[[rate_limit]]\nper = \"upgrade\"\ncalls = 3",
     )
     .unwrap()
     .resolve(Path::new("."))

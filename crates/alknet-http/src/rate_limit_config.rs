@@ -3,7 +3,9 @@
 //!
 //! ```toml
 //! [[rate_limit]]
-//! per = "identity"            # or "operation" (all callers of an operation together)
+//! per = "identity"            # or "operation" (all callers of an operation together), or
+//!                             # "address" (anonymous callers, by source address; IPv6 by /64),
+//!                             # or "upgrade" (WebSocket upgrade attempts per source address)
 //! calls = 100                 # calls per period once the burst is spent
 //! period_ms = 1000            # default 1000
 //! burst = 200                 # calls at once (default: `calls`)
@@ -23,7 +25,7 @@ use crate::config_error::{ConfigError, fail};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitEntry {
-    /// `identity` or `operation`.
+    /// `identity`, `operation`, `address` or `upgrade`.
     pub per: String,
     /// Calls per period.
     pub calls: u32,
@@ -51,9 +53,19 @@ pub(crate) fn rate_limits(
         let mut limit = match entry.per.as_str() {
             "identity" => RateLimit::per_identity(entry.calls, period),
             "operation" => RateLimit::per_operation(entry.calls, period),
+            "address" => RateLimit::per_address(entry.calls, period),
+            "upgrade" if entry.operations.is_empty() && entry.scope.is_none() => {
+                RateLimit::upgrades_per_address(entry.calls, period)
+            }
+            "upgrade" => {
+                return fail(format!(
+                    "rate_limit {}: an upgrade limit counts connections, not calls: it takes no `operations` or `scope`",
+                    n + 1
+                ));
+            }
             other => {
                 return fail(format!(
-                    "rate_limit {}: `per` is `{other}`; it is \"identity\" or \"operation\"",
+                    "rate_limit {}: `per` is `{other}`; it is \"identity\", \"operation\", \"address\" or \"upgrade\"",
                     n + 1
                 ));
             }

@@ -52,6 +52,8 @@ pub struct CallOptions {
     /// records itself on it, when it [hosts calls](crate::trace::hosts_call), instead of
     /// opening a child span — one server span per request, as the conventions ask.
     pub span: Option<tracing::Span>,
+    /// The address the request came from (see [`RootCall::source`]).
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// The id of an HTTP request, which is also the id of the call it makes: answered in
@@ -241,6 +243,7 @@ impl GatewayDispatch {
             // span, which took the caller's context from the headers.
             trace_parent: options.trace_parent,
             span: options.span,
+            source: options.source,
         }
     }
 

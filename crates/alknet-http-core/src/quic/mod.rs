@@ -181,6 +181,9 @@ impl QuicServer {
         mut options: SessionOptions,
     ) -> Result<Session, QuicError> {
         let mut check = None;
+        options
+            .source
+            .get_or_insert(connection.remote_address().ip());
         if let ClientAuth::Fingerprint { refuse_unknown, .. } = self.client_auth
             && let Some(fingerprint) = peer_fingerprint(&connection)
             && options.connection_identity.is_none()

@@ -105,6 +105,9 @@ pub struct SessionOptions {
     /// The surface the session is counted under in the metrics (`ws`, `quic`, …). Default
     /// `session`.
     pub surface: &'static str,
+    /// The other side's address: an anonymous caller's calls count against the per-address
+    /// rate limits.
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl SessionOptions {
@@ -118,6 +121,7 @@ impl SessionOptions {
             ownership: None,
             config: SessionConfig::default(),
             surface: "session",
+            source: None,
         }
     }
 

@@ -150,6 +150,7 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         surface: options.surface,
         trace_parent: meta.as_ref().and_then(TraceParent::from_meta),
         span: None,
+        source: options.source,
     };
     let seed = root.into_seed(shared.env.clone());
     if streaming {
