@@ -566,7 +566,7 @@ async fn batches_keep_their_order_and_limit_on_the_gateway_and_mcp() {
             outcomes[1],
             Err(Failure {
                 code: "FORBIDDEN".into(),
-                details: None,
+                details: Some(json!({"reason": "insufficient_scope", "scopes": ["suite"]})),
                 status: Some(403),
                 retry_after_ms: None,
             }),
@@ -755,4 +755,32 @@ async fn anonymous_callers_are_limited_by_address_and_upgrades_by_attempts() {
     // Calls are not upgrades: the member's HTTP calls still go through.
     let member = f.caller(Surface::Http, MEMBER).await;
     assert_eq!(member.call("/suite/open", json!(5)).await, Ok(json!(5)));
+}
+
+#[tokio::test]
+async fn a_caller_short_of_scopes_is_told_which_on_every_surface() {
+    let f = fixture().await;
+    for surface in EVERY_SURFACE {
+        let guest = f.caller(surface, GUEST).await;
+        let refused = guest.call("/suite/secret", json!(null)).await.unwrap_err();
+        assert_eq!(refused.code, "FORBIDDEN", "{surface:?}");
+        assert_eq!(
+            refused.details,
+            Some(json!({"reason": "insufficient_scope", "scopes": ["suite"]})),
+            "{surface:?}"
+        );
+    }
+    // HTTP says it as RFC 6750 does; an anonymous caller is asked to authenticate instead.
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", f.http);
+    let envelope = json!({"operation": "/suite/secret", "input": null});
+    let response = post(&client, &base, GUEST, "/call", &envelope).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer error=\"insufficient_scope\", scope=\"suite\""
+    );
+    let response = post(&client, &base, "", "/call", &envelope).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
 }

@@ -140,6 +140,25 @@ impl AccessControl {
             && self.resource_action.is_none()
     }
 
+    /// The scopes a token would need for this ACL, when `identity` lacks some of them: every
+    /// required scope, and the alternatives when it holds none of them (an OAuth client asks
+    /// for them all at once; RFC 6750's `insufficient_scope`). `None` when its scopes suffice.
+    pub fn needed_scopes(&self, identity: &Identity) -> Option<Vec<String>> {
+        let lacks_required = self.required_scopes.iter().any(|s| !identity.has_scope(s));
+        let lacks_any = self
+            .required_scopes_any
+            .as_ref()
+            .is_some_and(|any| !any.iter().any(|s| identity.has_scope(s)));
+        if !lacks_required && !lacks_any {
+            return None;
+        }
+        let mut scopes = self.required_scopes.clone();
+        if lacks_any {
+            scopes.extend(self.required_scopes_any.iter().flatten().cloned());
+        }
+        Some(scopes)
+    }
+
     /// Decides whether `identity` may make a call that targets `resource` (call-protocol §9.3).
     pub fn check(
         &self,

@@ -330,10 +330,44 @@ pub fn http_error_response(error: &CallError, status: StatusCode) -> http::Respo
     if status == StatusCode::UNAUTHORIZED && error.is(ErrorCode::Forbidden) {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    if status == StatusCode::FORBIDDEN
+        && let Some(challenge) = insufficient_scope_challenge(error)
+    {
+        headers.insert(header::WWW_AUTHENTICATE, challenge);
+    }
     if let Some(seconds) = retry_after_seconds(error, status) {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+/// `details.reason` of a `FORBIDDEN` whose caller lacks scopes; `details.scopes` names them.
+pub const INSUFFICIENT_SCOPE: &str = "insufficient_scope";
+
+/// `Bearer error="insufficient_scope", scope="a b"` (RFC 6750 §3.1) for a `FORBIDDEN` that
+/// names the scopes its caller lacks. Scope tokens that cannot be quoted are left out.
+fn insufficient_scope_challenge(error: &CallError) -> Option<HeaderValue> {
+    let details = error.details.as_ref()?;
+    if !error.is(ErrorCode::Forbidden) || details.get("reason")? != INSUFFICIENT_SCOPE {
+        return None;
+    }
+    let scopes = details
+        .get("scopes")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        // RFC 6749 §3.3 scope tokens: printable ASCII but space, `"` and `\`.
+        .filter(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b > 0x20 && b < 0x7f && b != b'"' && b != b'\\')
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    HeaderValue::from_str(&format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{scopes}\""
+    ))
+    .ok()
 }
 
 fn retry_after_seconds(error: &CallError, status: StatusCode) -> Option<u64> {

@@ -246,7 +246,7 @@ fn admit(
             .access_control
             .check(seed.identity.as_deref(), target, seed.ownership.as_deref())
     {
-        return Err(CallError::forbidden(reason));
+        return Err(refusal(&op, reason, seed.identity.as_deref()));
     }
     // Root calls only: a composed call's root was counted already.
     if seed.surface.is_some()
@@ -256,6 +256,20 @@ fn admit(
     }
     op.validate_input(input)?;
     Ok(op)
+}
+
+/// The `FORBIDDEN` of a refused call; an identified caller short of scopes is told which
+/// scopes it needs (`details: {"reason": "insufficient_scope", "scopes": [...]}`), which HTTP
+/// renders as an RFC 6750 `insufficient_scope` challenge.
+fn refusal(op: &RegisteredOperation, reason: String, identity: Option<&Identity>) -> CallError {
+    let error = CallError::forbidden(reason);
+    match identity.and_then(|identity| op.spec.access_control.needed_scopes(identity)) {
+        Some(scopes) => error.with_details(serde_json::json!({
+            "reason": crate::error::INSUFFICIENT_SCOPE,
+            "scopes": scopes,
+        })),
+        None => error,
+    }
 }
 
 /// Cancels the call's abort signal if the call is dropped before it finished.

@@ -133,12 +133,32 @@ where
         let this = self.project();
         let mut result = std::task::ready!(this.inner.poll(cx));
         if let Ok(response) = &mut result
-            && response.status() == StatusCode::UNAUTHORIZED
             && let Some(challenge) = this.challenge.take()
         {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, challenge);
+            match response.status() {
+                StatusCode::UNAUTHORIZED => {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, challenge);
+                }
+                // A caller short of scopes is told where to get a token that has them too.
+                StatusCode::FORBIDDEN => {
+                    let headers = response.headers_mut();
+                    let scoped = headers
+                        .get(header::WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .filter(|params| params.starts_with("error=\"insufficient_scope\""))
+                        .zip(challenge.to_str().ok())
+                        .and_then(|(params, ours)| {
+                            HeaderValue::from_str(&format!("{ours}, {params}")).ok()
+                        });
+                    if let Some(scoped) = scoped {
+                        headers.insert(header::WWW_AUTHENTICATE, scoped);
+                    }
+                }
+                _ => {}
+            }
         }
         Poll::Ready(result)
     }

@@ -54,8 +54,14 @@ async fn anonymous_is_401_with_www_authenticate_and_identified_is_403() {
     assert_eq!(body["code"], "FORBIDDEN");
     let (status, headers, body) = call(&node, Some(READER), "/demo/admin", json!({})).await;
     assert_eq!(status, 403);
-    assert!(headers.get("www-authenticate").is_none());
+    // RFC 6750: the caller's token lacks scopes, and the challenge names them.
+    let challenge = headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("Bearer error=\"insufficient_scope\", scope=\""),
+        "{challenge}"
+    );
     assert_eq!(body["code"], "FORBIDDEN");
+    assert_eq!(body["details"]["reason"], "insufficient_scope");
     // An unresolvable token is anonymous.
     let (status, _, _) = call(&node, Some("alk_wrong"), "/demo/admin", json!({})).await;
     assert_eq!(status, 401);

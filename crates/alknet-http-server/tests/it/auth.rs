@@ -93,12 +93,33 @@ fn guarded_route() -> axum::routing::MethodRouter {
 
 use axum::response::IntoResponse as _;
 
+/// A route that refuses every caller for lack of `demo:write`, as the gateway renders it.
+fn scoped_route() -> axum::routing::MethodRouter {
+    get(|| async {
+        let error = alknet_http_core::CallError::forbidden("missing required scope: demo:write")
+            .with_details(
+                serde_json::json!({"reason": "insufficient_scope", "scopes": ["demo:write"]}),
+            );
+        alknet_http_core::error::call_error_to_http_response(&error, true, &[])
+            .map(axum::body::Body::from)
+    })
+}
+
 /// The challenge of `GET /guarded` with `authorization`.
 async fn challenge(
     server: &crate::fixtures::Running,
     authorization: Option<&str>,
 ) -> (u16, String) {
-    let mut request = client().get(server.url("/guarded"));
+    challenge_at(server, "/guarded", authorization).await
+}
+
+/// The status and challenge of `GET path` with `authorization`.
+async fn challenge_at(
+    server: &crate::fixtures::Running,
+    path: &str,
+    authorization: Option<&str>,
+) -> (u16, String) {
+    let mut request = client().get(server.url(path));
     if let Some(value) = authorization {
         request = request.header("authorization", value);
     }
@@ -137,6 +158,7 @@ async fn protected_resource_metadata_is_published_and_named_by_401s() {
     let server = start(
         adapter()
             .with_route("/guarded", guarded_route())
+            .with_route("/scoped", scoped_route())
             .with_protected_resource(resource)
             .build(),
     )
@@ -163,6 +185,13 @@ async fn protected_resource_metadata_is_published_and_named_by_401s() {
         );
     }
     let named = "resource_metadata=\"https://node.example/.well-known/oauth-protected-resource\"";
+    // A caller short of scopes is told where to get a token that has them, too.
+    let (status, scoped) = challenge_at(&server, "/scoped", Some(&format!("Bearer {TOKEN}"))).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        scoped,
+        format!("Bearer {named}, error=\"insufficient_scope\", scope=\"demo:write\"")
+    );
     assert_eq!(
         challenge(&server, None).await,
         (401, format!("Bearer {named}"))
