@@ -1,6 +1,7 @@
 // A real OpenID provider (npm `oidc-provider`) issuing client-credentials access tokens as
 // JWTs (RFC 9068) for any resource indicator, signed ES256 with a fresh key named KID.
-// Resources ending in `/short` get tokens that live 1 s.
+// Resources ending in `/short` get tokens that live 1 s; those ending in `/future` get tokens
+// not valid before an hour from now (`nbf`).
 //
 // usage: node oidc_provider.mjs PORT KID   (PORT 0: any; ALKNET_E2E_NODE_MODULES holds the package)
 // prints `issuer <url>` once it listens; the clients are `svc` / `svc-secret` (secret in the
@@ -48,6 +49,10 @@ const provider = new Provider(issuer, {
   ],
   clientDefaults: { id_token_signed_response_alg: "ES256" },
   scopes: ["demo:read", "demo:write"],
+  extraTokenClaims: (_ctx, token) =>
+    [token.aud].flat().some((aud) => String(aud).endsWith("/future"))
+      ? { nbf: Math.floor(Date.now() / 1000) + 3600 }
+      : undefined,
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },

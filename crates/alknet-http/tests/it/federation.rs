@@ -39,6 +39,15 @@ impl Drop for NodeProcess {
 }
 
 impl NodeProcess {
+    /// Sends the process `SIGHUP` (reload its credentials).
+    pub(crate) fn hang_up(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     pub(crate) fn start(program: &Path, serve: bool, config: &Path, name: &str) -> Self {
         let log = config.with_file_name(format!("{name}.log"));
         let mut command = Command::new(program);

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use alknet_http::core::session::CloseReason;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
@@ -20,6 +21,8 @@ use crate::mcp_sdk::{check_sdk_report, env_path, report};
 const AUDIENCE: &str = "https://node.example";
 /// An audience whose tokens live 1 s (see `oidc_provider.mjs`).
 const SHORT_AUDIENCE: &str = "https://node.example/short";
+/// An audience whose tokens are not valid before an hour from now.
+const FUTURE_AUDIENCE: &str = "https://node.example/future";
 
 /// The provider process: killed when dropped.
 struct OidcProvider {
@@ -143,7 +146,7 @@ async fn tokens_of_a_real_openid_provider() {
         &config,
         format!(
             "[[listen]]\nkind = \"tcp\"\naddr = \"127.0.0.1:{port}\"\n\n\
-             [[issuer]]\nissuer = \"{}\"\naudience = [\"{AUDIENCE}\", \"{SHORT_AUDIENCE}\", \"{resource}\"]\nleeway_s = 0\n\n\
+             [[issuer]]\nissuer = \"{}\"\naudience = [\"{AUDIENCE}\", \"{SHORT_AUDIENCE}\", \"{FUTURE_AUDIENCE}\", \"{resource}\"]\nleeway_s = 0\n\n\
              [oauth]\nresource = \"{resource}\"\nscopes_supported = [\"demo:read\", \"demo:write\"]\n",
             provider.issuer
         ),
@@ -185,6 +188,15 @@ async fn tokens_of_a_real_openid_provider() {
         format!("{header}.{payload}.")
     };
     let short = provider.token(SHORT_AUDIENCE).await;
+    let future = provider.token(FUTURE_AUDIENCE).await;
+    let nbf = serde_json::from_slice::<Value>(
+        &URL_SAFE_NO_PAD
+            .decode(future.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap()["nbf"]
+        .as_u64();
+    assert!(nbf.is_some(), "the provider set no nbf: {future}");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let refused = [
         (
@@ -192,6 +204,7 @@ async fn tokens_of_a_real_openid_provider() {
             provider.token("https://other.example").await,
         ),
         ("expired", short),
+        ("not yet valid", future),
         (
             "tampered",
             with_payload(&token, |p| p["scope"] = json!("demo:read demo:write admin")),
@@ -262,6 +275,47 @@ async fn tokens_of_a_real_openid_provider() {
     })
     .await;
     assert!(accepted.is_some(), "the rotated key was never picked up");
+
+    // A session opened with a JWT closes when the token expires (leeway 0 here).
+    let brief = rotated.token(SHORT_AUDIENCE).await;
+    let ws_url = format!("{}/alknet/call", node.http.replace("http://", "ws://"));
+    let connect = |token: &str| {
+        alknet_http::ws::client::connect(
+            &ws_url,
+            alknet_http::ws::client::ClientOptions::new(Some(token.to_owned())),
+        )
+    };
+    let expiring = connect(&brief).await.expect("opens with the 1 s token");
+    let reason = tokio::time::timeout(Duration::from_secs(4), expiring.closed())
+        .await
+        .expect("the session outlived its JWT");
+    assert!(
+        matches!(&reason, CloseReason::Transport { close_code: 1008, message } if message.contains("credentials expired")),
+        "{reason:?}"
+    );
+
+    // Issuer settings reload without a restart: a configuration without the issuer, on
+    // SIGHUP, refuses its tokens at once and closes the sessions they opened.
+    let session = connect(&fresh)
+        .await
+        .expect("opens with the rotated key's token");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let without_issuer = text
+        .split("\n\n")
+        .filter(|section| !section.starts_with("[[issuer]]") && !section.starts_with("[oauth]"))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+        + "\n[[token]]\nid = \"static\"\nsha256 = \"00000000000000000000000000000000000000000000000000000000000000aa\"\n";
+    std::fs::write(&config, without_issuer).unwrap();
+    node.hang_up();
+    let reason = tokio::time::timeout(Duration::from_secs(5), session.closed())
+        .await
+        .expect("the JWT's session stayed open after the issuer was removed");
+    assert!(
+        matches!(&reason, CloseReason::Transport { close_code: 1008, message } if message.contains("credentials revoked")),
+        "{reason:?}"
+    );
+    assert_eq!(call_status(&node, &fresh).await, 401);
     drop(node);
     std::fs::remove_dir_all(dir).unwrap();
 }
