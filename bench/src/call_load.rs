@@ -8,6 +8,27 @@ use std::time::{Duration, Instant};
 use alknet_http::core::client::reqwest;
 use serde_json::json;
 
+/// A node serving `registry` over HTTP on loopback, callers resolved by `provider`, and its
+/// base URL.
+pub async fn http_node(
+    registry: alknet_http::core::OperationRegistry,
+    provider: Arc<dyn alknet_http::core::IdentityProvider>,
+) -> (alknet_http::RunningNode, String) {
+    let node = alknet_http::Node::builder()
+        .registry(registry)
+        .identity_provider(provider)
+        .listen(alknet_http::Listener::Http(
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
+        .build()
+        .expect("node")
+        .start()
+        .await
+        .expect("started");
+    let base = format!("http://{}", node.addresses()[0].addr);
+    (node, base)
+}
+
 /// Clients calling at once.
 pub const CLIENTS: usize = 64;
 

@@ -16,9 +16,8 @@ use std::sync::Arc;
 use alknet_http::core::OperationRegistry;
 use alknet_http::core::client::{HttpClientConfig, SharedHttpClient};
 use alknet_http::core::jwt::{JwtIssuer, JwtProvider};
-use alknet_http::{Listener, Node};
 use alknet_http_bench::TOKEN;
-use alknet_http_bench::call_load::call_rate;
+use alknet_http_bench::call_load::{call_rate, http_node};
 use alknet_http_bench::node::{identities, operations};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -82,20 +81,10 @@ async fn main() {
         }
         other => panic!("unknown mode `{other}`: static or jwt"),
     };
-    let node = Node::builder()
-        .registry(
-            operations(OperationRegistry::builder())
-                .build()
-                .expect("registry"),
-        )
-        .identity_provider(provider)
-        .listen(Listener::Http("127.0.0.1:0".parse().expect("addr")))
+    let registry = operations(OperationRegistry::builder())
         .build()
-        .expect("node")
-        .start()
-        .await
-        .expect("started");
-    let base = format!("http://{}", node.addresses()[0].addr);
+        .expect("registry");
+    let (node, base) = http_node(registry, provider).await;
     let rate = call_rate(&base, &token, seconds).await;
     println!("{}", json!({"mode": mode, "rate": rate}));
     node.shutdown().await;

@@ -17,9 +17,8 @@ use std::time::Duration;
 
 use alknet_http::core::rate_limit::{RateLimit, RateLimits};
 use alknet_http::core::{Identity, OperationRegistry, StaticTokenProvider};
-use alknet_http::{Listener, Node};
 use alknet_http_bench::TOKEN;
-use alknet_http_bench::call_load::{CLIENTS, call_rate_beside};
+use alknet_http_bench::call_load::{CLIENTS, call_rate_beside, http_node};
 use alknet_http_bench::node::operations;
 use serde_json::json;
 
@@ -48,20 +47,10 @@ async fn main() {
         RateLimit::per_identity(1, Duration::from_secs(60)).for_scope("throttled"),
     ])
     .expect("limits");
-    let node = Node::builder()
-        .registry(
-            operations(OperationRegistry::builder().with_rate_limits(Arc::new(limits)))
-                .build()
-                .expect("registry"),
-        )
-        .identity_provider(Arc::new(tokens))
-        .listen(Listener::Http("127.0.0.1:0".parse().expect("addr")))
+    let registry = operations(OperationRegistry::builder().with_rate_limits(Arc::new(limits)))
         .build()
-        .expect("node")
-        .start()
-        .await
-        .expect("started");
-    let base = format!("http://{}", node.addresses()[0].addr);
+        .expect("registry");
+    let (node, base) = http_node(registry, Arc::new(tokens)).await;
     let rate = call_rate_beside(&base, TOKEN, CLIENTS / 2, Some(NEIGHBOUR), seconds).await;
     println!("{}", json!({"mode": mode, "rate": rate}));
     node.shutdown().await;

@@ -18,9 +18,8 @@ use std::sync::Arc;
 use alknet_http::core::OperationRegistry;
 use alknet_http::core::metrics::CallMetrics;
 use alknet_http::telemetry::{OtlpExport, TraceExport};
-use alknet_http::{Listener, Node};
 use alknet_http_bench::TOKEN;
-use alknet_http_bench::call_load::call_rate;
+use alknet_http_bench::call_load::{call_rate, http_node};
 use alknet_http_bench::node::{identities, operations};
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -58,16 +57,7 @@ async fn main() {
         }
         other => panic!("unknown mode `{other}`: plain, metrics or traced"),
     }
-    let node = Node::builder()
-        .registry(builder.build().expect("registry"))
-        .identity_provider(identities())
-        .listen(Listener::Http("127.0.0.1:0".parse().expect("addr")))
-        .build()
-        .expect("node")
-        .start()
-        .await
-        .expect("started");
-    let base = format!("http://{}", node.addresses()[0].addr);
+    let (node, base) = http_node(builder.build().expect("registry"), identities()).await;
     let rate = call_rate(&base, TOKEN, seconds).await;
     println!("{}", json!({"mode": mode, "rate": rate}));
     node.shutdown().await;
