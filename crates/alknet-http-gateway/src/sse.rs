@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use alknet_http_core::credential::{Credential, CredentialCheck};
 use alknet_http_core::dispatch::RequestId;
-use alknet_http_core::identity::ResolvedIdentity;
+use alknet_http_core::identity::{ResolvedIdentity, bearer_token};
 use alknet_http_core::rate_limit::SourceAddr;
-use alknet_http_core::{CallOptions, ResponseEnvelope, ResponseStream};
+use alknet_http_core::{AuthToken, CallError, CallOptions, ResponseEnvelope, ResponseStream};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::sse::{Event, Sse};
@@ -105,6 +106,24 @@ pub fn project(stream: ResponseStream) -> impl Stream<Item = Result<Event, Infal
     )
 }
 
+/// The stream's items until its credential lapses; then one `FORBIDDEN` error that says why
+/// (the subscription is dropped, which aborts it).
+fn until_lapsed(stream: ResponseStream, check: CredentialCheck) -> ResponseStream {
+    let lapsed = Box::pin(async move { check.lapsed().await });
+    futures::stream::unfold(Some((stream, lapsed)), |state| async move {
+        let (mut stream, mut lapsed) = state?;
+        tokio::select! {
+            biased;
+            revocation = &mut lapsed => Some((
+                ResponseEnvelope::error(String::new(), CallError::forbidden(revocation.reason())),
+                None,
+            )),
+            item = stream.next() => item.map(|item| (item, Some((stream, lapsed)))),
+        }
+    })
+    .boxed()
+}
+
 /// Adds a `: ping` comment at every `interval` tick at which no event is ready, so proxies never
 /// see a silent stream. Unlike a keep-alive reset on every event, a busy stream pays nothing
 /// per event (no clock read, no timer reset).
@@ -143,6 +162,18 @@ pub(crate) async fn subscribe(
         Ok(envelope) => envelope,
         Err(rejection) => return rejection.into_response(),
     };
+    // A stream opened with a token ends when a reload revokes it or it expires.
+    let check = identity.clone().and_then(|identity| {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token)?;
+        Some(CredentialCheck::new(
+            gateway.dispatch.identity_provider().clone(),
+            Credential::Token(AuthToken::new(token)),
+            identity,
+        ))
+    });
     let stream: ResponseStream = gateway.dispatch.invoke_streaming_with(
         identity,
         &envelope.operation,
@@ -154,6 +185,10 @@ pub(crate) async fn subscribe(
             ..CallOptions::default()
         },
     );
+    let stream = match check.filter(CredentialCheck::can_lapse) {
+        Some(check) => until_lapsed(stream, check),
+        None => stream,
+    };
     // The stream counts as live in the metrics for as long as the response body lives.
     let live = gateway
         .dispatch

@@ -1,6 +1,6 @@
 //! Token lifecycle on the real binary: a `SIGHUP` reloads `[[token]]`s under load without
-//! dropping a request, and the live WebSocket, QUIC and MCP sessions of a token the reload
-//! removed close within a second; a token past its `expires_at` closes its session and is
+//! dropping a request, and the live WebSocket, QUIC and MCP sessions and SSE streams of a
+//! token the reload removed close within a second; a token past its `expires_at` closes its session and is
 //! refused; a disabled token never works.
 
 use std::path::Path;
@@ -188,6 +188,22 @@ async fn a_sighup_reload_drops_no_request_and_closes_the_revoked_tokens_sessions
         .await
         .unwrap();
     let (mcp, mcp_ended) = mcp_session(&http, &node.url, REVOKE).await;
+    let ticks = http
+        .post(format!("{}/subscribe", node.url))
+        .bearer_auth(REVOKE)
+        .json(&json!({"operation": "/demo/ticks", "input": {"count": 1000, "interval_ms": 100}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ticks.status(), 200);
+    let sse_ended = tokio::spawn(async move {
+        let mut body = ticks.bytes_stream();
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        (text, Instant::now())
+    });
     // A session belongs to the identity that opened it.
     let foreign = http
         .post(format!("{}/mcp", node.url))
@@ -257,6 +273,16 @@ async fn a_sighup_reload_drops_no_request_and_closes_the_revoked_tokens_sessions
         .expect("the mcp stream stayed open")
         .unwrap();
     assert!(mcp_end.duration_since(revoked) < Duration::from_secs(1));
+    let (events, sse_end) = tokio::time::timeout(Duration::from_secs(1), sse_ended)
+        .await
+        .expect("the SSE stream stayed open")
+        .unwrap();
+    assert!(sse_end.duration_since(revoked) < Duration::from_secs(1));
+    assert!(events.contains("\"tick\":1"), "{events}");
+    assert!(
+        events.contains("event: error") && events.contains("credentials revoked"),
+        "{events}"
+    );
     // Its calls are refused at once on HTTP, and its MCP session is gone.
     assert_eq!(call(&http, &node.url, REVOKE).await, 401);
     let gone = http
