@@ -149,6 +149,10 @@ pub struct OperationSpec {
     /// subscriptions always are; Mutations run to completion unless this is set.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel_on_disconnect: bool,
+    /// Whether calling a Mutation twice with the same input has the effect of calling it once
+    /// (Queries always may be repeated). Surfaces say so to clients (MCP's `idempotentHint`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idempotent: bool,
     /// Definitions the schemas above refer to as `#/$defs/<key>` without carrying them, shared
     /// with other operations (one import's). `None` for self-contained schemas.
     #[serde(skip)]
@@ -171,6 +175,8 @@ struct SpecWire<'a> {
     resource_id_path: Option<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     cancel_on_disconnect: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    idempotent: bool,
 }
 
 impl Serialize for OperationSpec {
@@ -199,6 +205,7 @@ impl Serialize for OperationSpec {
             access_control: &self.access_control,
             resource_id_path: self.resource_id_path.as_deref(),
             cancel_on_disconnect: self.cancel_on_disconnect,
+            idempotent: self.idempotent,
         }
         .serialize(serializer)
     }
@@ -228,6 +235,7 @@ impl OperationSpec {
             access_control: AccessControl::default(),
             resource_id_path: None,
             cancel_on_disconnect: false,
+            idempotent: false,
             shared_defs: None,
         }
     }
@@ -321,6 +329,14 @@ impl OperationSpec {
     #[must_use]
     pub fn with_resource_id_path(mut self, path: impl Into<String>) -> Self {
         self.resource_id_path = Some(path.into());
+        self
+    }
+
+    /// Declares a Mutation idempotent: calling it twice with the same input has the effect of
+    /// calling it once.
+    #[must_use]
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
         self
     }
 

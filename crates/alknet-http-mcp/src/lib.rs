@@ -37,15 +37,23 @@
 #![warn(missing_docs)]
 
 mod client;
+mod config;
+mod direct_tools;
 mod edge;
+mod gateway_tools;
+mod handler;
+mod list_changed;
 mod server;
 mod span;
+mod streamed;
 mod trace_headers;
 
 pub use client::{
     FromMcp, FromMcpConfig, MCP_TOOL_ERROR, McpImport, content_blocks_schema, tool_result,
 };
-pub use server::{DEFAULT_PATH, McpConfig, router};
+pub use config::{DEFAULT_PATH, McpConfig, ToolMode};
+pub use direct_tools::{MAX_TOOL_NAME_LEN, direct_tool_name};
+pub use server::router;
 
 /// The MCP implementation, for callers that build their own clients or servers.
 pub use rmcp;

@@ -95,7 +95,8 @@ pub(crate) fn components() -> Value {
                     },
                     "access_control": { "type": "object" },
                     "resource_id_path": { "type": ["string", "null"] },
-                    "cancel_on_disconnect": { "type": "boolean" }
+                    "cancel_on_disconnect": { "type": "boolean" },
+                    "idempotent": { "type": "boolean" }
                 }
             },
             "SseEvent": {

@@ -19,7 +19,7 @@ use utoipa::openapi::{
 use crate::components::components;
 
 /// The version of the gateway contract this document describes.
-pub const GATEWAY_API_VERSION: &str = "1.0.0";
+pub const GATEWAY_API_VERSION: &str = "1.1.0";
 
 /// The path the document is served at.
 pub const PATH: &str = "/openapi.json";

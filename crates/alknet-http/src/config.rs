@@ -39,6 +39,10 @@
 //! [mcp]
 //! allowed_hosts = ["localhost", "127.0.0.1", "node.example.com"]   # Host header guard
 //! allow_anonymous = false
+//! tools = "auto"              # "gateway" (4 tools), "direct" (one per operation) or "auto"
+//! max_tools = 40              # auto: direct up to this many operations, gateway beyond
+//! subscription_max_items = 100   # a subscription called as a tool returns after this many
+//! subscription_max_ms = 30000    # items, or after this long
 //!
 //! [node]                      # this node's certificate and peer links: see `peer_config`
 //! cert = "node.pem"
@@ -116,7 +120,7 @@ pub struct NodeConfig {
     pub decoy: Option<DecoyEntry>,
     /// The MCP surface.
     #[serde(default)]
-    pub mcp: McpSection,
+    pub mcp: crate::mcp_config::McpSection,
     /// Imports (`[[import.openapi]]`, `[[import.mcp]]`).
     #[serde(default)]
     pub import: ImportConfig,
@@ -155,7 +159,7 @@ impl Default for NodeConfig {
             limits: LimitsConfig::default(),
             gateway: GatewayLimits::default(),
             decoy: None,
-            mcp: McpSection::default(),
+            mcp: crate::mcp_config::McpSection::default(),
             import: ImportConfig::default(),
             node: NodeSection::default(),
             peer: Vec::new(),
@@ -221,20 +225,6 @@ pub struct DecoyEntry {
     pub root: Option<PathBuf>,
     /// The target (`redirect`).
     pub to: Option<String>,
-}
-
-/// The `[mcp]` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct McpSection {
-    /// Accepted `Host` values (default: loopback names only); `["*"]` accepts any.
-    pub allowed_hosts: Option<Vec<String>>,
-    /// Let requests without a token use MCP (default false).
-    pub allow_anonymous: Option<bool>,
-    /// Most calls in one `batch` tool call (default 100).
-    pub max_batch_len: Option<usize>,
-    /// Largest JSON-RPC request body (default 4 MiB).
-    pub max_request_body_bytes: Option<usize>,
 }
 
 /// Everything the node needs, resolved from a configuration.
@@ -459,21 +449,7 @@ impl NodeConfig {
                 .call_timeout_ms
                 .map_or(alknet_http_core::invoke::DEFAULT_CALL_TIMEOUT, ms),
             imports,
-            mcp: {
-                let d = alknet_http_mcp::McpConfig::default();
-                let m = self.mcp;
-                d.clone()
-                    .with_allowed_hosts(match m.allowed_hosts {
-                        Some(hosts) if hosts.iter().any(|h| h == "*") => Vec::new(),
-                        Some(hosts) => hosts,
-                        None => d.allowed_hosts.clone(),
-                    })
-                    .with_allow_anonymous(m.allow_anonymous.unwrap_or(d.allow_anonymous))
-                    .with_max_batch_len(m.max_batch_len.unwrap_or(d.max_batch_len))
-                    .with_max_request_body_bytes(
-                        m.max_request_body_bytes.unwrap_or(d.max_request_body_bytes),
-                    )
-            },
+            mcp: self.mcp.resolve()?,
         })
     }
 }

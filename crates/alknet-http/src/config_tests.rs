@@ -310,3 +310,27 @@ fn tokens_expire_or_are_disabled() {
     ));
     assert!(twice.contains("configured twice"), "{twice}");
 }
+
+#[test]
+fn the_mcp_tool_mode_is_checked() {
+    use alknet_http_mcp::ToolMode;
+    let mcp = |table: &str| {
+        NodeConfig::parse(&format!("[mcp]\n{table}"))
+            .and_then(|c| c.resolve(Path::new(".")))
+            .map(|r| r.mcp)
+    };
+    assert_eq!(mcp("").unwrap().tools, ToolMode::Auto { max_tools: 40 });
+    assert_eq!(mcp("tools = \"gateway\"").unwrap().tools, ToolMode::Gateway);
+    assert_eq!(mcp("tools = \"direct\"").unwrap().tools, ToolMode::Direct);
+    assert_eq!(
+        mcp("tools = \"auto\"\nmax_tools = 5").unwrap().tools,
+        ToolMode::Auto { max_tools: 5 }
+    );
+    let bounded = mcp("subscription_max_items = 3\nsubscription_max_ms = 250").unwrap();
+    assert_eq!(bounded.subscription_max_items, 3);
+    assert_eq!(bounded.subscription_max_duration, Duration::from_millis(250));
+    let error = mcp("tools = \"direct\"\nmax_tools = 5").unwrap_err().to_string();
+    assert!(error.contains("max_tools"), "{error}");
+    let error = mcp("tools = \"every\"").unwrap_err().to_string();
+    assert!(error.contains("every"), "{error}");
+}

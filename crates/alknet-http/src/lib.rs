@@ -93,6 +93,9 @@ pub mod imports;
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod issuer_config;
 mod listener;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod mcp_config;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod metrics_endpoint;

@@ -1,7 +1,9 @@
 //! [`OperationOverlay`]: a runtime layer of imported operations (call-protocol §8.5).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use tokio::sync::watch;
 
 use super::{
     HandlerRegistration, OperationLayer, RegisteredOperation, RegistryError, insert_unique,
@@ -12,6 +14,9 @@ use super::{
 #[derive(Debug, Default)]
 pub struct OperationOverlay {
     pub(crate) ops: RwLock<BTreeMap<String, Arc<RegisteredOperation>>>,
+    /// The change count of the peer table this overlay is attached to, bumped when its
+    /// imports change.
+    changes: OnceLock<Arc<watch::Sender<u64>>>,
 }
 
 impl OperationOverlay {
@@ -20,13 +25,26 @@ impl OperationOverlay {
         OperationOverlay::default()
     }
 
+    /// Reports later changes of this overlay to `changes` (its peer table's).
+    pub(crate) fn report_changes_to(&self, changes: Arc<watch::Sender<u64>>) {
+        let _ = self.changes.set(changes);
+    }
+
+    fn changed(&self) {
+        if let Some(changes) = self.changes.get() {
+            changes.send_modify(|n| *n += 1);
+        }
+    }
+
     /// Adds one imported registration; a name already in this overlay is refused.
     pub fn register_imported(
         &self,
         registration: HandlerRegistration,
     ) -> Result<(), RegistryError> {
         let op = RegisteredOperation::compile(registration)?;
-        insert_unique(&mut self.ops.write().unwrap_or_else(|e| e.into_inner()), op)
+        insert_unique(&mut self.ops.write().unwrap_or_else(|e| e.into_inner()), op)?;
+        self.changed();
+        Ok(())
     }
 
     /// Adds all registrations, or none if any is refused.
@@ -48,12 +66,15 @@ impl OperationOverlay {
         for op in compiled {
             ops.insert(op.spec.name.clone(), Arc::new(op));
         }
+        drop(ops);
+        self.changed();
         Ok(())
     }
 
     /// Removes everything (on re-import).
     pub fn clear(&self) {
         self.ops.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.changed();
     }
 
     /// The names in this overlay, sorted.

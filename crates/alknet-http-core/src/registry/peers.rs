@@ -3,19 +3,49 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::watch;
+
 use super::{OperationLayer, RegisteredOperation};
 use crate::spec::Visibility;
 
 /// The connection overlays of a node's peers, by peer id, in insertion order (Layer 2).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PeerTable {
     peers: RwLock<Vec<(String, Arc<dyn OperationLayer>)>>,
+    /// Counts the changes of what the peers offer: a peer attached or detached, or an
+    /// attached overlay's imports changed.
+    changes: Arc<watch::Sender<u64>>,
+}
+
+impl Default for PeerTable {
+    fn default() -> Self {
+        PeerTable {
+            peers: RwLock::default(),
+            changes: Arc::new(watch::Sender::new(0)),
+        }
+    }
 }
 
 impl PeerTable {
     /// An empty table.
     pub fn new() -> Self {
         PeerTable::default()
+    }
+
+    /// Wakes when what the peers offer changes (a peer attached or detached, or its imports
+    /// changed), for surfaces that tell their clients (MCP's `tools/list_changed`). The value
+    /// counts the changes.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// The sender an attached overlay bumps when its imports change.
+    pub(crate) fn change_signal(&self) -> &Arc<watch::Sender<u64>> {
+        &self.changes
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// Attaches (or replaces, keeping its position) the overlay of `peer_id`.
@@ -26,18 +56,25 @@ impl PeerTable {
             Some(entry) => entry.1 = overlay,
             None => peers.push((peer_id, overlay)),
         }
+        drop(peers);
+        self.changed();
     }
 
     /// Detaches `overlay` from `peer_id` (when its session ends). A peer that reconnected
     /// before its old session closed has attached a new overlay since: that one stays.
     pub fn detach<L: OperationLayer + ?Sized>(&self, peer_id: &str, overlay: &Arc<L>) {
         let overlay = Arc::as_ptr(overlay);
-        self.peers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(id, attached)| {
+        let detached = {
+            let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
+            let before = peers.len();
+            peers.retain(|(id, attached)| {
                 id != peer_id || !std::ptr::addr_eq(Arc::as_ptr(attached), overlay)
             });
+            peers.len() != before
+        };
+        if detached {
+            self.changed();
+        }
     }
 
     /// The attached peer ids, in order.

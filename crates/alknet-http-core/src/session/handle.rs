@@ -83,6 +83,7 @@ impl Session {
         if let Some(peers) = &options.peers {
             env = env.with_peers(peers.clone());
             if let Some(identity) = &options.connection_identity {
+                overlay.report_changes_to(peers.change_signal().clone());
                 peers.attach(identity.id.clone(), overlay.clone());
             }
         }

@@ -19,7 +19,7 @@ use alknet_http_mcp::rmcp::transport::streamable_http_server::session::local::Lo
 use alknet_http_mcp::rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
 };
-use alknet_http_mcp::{FromMcp, FromMcpConfig, MCP_TOOL_ERROR, McpConfig};
+use alknet_http_mcp::{FromMcp, FromMcpConfig, MCP_TOOL_ERROR, McpConfig, ToolMode};
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -295,8 +295,12 @@ async fn imports_are_internal_by_default_and_refusals_are_typed() {
 }
 
 #[tokio::test]
-async fn a_node_imports_another_nodes_to_mcp() {
-    let node = start(registry(Arc::new(Slow::default())), McpConfig::default()).await;
+async fn a_node_imports_another_nodes_gateway_tools() {
+    let node = start(
+        registry(Arc::new(Slow::default())),
+        McpConfig::default().with_tools(ToolMode::Gateway),
+    )
+    .await;
     let url = node.url();
     let config = FromMcpConfig::new(url, "remote")
         .with_token(
@@ -334,4 +338,38 @@ async fn a_node_imports_another_nodes_to_mcp() {
         error.details.unwrap()["structuredContent"]["code"],
         "NAME_TAKEN"
     );
+}
+
+#[tokio::test]
+async fn a_node_imports_another_nodes_direct_tools() {
+    let node = start(
+        registry(Arc::new(Slow::default())),
+        McpConfig::default().with_tools(ToolMode::Direct),
+    )
+    .await;
+    let config = FromMcpConfig::new(node.url(), "remote")
+        .with_token(
+            "remote",
+            Capabilities::new().with_http_token("remote", ALICE),
+        )
+        .with_visibility(Visibility::External);
+    let registrations = FromMcp::new(config, shared_http()).import().await.unwrap();
+    let names: Vec<&str> = registrations.iter().map(|r| r.spec.name.as_str()).collect();
+    // What alice may call, one tool each, in name order.
+    assert!(names.contains(&"remote/demo.echo"), "{names:?}");
+    assert!(!names.contains(&"remote/admin.stats"), "{names:?}");
+    assert!(!names.contains(&"remote/demo.hidden"), "{names:?}");
+    let d = dispatch(registrations);
+    let out = d
+        .invoke(None, "remote/demo.echo", json!({"x": 1}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(out, json!({"x": 1}));
+    let error = d
+        .invoke(None, "remote/demo.register", json!({}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(error.code, MCP_TOOL_ERROR);
 }

@@ -3,6 +3,7 @@
 
 mod from_mcp;
 mod to_mcp;
+mod tool_modes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,15 @@ pub(crate) const ADMIN: &str = "tok-admin-0123456789";
 pub(crate) struct Slow {
     pub(crate) started: Notify,
     pub(crate) aborted: Notify,
+}
+
+/// Tells the test its handler ended unfinished, when dropped.
+struct Aborted(Arc<Slow>);
+
+impl Drop for Aborted {
+    fn drop(&mut self) {
+        self.0.aborted.notify_one();
+    }
 }
 
 pub(crate) fn registry(slow: Arc<Slow>) -> OperationRegistry {
@@ -78,16 +88,28 @@ pub(crate) fn registry(slow: Arc<Slow>) -> OperationRegistry {
             caps(),
         )
         .with_leaf(
+            OperationSpec::subscription("demo/feed")
+                .with_description("Counts up every 20 ms, forever")
+                .with_output_schema(json!({"type": "integer"})),
+            {
+                let slow = slow.clone();
+                HandlerKind::stream(move |_, _| {
+                    // Dropped (the subscription ended from outside): tells the test.
+                    let aborted = Aborted(slow.clone());
+                    slow.started.notify_one();
+                    stream::unfold((0u64, aborted), |(n, aborted)| async move {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Some((Ok(json!(n)), (n + 1, aborted)))
+                    })
+                })
+            },
+            caps(),
+        )
+        .with_leaf(
             OperationSpec::mutation("demo/slow").cancel_on_disconnect(),
             HandlerKind::once(move |_, ctx| {
                 let slow = slow.clone();
                 async move {
-                    struct Aborted(Arc<Slow>);
-                    impl Drop for Aborted {
-                        fn drop(&mut self) {
-                            self.0.aborted.notify_one();
-                        }
-                    }
                     let _aborted = Aborted(slow.clone());
                     slow.started.notify_one();
                     ctx.abort_signal().cancelled().await;

@@ -96,8 +96,8 @@ fn exactly_the_five_gateway_paths() {
 fn version_and_security() {
     let doc = to_openapi(&registry());
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(doc["info"]["version"], "1.0.0");
-    assert_eq!(GATEWAY_API_VERSION, "1.0.0");
+    assert_eq!(doc["info"]["version"], "1.1.0");
+    assert_eq!(GATEWAY_API_VERSION, "1.1.0");
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"],
         json!({"type": "http", "scheme": "bearer", "description": "A node token (alknet-http token new)"})
