@@ -14,8 +14,14 @@ pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 /// The pinned MCP Python SDK (2.x: `MCPServer`, `streamable_http_client`).
 pub(crate) const MCP_PYTHON_SDK: &str = "mcp==2.3.0";
 
-/// The pinned MCP TypeScript SDK.
+/// The pinned MCP TypeScript SDK, 1.x (the 2025-11-25 revision: sessions).
 pub(crate) const MCP_TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
+
+/// The pinned MCP TypeScript client, 2.x (pinned to the stateless 2026-07-28 revision).
+pub(crate) const MCP_TS_CLIENT: &str = "@modelcontextprotocol/client@2.4.0";
+
+/// The pinned MCP Inspector (its CLI lists a node's tools).
+pub(crate) const MCP_INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 
 /// The FastAPI upstream of the body tests, in a venv of its own (its Starlette pin need not
 /// agree with the MCP SDK's).
@@ -63,11 +69,13 @@ pub(crate) fn python_venv(name: &str, packages: &[&str]) -> Result<PathBuf> {
     Ok(venv)
 }
 
-/// MCP with the official SDKs: the Python and TypeScript SDK clients use `/mcp` of a running
-/// node, and a node imports a Python SDK `MCPServer` from `[[import.mcp]]`.
+/// MCP with the official SDKs: the Python and TypeScript SDK clients use `/mcp` of running
+/// nodes in every tool mode and both protocol eras, raw 2026-07-28 requests alternate between
+/// two nodes, the MCP Inspector's CLI lists tools, and a node imports a Python SDK
+/// `MCPServer` from `[[import.mcp]]`.
 pub(crate) fn mcp_e2e() -> Result {
     let venv = python_venv("venv", &[MCP_PYTHON_SDK])?;
-    let e2e = npm_packages(&[MCP_TS_SDK])?;
+    let e2e = npm_packages(&[MCP_TS_SDK, MCP_TS_CLIENT, MCP_INSPECTOR])?;
     let modules = e2e.join("node_modules");
     let python = venv.join("bin/python");
     ignored_tests(

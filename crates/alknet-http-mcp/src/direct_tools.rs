@@ -100,11 +100,15 @@ pub(crate) fn input_of(spec: &OperationSpec, mut arguments: JsonObject) -> Value
     }
 }
 
-/// How an operation's output becomes a direct tool's structured result.
-pub(crate) fn structured_output(output: Value) -> Value {
-    match output {
-        Value::Object(_) => output,
-        other => json!({ RESULT_KEY: other }),
+/// How an operation's output becomes a direct tool's structured result: as it is when the
+/// operation's output schema describes objects, else wrapped (by the schema, not the value,
+/// so the result always matches the tool's output schema).
+pub(crate) fn structured_output(spec: &OperationSpec, output: Value) -> Value {
+    // A subscription's result is already `{items, ended}`.
+    if spec.op_type == OperationType::Subscription || is_object_schema(&spec.output_schema) {
+        output
+    } else {
+        json!({ RESULT_KEY: output })
     }
 }
 
@@ -206,8 +210,17 @@ mod tests {
         let mut args = JsonObject::new();
         args.insert("input".into(), json!("abc"));
         assert_eq!(input_of(&spec, args), json!("abc"));
-        assert_eq!(structured_output(json!(3)), json!({"result": 3}));
-        assert_eq!(structured_output(json!({"n": 3})), json!({"n": 3}));
+        assert_eq!(structured_output(&spec, json!(3)), json!({"result": 3}));
+        // Wrapped by the schema, whatever the value.
+        assert_eq!(
+            structured_output(&spec, json!({"n": 3})),
+            json!({"result": {"n": 3}})
+        );
+        let objects = spec.with_output_schema(json!({"type": "object"}));
+        assert_eq!(
+            structured_output(&objects, json!({"n": 3})),
+            json!({"n": 3})
+        );
         let annotations = tool.annotations.unwrap();
         assert_eq!(annotations.read_only_hint, Some(true));
     }

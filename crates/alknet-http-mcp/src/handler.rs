@@ -397,7 +397,7 @@ impl McpHandler {
         };
         Ok(
             match self.run(identity, call_of, Some(spec.op_type), &call).await {
-                Ok(output) => success(direct_tools::structured_output(output)),
+                Ok(output) => success(direct_tools::structured_output(spec, output)),
                 Err(error) => direct_failure(&error),
             },
         )

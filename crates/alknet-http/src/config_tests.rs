@@ -328,8 +328,13 @@ fn the_mcp_tool_mode_is_checked() {
     );
     let bounded = mcp("subscription_max_items = 3\nsubscription_max_ms = 250").unwrap();
     assert_eq!(bounded.subscription_max_items, 3);
-    assert_eq!(bounded.subscription_max_duration, Duration::from_millis(250));
-    let error = mcp("tools = \"direct\"\nmax_tools = 5").unwrap_err().to_string();
+    assert_eq!(
+        bounded.subscription_max_duration,
+        Duration::from_millis(250)
+    );
+    let error = mcp("tools = \"direct\"\nmax_tools = 5")
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("max_tools"), "{error}");
     let error = mcp("tools = \"every\"").unwrap_err().to_string();
     assert!(error.contains("every"), "{error}");

@@ -88,13 +88,19 @@ async fn direct_mode_lists_one_tool_per_operation_per_caller() {
     let admin_names = tool_names(&admin.list_all_tools().await.unwrap());
     assert!(admin_names.contains(&"admin.stats".to_owned()));
 
-    // Calls: the output is the structured result; a failure is an error result carrying the
-    // CallError as JSON text.
+    // Calls: the output is the structured result, under `result` when the output schema does
+    // not promise an object (demo/echo declares none); a failure is an error result carrying
+    // the CallError as JSON text.
+    let echo_output = echo.output_schema.as_deref().unwrap();
+    assert_eq!(echo_output["required"], json!(["result"]));
     let echoed = call(&alice, "demo.echo", json!({"x": 1})).await;
     assert_eq!(echoed.is_error, Some(false));
-    assert_eq!(echoed.structured_content, Some(json!({"x": 1})));
+    assert_eq!(echoed.structured_content, Some(json!({"result": {"x": 1}})));
     let who = call(&alice, "demo.whoami", json!({})).await;
-    assert_eq!(who.structured_content, Some(json!({"id": "alice"})));
+    assert_eq!(
+        who.structured_content,
+        Some(json!({"result": {"id": "alice"}}))
+    );
     let taken = call(&alice, "demo.register", json!({})).await;
     assert_eq!(taken.is_error, Some(true));
     let error: Value = serde_json::from_str(&taken.content[0].as_text().unwrap().text).unwrap();
@@ -149,7 +155,7 @@ async fn auto_mode_goes_gateway_past_its_limit() {
     assert_eq!(names, ["search", "schema", "call", "batch"]);
     // A direct tool still answers.
     let echoed = call(&client, "demo.echo", json!({"z": 3})).await;
-    assert_eq!(echoed.structured_content, Some(json!({"z": 3})));
+    assert_eq!(echoed.structured_content, Some(json!({"result": {"z": 3}})));
     client.cancel().await.unwrap();
 }
 
@@ -389,7 +395,7 @@ pub(crate) async fn modern_sequence(url: &str) -> Vec<String> {
     .await;
     assert_eq!(
         called.last().unwrap()["result"]["structuredContent"],
-        json!({"raw": true})
+        json!({"result": {"raw": true}})
     );
     tools
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cli::{serve, temp_dir, text};
+use crate::cli::{Served, serve, temp_dir, text};
 use crate::prism::call;
 
 pub(crate) fn env_path(name: &str) -> PathBuf {
@@ -30,11 +30,18 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Runs an SDK client script; its stdout's last line is a JSON report.
-pub(crate) fn report(program: &Path, script_name: &str, url: &str, token: &str) -> Value {
+/// Runs an SDK client script in a protocol era (`legacy` or `2026-07-28`); its stdout's last
+/// line is a JSON report.
+pub(crate) fn report(
+    program: &Path,
+    script_name: &str,
+    url: &str,
+    token: &str,
+    era: &str,
+) -> Value {
     let output = Command::new(program)
         .arg(script(script_name))
-        .args([url, token])
+        .args([url, token, era])
         .env(
             "ALKNET_E2E_NODE_MODULES",
             env_path("ALKNET_E2E_NODE_MODULES"),
@@ -44,19 +51,48 @@ pub(crate) fn report(program: &Path, script_name: &str, url: &str, token: &str) 
     let stdout = text(&output.stdout);
     assert!(
         output.status.success(),
-        "{script_name} failed:\n{stdout}\n{}",
+        "{script_name} {era} failed:\n{stdout}\n{}",
         text(&output.stderr)
     );
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{script_name}: {e}\n{stdout}\n{}", text(&output.stderr)))
 }
 
-pub(crate) fn check_sdk_report(sdk: &str, report: &Value) {
-    assert_eq!(
-        report["tools"],
-        json!(["search", "schema", "call", "batch"]),
-        "{sdk}"
-    );
+/// What every SDK, era and tool mode must show: the tools of the mode, the gateway tools'
+/// flow, a direct tool when listed, a subscription streamed as progress, and a refusal
+/// without a token.
+pub(crate) fn check_sdk_report(sdk: &str, mode: &str, report: &Value) {
+    let tools: Vec<&str> = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    if mode == "gateway" {
+        assert_eq!(tools, ["search", "schema", "call", "batch"], "{sdk}");
+    } else {
+        // The demo node's few operations: listed one tool each, read-only hints from their type.
+        for name in ["demo.echo", "demo.greet", "demo.register", "demo.ticks"] {
+            assert!(tools.contains(&name), "{sdk} {mode}: {tools:?}");
+        }
+        assert!(!tools.contains(&"search"), "{sdk} {mode}: {tools:?}");
+        assert_eq!(
+            report["annotations"]["demo.greet"]["read_only"], true,
+            "{sdk}"
+        );
+        assert_eq!(
+            report["annotations"]["demo.register"]["read_only"], false,
+            "{sdk}"
+        );
+        let greeting = report["direct"]["structured"]["greeting"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(greeting.starts_with("hello, "), "{sdk} {mode}: {report}");
+        assert_eq!(report["direct_error"]["is_error"], true, "{sdk}");
+        let error: Value =
+            serde_json::from_str(report["direct_error"]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(error["code"], "NAME_TAKEN", "{sdk}");
+    }
     assert_eq!(
         report["search"]["operations"][0]["name"], "demo/greet",
         "{sdk}"
@@ -85,6 +121,23 @@ pub(crate) fn check_sdk_report(sdk: &str, report: &Value) {
         report["domain_error"]["structured"]["code"], "NAME_TAKEN",
         "{sdk}"
     );
+    // demo/ticks through MCP: three items as progress, then all three as the result.
+    let subscription = &report["subscription"];
+    let items = subscription["structured"]["output"]["items"]
+        .as_array()
+        .unwrap();
+    assert_eq!(items.len(), 3, "{sdk}: {subscription}");
+    assert_eq!(
+        subscription["structured"]["output"]["ended"], "completed",
+        "{sdk}"
+    );
+    let progress = subscription["progress"].as_array().unwrap();
+    assert_eq!(progress.len(), 3, "{sdk} {mode}: {subscription}");
+    for (n, (step, item)) in progress.iter().zip(items).enumerate() {
+        assert_eq!(step["progress"].as_f64(), Some(n as f64 + 1.0), "{sdk}");
+        let message: Value = serde_json::from_str(step["message"].as_str().unwrap()).unwrap();
+        assert_eq!(&message, item, "{sdk}");
+    }
     assert!(
         report["without_token"]
             .as_str()
@@ -94,47 +147,224 @@ pub(crate) fn check_sdk_report(sdk: &str, report: &Value) {
     );
 }
 
-#[test]
-#[ignore = "needs the MCP Python and TypeScript SDKs; run by `cargo xtask ci`"]
-fn the_official_sdks_use_to_mcp() {
-    let dir = temp_dir("mcp-sdk");
-    let token_file = dir.join("dev-token");
+/// A demo node whose MCP surface offers `tools` (`gateway`, `direct` or `auto`), and its
+/// development token.
+fn demo_node(dir: &Path, tools: &str, extra: &str) -> (Served, String) {
+    let config = dir.join(format!("{tools}.toml"));
+    std::fs::write(&config, format!("[mcp]\ntools = \"{tools}\"\n{extra}")).unwrap();
+    let token_file = dir.join(format!("{tools}.token"));
     let node = serve(&[
+        "--config",
+        config.to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
         "--dev-token-file",
         token_file.to_str().unwrap(),
     ]);
     let token = std::fs::read_to_string(&token_file).unwrap();
-    let url = format!("{}/mcp", node.url);
-    let python = report(
-        &env_path("ALKNET_E2E_PYTHON"),
-        "mcp_client.py",
-        &url,
-        &token,
-    );
-    check_sdk_report("python", &python);
-    assert_eq!(python["protocol_version"], "2025-11-25");
-    let typescript = report(Path::new("node"), "mcp_client.mjs", &url, &token);
-    check_sdk_report("typescript", &typescript);
+    (node, token)
+}
+
+#[test]
+#[ignore = "needs the MCP Python and TypeScript SDKs; run by `cargo xtask ci`"]
+fn the_official_sdks_use_to_mcp_in_every_mode_and_era() {
+    let dir = temp_dir("mcp-sdk");
+    for mode in ["gateway", "direct", "auto"] {
+        let (node, token) = demo_node(&dir, mode, "");
+        let url = format!("{}/mcp", node.url);
+        for era in ["legacy", "2026-07-28"] {
+            let python = report(
+                &env_path("ALKNET_E2E_PYTHON"),
+                "mcp_client.py",
+                &url,
+                &token,
+                era,
+            );
+            check_sdk_report(&format!("python {era}"), mode, &python);
+            let expected = if era == "legacy" { "2025-11-25" } else { era };
+            assert_eq!(python["protocol_version"], expected);
+            let typescript = report(Path::new("node"), "mcp_client.mjs", &url, &token, era);
+            check_sdk_report(&format!("typescript {era}"), mode, &typescript);
+            if era != "legacy" {
+                assert_eq!(typescript["protocol_version"], era);
+            }
+        }
+        drop(node);
+    }
     // Without a token: 401 and a Bearer challenge, before any MCP processing.
-    let output = Command::new("curl")
-        .args([
-            "-s",
-            "-i",
-            "-X",
-            "POST",
-            &url,
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            "{}",
-        ])
-        .output()
-        .unwrap();
-    let head = text(&output.stdout).to_lowercase();
+    let (node, _) = demo_node(&dir, "auto", "");
+    let (head, _) = mcp_post(&format!("{}/mcp", node.url), None, &[], "{}");
     assert!(head.starts_with("http/1.1 401"), "{head}");
     assert!(head.contains("www-authenticate: bearer"), "{head}");
+    drop(node);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A POST to an MCP endpoint with curl: the response head (lowercased) and the JSON-RPC
+/// messages of its body (an SSE stream or one JSON document).
+fn mcp_post(
+    url: &str,
+    token: Option<&str>,
+    headers: &[String],
+    body: &str,
+) -> (String, Vec<Value>) {
+    let mut args = vec![
+        "-s".to_owned(),
+        "-i".to_owned(),
+        "-X".to_owned(),
+        "POST".to_owned(),
+        url.to_owned(),
+        "-H".to_owned(),
+        "Content-Type: application/json".to_owned(),
+        "-H".to_owned(),
+        "Accept: application/json, text/event-stream".to_owned(),
+        "-d".to_owned(),
+        body.to_owned(),
+    ];
+    if let Some(token) = token {
+        args.extend(["-H".to_owned(), format!("Authorization: Bearer {token}")]);
+    }
+    for header in headers {
+        args.extend(["-H".to_owned(), header.clone()]);
+    }
+    let output = Command::new("curl").args(&args).output().unwrap();
+    let response = text(&output.stdout);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let messages = body
+        .lines()
+        .map(|line| line.strip_prefix("data:").unwrap_or(line).trim())
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    (head.to_lowercase(), messages)
+}
+
+/// One 2026-07-28 request, raw: the required headers, the per-request `_meta`, no session.
+fn modern_request(
+    url: &str,
+    token: &str,
+    id: u64,
+    method: &str,
+    name: Option<&str>,
+    params: Value,
+) -> Value {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "curl", "version": "1"}
+    });
+    let mut headers = vec![
+        "MCP-Protocol-Version: 2026-07-28".to_owned(),
+        format!("Mcp-Method: {method}"),
+    ];
+    if let Some(name) = name {
+        headers.push(format!("Mcp-Name: {name}"));
+    }
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let (head, messages) = mcp_post(url, Some(token), &headers, &body.to_string());
+    assert!(head.starts_with("http/1.1 200"), "{method}: {head}");
+    assert!(
+        !head.contains("mcp-session-id"),
+        "{method}: a session in {head}"
+    );
+    let last = messages.last().cloned().unwrap_or_default();
+    assert!(last.get("result").is_some(), "{method}: {messages:?}");
+    last["result"].clone()
+}
+
+#[test]
+#[ignore = "needs curl; run by `cargo xtask ci` with the MCP end-to-end tests"]
+fn raw_2026_07_28_requests_alternate_between_two_node_processes() {
+    let dir = temp_dir("mcp-stateless");
+    // Two nodes with the same token table: a load balancer's replicas.
+    let token = "alk_stateless_e2e_token_0123456789";
+    let hash = alknet_http::core::AuthToken::new(token).sha256_hex();
+    let tokens = format!(
+        "[[token]]\nid = \"agent\"\nsha256 = \"{hash}\"\nscopes = [\"demo:read\", \"demo:write\"]\n"
+    );
+    let replicas: Vec<Served> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let config = dir.join(format!("{name}.toml"));
+            std::fs::write(&config, format!("[mcp]\ntools = \"direct\"\n\n{tokens}")).unwrap();
+            serve(&[
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+        })
+        .collect();
+    let url = |n: usize| format!("{}/mcp", replicas[n % 2].url);
+    let discovered = modern_request(&url(0), token, 1, "server/discover", None, json!({}));
+    assert!(
+        discovered["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28")),
+        "{discovered}"
+    );
+    let listed = modern_request(&url(1), token, 2, "tools/list", None, json!({}));
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"demo.greet"), "{names:?}");
+    for n in 0..4 {
+        let called = modern_request(
+            &url(n),
+            token,
+            10 + n as u64,
+            "tools/call",
+            Some("demo.greet"),
+            json!({"name": "demo.greet", "arguments": {"name": format!("replica{n}")}}),
+        );
+        assert_eq!(called["isError"], false, "{called}");
+        assert_eq!(
+            called["structuredContent"]["greeting"],
+            format!("hello, REPLICA{n}!")
+        );
+    }
+    drop(replicas);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs npm @modelcontextprotocol/inspector; run by `cargo xtask ci`"]
+fn the_mcp_inspector_cli_lists_an_anonymous_nodes_tools() {
+    let dir = temp_dir("mcp-inspector");
+    let (node, _) = demo_node(&dir, "auto", "allow_anonymous = true\n");
+    let inspector = env_path("ALKNET_E2E_NODE_MODULES").join(".bin/mcp-inspector");
+    let output = Command::new(inspector)
+        .args([
+            "--cli",
+            &format!("{}/mcp", node.url),
+            "--method",
+            "tools/list",
+        ])
+        // The inspector keeps a catalog under the home directory.
+        .env("HOME", &dir)
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    let listed: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    // Anonymous callers see what needs no scope: demo/echo and demo/ticks, not demo/greet.
+    assert!(names.contains(&"demo.echo"), "{names:?}");
+    assert!(!names.contains(&"demo.greet"), "{names:?}");
     drop(node);
     std::fs::remove_dir_all(dir).unwrap();
 }

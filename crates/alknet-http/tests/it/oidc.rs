@@ -178,8 +178,9 @@ async fn tokens_of_a_real_openid_provider() {
         "mcp_client.mjs",
         &format!("{}/mcp", node.http),
         &token,
+        "legacy",
     );
-    check_sdk_report("typescript with a JWT", &mcp);
+    check_sdk_report("typescript with a JWT", "auto", &mcp);
 
     // Refused, each with 401.
     let unsigned = {
@@ -246,9 +247,12 @@ async fn tokens_of_a_real_openid_provider() {
         "mcp_oauth_client.mjs",
         &format!("{resource}/mcp"),
         &provider.issuer,
+        "legacy",
     );
     assert!(agent.get("error").is_none(), "{agent}");
-    assert_eq!(agent["tools"], json!(["search", "schema", "call", "batch"]));
+    // The agent's token may call the demo's few operations: one tool each (`auto`).
+    let tools = agent["tools"].as_array().unwrap();
+    assert!(tools.contains(&json!("demo.greet")), "{agent}");
     assert_eq!(agent["is_error"], false, "{agent}");
     assert!(
         agent["greeting"]
