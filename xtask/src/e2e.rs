@@ -23,6 +23,9 @@ pub(crate) const MCP_TS_CLIENT: &str = "@modelcontextprotocol/client@2.4.0";
 /// The pinned MCP Inspector (its CLI lists a node's tools).
 pub(crate) const MCP_INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 
+/// The pinned reference MCP server (its streamable-HTTP transport), imported by a node.
+pub(crate) const MCP_SERVER_EVERYTHING: &str = "@modelcontextprotocol/server-everything@2026.8.31";
+
 /// The FastAPI upstream of the body tests, in a venv of its own (its Starlette pin need not
 /// agree with the MCP SDK's).
 pub(crate) const FASTAPI: [&str; 3] = [
@@ -75,7 +78,12 @@ pub(crate) fn python_venv(name: &str, packages: &[&str]) -> Result<PathBuf> {
 /// `MCPServer` from `[[import.mcp]]`.
 pub(crate) fn mcp_e2e() -> Result {
     let venv = python_venv("venv", &[MCP_PYTHON_SDK])?;
-    let e2e = npm_packages(&[MCP_TS_SDK, MCP_TS_CLIENT, MCP_INSPECTOR])?;
+    let e2e = npm_packages(&[
+        MCP_TS_SDK,
+        MCP_TS_CLIENT,
+        MCP_INSPECTOR,
+        MCP_SERVER_EVERYTHING,
+    ])?;
     let modules = e2e.join("node_modules");
     let python = venv.join("bin/python");
     ignored_tests(

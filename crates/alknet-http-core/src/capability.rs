@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use secrecy::SecretString;
 
 /// The kind of an outbound credential.
@@ -23,8 +24,13 @@ struct Credential {
 
 /// Outbound credentials of one registration, by service name (call-protocol §12).
 ///
-/// Immutable, cheap to clone, zeroized on drop, redacted in `Debug`, and deliberately not
-/// serializable. Dispatch hands them to the handler only after access control allowed the call.
+/// Cheap to clone, zeroized on drop, redacted in `Debug`, and deliberately not serializable.
+/// Dispatch hands them to the handler only after access control allowed the call.
+///
+/// The builders (`with_*`) make new, independent capabilities. A clone shares its
+/// credentials with the original: [`Capabilities::rotate`] replaces a secret for every clone
+/// at once, so registrations built with them send the new secret from their next call (a
+/// node's credential reload).
 ///
 /// ```
 /// use alknet_http_core::Capabilities;
@@ -36,7 +42,7 @@ struct Credential {
 /// ```
 #[derive(Clone, Default)]
 pub struct Capabilities {
-    entries: Arc<BTreeMap<String, Credential>>,
+    entries: Arc<ArcSwap<BTreeMap<String, Credential>>>,
 }
 
 impl Capabilities {
@@ -45,8 +51,8 @@ impl Capabilities {
         Capabilities::default()
     }
 
-    fn with(mut self, service: impl Into<String>, kind: CredentialKind, secret: String) -> Self {
-        let mut entries = Arc::unwrap_or_clone(self.entries);
+    fn with(self, service: impl Into<String>, kind: CredentialKind, secret: String) -> Self {
+        let mut entries = BTreeMap::clone(&self.entries.load());
         entries.insert(
             service.into(),
             Credential {
@@ -54,8 +60,28 @@ impl Capabilities {
                 secret: SecretString::from(secret),
             },
         );
-        self.entries = Arc::new(entries);
-        self
+        Capabilities {
+            entries: Arc::new(ArcSwap::from_pointee(entries)),
+        }
+    }
+
+    /// Replaces the secret of `service` (keeping its kind) for these capabilities and every
+    /// clone of them; `false` when there is no credential for `service`.
+    pub fn rotate(&self, service: &str, secret: impl Into<String>) -> bool {
+        let secret = SecretString::from(secret.into());
+        let mut found = false;
+        self.entries.rcu(|entries| {
+            let mut entries = BTreeMap::clone(entries);
+            found = match entries.get_mut(service) {
+                Some(credential) => {
+                    credential.secret = secret.clone();
+                    true
+                }
+                None => false,
+            };
+            entries
+        });
+        found
     }
 
     /// Adds an API key for `service`.
@@ -70,31 +96,31 @@ impl Capabilities {
         self.with(service, CredentialKind::HttpToken, token.into())
     }
 
-    /// The secret for `service`.
-    pub fn get(&self, service: &str) -> Option<&SecretString> {
-        self.entries.get(service).map(|c| &c.secret)
+    /// The secret for `service`, as it is now.
+    pub fn get(&self, service: &str) -> Option<SecretString> {
+        self.entries.load().get(service).map(|c| c.secret.clone())
     }
 
     /// The kind of the credential for `service`.
     pub fn kind(&self, service: &str) -> Option<CredentialKind> {
-        self.entries.get(service).map(|c| c.kind)
+        self.entries.load().get(service).map(|c| c.kind)
     }
 
     /// Whether there are no credentials.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.load().is_empty()
     }
 
-    /// The service names that have credentials.
-    pub fn services(&self) -> impl Iterator<Item = &str> {
-        self.entries.keys().map(String::as_str)
+    /// The service names that have credentials, sorted.
+    pub fn services(&self) -> Vec<String> {
+        self.entries.load().keys().cloned().collect()
     }
 }
 
 impl fmt::Debug for Capabilities {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
-        for (service, credential) in self.entries.iter() {
+        for (service, credential) in self.entries.load().iter() {
             map.entry(service, &format_args!("{:?}([redacted])", credential.kind));
         }
         map.finish()

@@ -1,8 +1,9 @@
 //! `from_mcp`: an MCP server's tools as operations (http-surfaces §11 "from_mcp").
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use alknet_http_core::adapter::{imported_name, slugify};
 use alknet_http_core::client::SharedHttpClient;
@@ -16,9 +17,8 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, Implement
 use rmcp::service::{RoleClient, RunningService, ServiceError, ServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
 
-use crate::trace_headers::TracingClient;
+use crate::upstream_client::UpstreamClient;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 /// The error code of a tool result with `isError: true`.
@@ -38,6 +38,13 @@ pub struct FromMcpConfig {
     pub capabilities: Capabilities,
     /// Import only these tools (when set).
     pub tools: Option<BTreeSet<String>>,
+    /// Never import these tools.
+    pub exclude: BTreeSet<String>,
+    /// New operation names (the segment after the namespace), by tool name.
+    pub rename: BTreeMap<String, String>,
+    /// How long [`FromMcp::plan`] keeps trying to reach a server that is not up yet, retrying
+    /// with backoff (250 ms doubling to 5 s). Default 30 s; zero tries once.
+    pub connect_retry_for: Duration,
     /// Visibility of the imported operations. Default `Internal`.
     pub visibility: Visibility,
     /// Who may call them.
@@ -79,6 +86,27 @@ impl FromMcpConfig {
         self.tools = tools;
         self
     }
+
+    /// Sets `exclude`: never import these tools.
+    #[must_use]
+    pub fn with_exclude(mut self, exclude: BTreeSet<String>) -> Self {
+        self.exclude = exclude;
+        self
+    }
+
+    /// Sets `rename`: new operation names (after the namespace), by tool name.
+    #[must_use]
+    pub fn with_rename(mut self, rename: BTreeMap<String, String>) -> Self {
+        self.rename = rename;
+        self
+    }
+
+    /// Sets `connect_retry_for`: how long to keep trying an upstream that is not up yet.
+    #[must_use]
+    pub fn with_connect_retry_for(mut self, connect_retry_for: Duration) -> Self {
+        self.connect_retry_for = connect_retry_for;
+        self
+    }
 }
 
 impl FromMcpConfig {
@@ -90,6 +118,9 @@ impl FromMcpConfig {
             token_service: None,
             capabilities: Capabilities::new(),
             tools: None,
+            exclude: BTreeSet::new(),
+            rename: BTreeMap::new(),
+            connect_retry_for: Duration::from_secs(30),
             visibility: Visibility::Internal,
             access_control: AccessControl::default(),
         }
@@ -219,18 +250,49 @@ impl FromMcp {
         &self.config.namespace
     }
 
+    /// Connects once the server can be reached: while it cannot (it may be starting with
+    /// this node), retries with backoff for up to `connect_retry_for`. Only unreachability is
+    /// retried; a refused token or a failed handshake is not.
+    async fn connect_retrying(&self) -> Result<Connection, AdapterError> {
+        let until = Instant::now() + self.config.connect_retry_for;
+        let mut pause = Duration::from_millis(250);
+        while !self.reachable().await && Instant::now() + pause < until {
+            tracing::info!(
+                endpoint = %self.config.endpoint,
+                retry_in_ms = pause.as_millis() as u64,
+                "the MCP server is not reachable yet"
+            );
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+        self.connect().await
+    }
+
+    /// Whether the endpoint answers HTTP at all (any status).
+    async fn reachable(&self) -> bool {
+        match self.http.client().get(&self.config.endpoint).send().await {
+            Ok(_) => true,
+            Err(error) => !(error.is_connect() || error.is_timeout()),
+        }
+    }
+
     async fn connect(&self) -> Result<Connection, AdapterError> {
-        let mut transport =
+        let transport =
             StreamableHttpClientTransportConfig::with_uri(self.config.endpoint.as_str());
-        if let Some(service) = &self.config.token_service {
-            let Some(token) = self.config.capabilities.get(service) else {
+        // The token is read from the capabilities on every request (see `UpstreamClient`).
+        let credential = match &self.config.token_service {
+            Some(service) if self.config.capabilities.get(service).is_none() => {
                 return Err(AdapterError::Unauthorized(format!(
                     "no credential for `{service}` in the import's capabilities"
                 )));
-            };
-            transport = transport.auth_header(token.expose_secret());
-        }
-        let client = TracingClient((*self.http.client()).clone());
+            }
+            Some(service) => Some((self.config.capabilities.clone(), service.clone())),
+            None => None,
+        };
+        let client = UpstreamClient {
+            http: (*self.http.client()).clone(),
+            credential,
+        };
         let transport = StreamableHttpClientTransport::with_client(client, transport);
         let info = ClientConfig::new(
             Default::default(),
@@ -256,7 +318,7 @@ impl FromMcp {
                 self.config.namespace
             )));
         }
-        let connection = Arc::new(self.connect().await?);
+        let connection = Arc::new(self.connect_retrying().await?);
         let tools = connection
             .list_all_tools()
             .await
@@ -272,10 +334,14 @@ impl FromMcp {
                 .tools
                 .as_ref()
                 .is_some_and(|only| !only.contains(tool.name.as_ref()))
+                || self.config.exclude.contains(tool.name.as_ref())
             {
                 continue;
             }
-            let slug = slugify(&tool.name);
+            let slug = match self.config.rename.get(tool.name.as_ref()) {
+                Some(renamed) => slugify(renamed),
+                None => slugify(&tool.name),
+            };
             if slug.is_empty() {
                 import.skipped.push((
                     tool.name.to_string(),
@@ -317,7 +383,19 @@ impl FromMcp {
             .output_schema
             .as_ref()
             .map_or_else(content_blocks_schema, |s| Value::Object((**s).clone()));
-        let mut spec = OperationSpec::mutation(name)
+        // What the server says of its tool: one that only reads is a Query; one that may be
+        // repeated with the same effect is an idempotent Mutation.
+        let hints = tool.annotations.as_ref();
+        let read_only = hints.and_then(|h| h.read_only_hint) == Some(true);
+        let mut spec = if read_only {
+            OperationSpec::query(name)
+        } else {
+            OperationSpec::mutation(name)
+        };
+        if !read_only && hints.and_then(|h| h.idempotent_hint) == Some(true) {
+            spec = spec.idempotent();
+        }
+        let mut spec = spec
             .with_visibility(self.config.visibility)
             .with_access_control(self.config.access_control.clone())
             .with_input_schema(input)

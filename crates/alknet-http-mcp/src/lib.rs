@@ -46,7 +46,7 @@ mod list_changed;
 mod server;
 mod span;
 mod streamed;
-mod trace_headers;
+mod upstream_client;
 
 pub use client::{
     FromMcp, FromMcpConfig, MCP_TOOL_ERROR, McpImport, content_blocks_schema, tool_result,

@@ -24,7 +24,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::{NodeConfig, Resolved};
 use crate::credentials::{self, DevToken};
-use crate::imports::{ResolvedImport, plan_imports};
+use crate::imports::{ImportSecret, ResolvedImport, plan_imports};
 use crate::{Listener, Node, demo};
 
 /// The configuration at `path`, or the embedded default.
@@ -144,6 +144,11 @@ pub async fn serve(
     let identities = Arc::new(ReloadableProvider::new(
         credentials::provider(resolved.tokens, resolved.issuers, dev_token.as_ref()).await?,
     ));
+    let import_secrets: Vec<ImportSecret> = resolved
+        .imports
+        .iter()
+        .filter_map(|import| import.secret().cloned())
+        .collect();
     let (registry, summaries) = registry_of(builder, resolved.demo, resolved.imports).await?;
     for line in &summaries {
         let _ = writeln!(std::io::stdout().lock(), "{line}");
@@ -183,7 +188,7 @@ pub async fn serve(
     let running = node.start().await.map_err(|e| e.to_string())?;
     let dev_token_secret = dev_token.as_ref().map(|dev| dev.0.clone());
     if let Some(path) = config {
-        credentials::reload_on_hangup(path, dev_token, identities)?;
+        credentials::reload_on_hangup(path, dev_token, identities, import_secrets)?;
     }
     let dev_token = dev_token_secret;
     // The file first: whoever reads the banner may read the file right away.

@@ -1,8 +1,9 @@
 //! The credentials a served node accepts, and their reload on `SIGHUP` without a restart: the
 //! configuration file is read again, its `[[token]]`s and `[[issuer]]`s (keys fetched) become
 //! the new table in one swap — requests in progress finish with the old one, none is dropped —
-//! and live sessions opened with a token the new table refuses or changes are closed. A file
-//! that does not load leaves the running table as it was.
+//! and live sessions opened with a token the new table refuses or changes are closed. The
+//! imports' credential files are read again too, and their secrets rotated in. A file that
+//! does not load leaves the running table (and every import's secret) as it was.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::NodeConfig;
 use crate::demo;
+use crate::imports::ImportSecret;
 
 /// The development token the command mints when no credential is configured: kept across
 /// reloads, since the file does not list it.
@@ -54,18 +56,28 @@ pub(crate) async fn provider(
     Ok(Arc::new(provider.with_fallback(Arc::new(tokens))))
 }
 
-/// Reads `path` again and swaps its credentials in.
+/// Reads `path` again and swaps its credentials in, then the imports' secrets (each file
+/// read again: every one or none of them changes).
 async fn reload(
     path: &Path,
     dev_token: Option<&DevToken>,
     target: &ReloadableProvider,
+    imports: &[ImportSecret],
 ) -> Result<(usize, usize), String> {
     let (config, _) = NodeConfig::load(path).map_err(|e| e.to_string())?;
     let (tokens, issuers) = config
         .credentials()
         .map_err(|e| format!("config {}: {e}", path.display()))?;
     let counts = (config.token.len(), issuers.len());
-    target.replace(provider(tokens, issuers, dev_token).await?);
+    let provider = provider(tokens, issuers, dev_token).await?;
+    let secrets = imports
+        .iter()
+        .map(ImportSecret::read_again)
+        .collect::<Result<Vec<_>, _>>()?;
+    target.replace(provider);
+    for (import, secret) in imports.iter().zip(secrets) {
+        import.rotate(secret);
+    }
     Ok(counts)
 }
 
@@ -75,6 +87,7 @@ pub(crate) fn reload_on_hangup(
     path: PathBuf,
     dev_token: Option<DevToken>,
     target: Arc<ReloadableProvider>,
+    imports: Vec<ImportSecret>,
 ) -> Result<(), String> {
     #[cfg(unix)]
     {
@@ -82,11 +95,12 @@ pub(crate) fn reload_on_hangup(
         let mut hangups = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP: {e}"))?;
         tokio::spawn(async move {
             while hangups.recv().await.is_some() {
-                match reload(&path, dev_token.as_ref(), &target).await {
+                match reload(&path, dev_token.as_ref(), &target, &imports).await {
                     Ok((tokens, issuers)) => {
                         let _ = writeln!(
                             std::io::stdout().lock(),
-                            "credentials reloaded: {tokens} tokens, {issuers} issuers (generation {})",
+                            "credentials reloaded: {tokens} tokens, {issuers} issuers, {} import secrets (generation {})",
+                            imports.len(),
                             target.generation()
                         );
                     }
@@ -98,6 +112,6 @@ pub(crate) fn reload_on_hangup(
         });
     }
     #[cfg(not(unix))]
-    let _ = (path, dev_token, target);
+    let _ = (path, dev_token, target, imports);
     Ok(())
 }

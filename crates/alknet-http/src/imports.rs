@@ -24,7 +24,13 @@
 //! visibility = "external"                # default "internal"
 //! scopes = ["tools:use"]
 //! tools = ["search", "fetch"]            # only these (default: all)
+//! exclude = ["delete_everything"]        # never these
+//! rename = { fetch = "get" }             # by tool name: `tools/get`
+//! connect_retry_ms = 30000               # keep trying an upstream not up yet (default 30 s)
 //! ```
+//!
+//! A `SIGHUP` reads the imports' credential files (`credential_file`, `token_file`) again: the
+//! next upstream request sends the new secret.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -70,6 +76,14 @@ pub struct McpImportConfig {
     pub scopes: Vec<String>,
     /// Only these tools.
     pub tools: Option<BTreeSet<String>>,
+    /// Never these tools.
+    #[serde(default)]
+    pub exclude: BTreeSet<String>,
+    /// New names (the segment after the namespace), by tool name.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// How long to keep trying an upstream that is not up yet, in milliseconds.
+    pub connect_retry_ms: Option<u64>,
 }
 
 /// One `[[import.openapi]]` entry.
@@ -124,6 +138,36 @@ pub struct OpenApiImportConfig {
 pub struct ResolvedImport {
     label: String,
     importer: Importer,
+    secret: Option<ImportSecret>,
+}
+
+impl ResolvedImport {
+    /// The import's credential file, read again on a credential reload.
+    pub fn secret(&self) -> Option<&ImportSecret> {
+        self.secret.as_ref()
+    }
+}
+
+/// An import's credential file and the capabilities it fills: the registrations share them,
+/// so a reload (`SIGHUP`) that rotates the secret changes what their next upstream request
+/// sends.
+#[derive(Debug, Clone)]
+pub struct ImportSecret {
+    file: PathBuf,
+    capabilities: Capabilities,
+    service: String,
+}
+
+impl ImportSecret {
+    /// The secret as the file holds it now.
+    pub(crate) fn read_again(&self) -> Result<String, String> {
+        read_secret(&self.file)
+    }
+
+    /// Makes `secret` the one the import's next requests send.
+    pub(crate) fn rotate(&self, secret: String) {
+        self.capabilities.rotate(&self.service, secret);
+    }
 }
 
 #[derive(Debug)]
@@ -203,19 +247,30 @@ impl McpImportConfig {
         let label = format!("import.mcp `{}`", self.namespace);
         let fail = |message: String| ConfigError::Invalid(format!("{label}: {message}"));
         let mut config = FromMcpConfig::new(self.endpoint, self.namespace.clone());
+        let mut secret = None;
         if let Some(file) = &self.token_file {
-            let token = read_secret(&resolve(file)).map_err(fail)?;
-            config = config.with_token(
-                self.namespace.clone(),
-                Capabilities::new().with_http_token(self.namespace.clone(), token),
-            );
+            let file = resolve(file);
+            let token = read_secret(&file).map_err(fail)?;
+            let capabilities = Capabilities::new().with_http_token(self.namespace.clone(), token);
+            config = config.with_token(self.namespace.clone(), capabilities.clone());
+            secret = Some(ImportSecret {
+                file,
+                capabilities,
+                service: self.namespace.clone(),
+            });
         }
         config.visibility = visibility(self.visibility.as_deref()).map_err(fail)?;
         config.access_control = access_control(self.scopes);
         config.tools = self.tools;
+        config.exclude = self.exclude;
+        config.rename = self.rename;
+        if let Some(ms) = self.connect_retry_ms {
+            config.connect_retry_for = std::time::Duration::from_millis(ms);
+        }
         Ok(ResolvedImport {
             label,
             importer: Importer::Mcp(FromMcp::new(config, http.clone())),
+            secret,
         })
     }
 }
@@ -258,10 +313,17 @@ impl OpenApiImportConfig {
             }
         };
         let mut capabilities = Capabilities::new();
+        let mut import_secret = None;
         match (&auth, &self.credential_file) {
             (Some(_), Some(file)) => {
-                let secret = read_secret(&resolve(file)).map_err(fail)?;
+                let file = resolve(file);
+                let secret = read_secret(&file).map_err(fail)?;
                 capabilities = capabilities.with_api_key(self.namespace.clone(), secret);
+                import_secret = Some(ImportSecret {
+                    file,
+                    capabilities: capabilities.clone(),
+                    service: self.namespace.clone(),
+                });
             }
             (None, Some(_)) => {
                 return Err(fail("credential_file needs an `auth` scheme".into()));
@@ -291,6 +353,7 @@ impl OpenApiImportConfig {
             importer: Importer::OpenApi(
                 FromOpenApi::new(spec, config, http.clone()).with_options(options),
             ),
+            secret: import_secret,
         })
     }
 }

@@ -24,9 +24,27 @@ fn capabilities_are_redacted_and_readable_only_by_service() {
     assert_eq!(caps.kind("github"), Some(CredentialKind::HttpToken));
     assert!(caps.get("other").is_none());
     let copy = caps.clone().with_api_key("extra", "e");
-    assert_eq!(caps.services().count(), 2, "clones are independent");
     assert_eq!(
-        copy.services().collect::<Vec<_>>(),
-        vec!["extra", "github", "stripe"]
+        caps.services().len(),
+        2,
+        "built capabilities are independent"
     );
+    assert_eq!(copy.services(), ["extra", "github", "stripe"]);
+}
+
+#[test]
+fn a_rotated_secret_reaches_every_clone() {
+    let caps = Capabilities::new().with_http_token("upstream", "old");
+    let held_by_a_registration = caps.clone();
+    assert!(caps.rotate("upstream", "new"));
+    assert_eq!(
+        held_by_a_registration
+            .get("upstream")
+            .unwrap()
+            .expose_secret(),
+        "new"
+    );
+    assert_eq!(caps.kind("upstream"), Some(CredentialKind::HttpToken));
+    assert!(!caps.rotate("unknown", "x"), "rotating adds nothing");
+    assert!(caps.get("unknown").is_none());
 }

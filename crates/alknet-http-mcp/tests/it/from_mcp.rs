@@ -2,6 +2,7 @@
 //! listing, structured and unstructured results, `isError`), and our own `to_mcp`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use alknet_http_core::dispatch::GatewayDispatch;
 use alknet_http_core::identity::AnonymousOnly;
@@ -13,6 +14,7 @@ use alknet_http_mcp::rmcp::ServerHandler;
 use alknet_http_mcp::rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, JsonObject,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
 };
 use alknet_http_mcp::rmcp::service::{RequestContext, RoleServer};
 use alknet_http_mcp::rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -20,7 +22,7 @@ use alknet_http_mcp::rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
 };
 use alknet_http_mcp::{FromMcp, FromMcpConfig, MCP_TOOL_ERROR, McpConfig, ToolMode};
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -48,8 +50,10 @@ fn upstream_tools() -> Vec<Tool> {
             "Echo a message, structured",
             object(json!({"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]})),
         )
-        .with_raw_output_schema(object(json!({"type": "object", "properties": {"echo": {"type": "string"}}}))),
-        Tool::new("plain", "Say hello as text", object(json!({"type": "object"}))),
+        .with_raw_output_schema(object(json!({"type": "object", "properties": {"echo": {"type": "string"}}})))
+        .with_annotations(ToolAnnotations::new().read_only(true)),
+        Tool::new("plain", "Say hello as text", object(json!({"type": "object"})))
+            .with_annotations(ToolAnnotations::new().read_only(false).idempotent(true)),
         Tool::new("fail", "Always fails", object(json!({"type": "object"}))),
         Tool::new("weird name!", "A name that needs a slug", object(json!({"type": "object"}))),
         Tool::new("broken", "An unusable input schema", object(json!({"type": 12}))),
@@ -97,8 +101,11 @@ impl ServerHandler for Upstream {
     }
 }
 
-async fn require_token(request: Request, next: Next) -> Response {
-    let expected = format!("Bearer {UPSTREAM_TOKEN}");
+/// The token the upstream accepts now (a test rotates it).
+type Accepted = Arc<std::sync::Mutex<String>>;
+
+async fn require_token(State(accepted): State<Accepted>, request: Request, next: Next) -> Response {
+    let expected = format!("Bearer {}", accepted.lock().unwrap());
     if request
         .headers()
         .get("authorization")
@@ -128,6 +135,14 @@ impl Drop for UpstreamServer {
 }
 
 async fn upstream() -> UpstreamServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    upstream_on(
+        listener,
+        Arc::new(std::sync::Mutex::new(UPSTREAM_TOKEN.to_owned())),
+    )
+}
+
+fn upstream_on(listener: tokio::net::TcpListener, accepted: Accepted) -> UpstreamServer {
     let stop = CancellationToken::new();
     let sessions = Arc::new(LocalSessionManager::default());
     let service = StreamableHttpService::new(
@@ -137,8 +152,7 @@ async fn upstream() -> UpstreamServer {
     );
     let app = axum::Router::new()
         .route_service("/mcp", service)
-        .layer(middleware::from_fn(require_token));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        .layer(middleware::from_fn_with_state(accepted, require_token));
     let addr = listener.local_addr().unwrap();
     let shutdown = stop.clone();
     tokio::spawn(async move {
@@ -193,7 +207,13 @@ async fn tools_import_with_schemas_and_results_per_spec() {
     let echo = &import.registrations[0];
     assert_eq!(echo.provenance, Provenance::FromMcp);
     assert!(matches!(echo.handler, HandlerKind::Once(_)));
-    assert_eq!(echo.spec.op_type, alknet_http_core::OperationType::Mutation);
+    // The server's hints: a read-only tool is a Query, an idempotent one an idempotent
+    // Mutation, one without hints a Mutation.
+    assert_eq!(echo.spec.op_type, alknet_http_core::OperationType::Query);
+    let plain = &import.registrations[1].spec;
+    assert_eq!(plain.op_type, alknet_http_core::OperationType::Mutation);
+    assert!(plain.idempotent);
+    assert!(!import.registrations[2].spec.idempotent);
     assert_eq!(
         echo.spec.output_schema["properties"]["echo"]["type"],
         "string"
@@ -282,7 +302,8 @@ async fn imports_are_internal_by_default_and_refusals_are_typed() {
         listener.local_addr().unwrap()
     };
     let error = FromMcp::new(
-        FromMcpConfig::new(format!("http://{dead}/mcp"), "up"),
+        FromMcpConfig::new(format!("http://{dead}/mcp"), "up")
+            .with_connect_retry_for(Duration::ZERO),
         shared_http(),
     )
     .import()
@@ -292,6 +313,71 @@ async fn imports_are_internal_by_default_and_refusals_are_typed() {
         matches!(error, AdapterError::DiscoveryFailed { .. }),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn tools_are_renamed_and_filtered() {
+    let server = upstream().await;
+    let config = with_token(&server.url)
+        .with_rename([("echo".to_owned(), "say".to_owned())].into())
+        .with_exclude(["fail".to_owned()].into());
+    let import = FromMcp::new(config, shared_http()).plan().await.unwrap();
+    let names: Vec<&str> = import
+        .registrations
+        .iter()
+        .map(|r| r.spec.name.as_str())
+        .collect();
+    assert_eq!(names, ["up/say", "up/plain", "up/weird_name_"]);
+    let out = dispatch(import.registrations)
+        .invoke(None, "up/say", json!({"message": "renamed"}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(out, json!({"echo": "renamed"}));
+}
+
+#[tokio::test]
+async fn a_rotated_token_is_sent_from_the_next_call() {
+    let accepted: Accepted = Arc::new(std::sync::Mutex::new("first-token".to_owned()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = upstream_on(listener, accepted.clone());
+    let capabilities = Capabilities::new().with_http_token("up", "first-token");
+    let config = FromMcpConfig::new(&server.url, "up")
+        .with_token("up", capabilities.clone())
+        .with_visibility(Visibility::External);
+    let d = dispatch(FromMcp::new(config, shared_http()).import().await.unwrap());
+    let echo = || d.invoke(None, "up/echo", json!({"message": "hi"}));
+    assert!(echo().await.result.is_ok());
+    // The upstream rotates its token: calls with the old one fail …
+    *accepted.lock().unwrap() = "second-token".to_owned();
+    assert!(echo().await.result.is_err());
+    // … until the node's credentials are rotated too: no re-import, no reconnect by hand.
+    assert!(capabilities.rotate("up", "second-token"));
+    assert_eq!(echo().await.result.unwrap(), json!({"echo": "hi"}));
+}
+
+#[tokio::test]
+async fn the_import_waits_for_an_upstream_that_is_starting() {
+    let addr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let config =
+        with_token(&format!("http://{addr}/mcp")).with_connect_retry_for(Duration::from_secs(20));
+    let importer = FromMcp::new(config, shared_http());
+    let importing = tokio::spawn(async move { importer.plan().await });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let _server = upstream_on(
+        listener,
+        Arc::new(std::sync::Mutex::new(UPSTREAM_TOKEN.to_owned())),
+    );
+    let import = tokio::time::timeout(Duration::from_secs(20), importing)
+        .await
+        .expect("the import finished once the upstream was up")
+        .unwrap()
+        .unwrap();
+    assert_eq!(import.registrations.len(), 4);
 }
 
 #[tokio::test]

@@ -1,10 +1,16 @@
 """A real upstream MCP server (the official Python SDK's MCPServer) for `from_mcp`.
 
-usage: mcp_server.py PORT   (streamable HTTP at http://127.0.0.1:PORT/mcp)
+usage: mcp_server.py PORT [TOKEN_FILE]   (streamable HTTP at http://127.0.0.1:PORT/mcp)
+
+With TOKEN_FILE, every request must carry `Authorization: Bearer <the file's content>`, the
+file read per request: rewriting it rotates the token while the server runs.
 """
 
 import sys
+from pathlib import Path
 from typing import TypedDict
+
+import uvicorn
 
 from mcp.server.mcpserver import MCPServer
 
@@ -34,4 +40,25 @@ def explode(reason: str) -> str:
     raise ValueError(f"exploded: {reason}")
 
 
-mcp.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]))
+def require_token(app, token_file: Path):
+    """A pure ASGI layer refusing HTTP requests without the current token (401)."""
+
+    async def layer(scope, receive, send):
+        if scope["type"] == "http":
+            expected = b"Bearer " + token_file.read_text().strip().encode()
+            if dict(scope["headers"]).get(b"authorization") != expected:
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await app(scope, receive, send)
+
+    return layer
+
+
+port = int(sys.argv[1])
+if len(sys.argv) > 2:
+    app = require_token(mcp.streamable_http_app(), Path(sys.argv[2]))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+else:
+    mcp.run("streamable-http", host="127.0.0.1", port=port)

@@ -35,6 +35,27 @@ pub(crate) struct Served {
     pub(crate) preamble: Vec<String>,
 }
 
+impl Served {
+    /// Sends `SIGHUP` and waits for the node to say the reload took effect (passing over
+    /// what it printed before, such as the development token's banner).
+    pub(crate) fn reload_credentials(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.lines.recv_timeout(left).expect("no reload line");
+            if line.starts_with("credentials reloaded: ") {
+                return;
+            }
+            assert!(!line.contains("not reloaded"), "{line}");
+        }
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -47,20 +47,6 @@ fn write_config(path: &Path, tokens: &[String]) {
     std::fs::rename(staged, path).unwrap();
 }
 
-/// Sends `SIGHUP` and waits for the node to say the reload took effect.
-fn reload(node: &Served) {
-    let status = Command::new("kill")
-        .args(["-HUP", &node.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let line = node
-        .lines
-        .recv_timeout(Duration::from_secs(10))
-        .expect("no reload line");
-    assert!(line.starts_with("credentials reloaded: "), "{line}");
-}
-
 fn ws_url(node: &Served) -> String {
     node.url.replace("http://", "ws://") + "/alknet/call"
 }
@@ -241,7 +227,7 @@ async fn a_sighup_reload_drops_no_request_and_closes_the_revoked_tokens_sessions
             tokens.push(token("added", ADDED, ""));
         }
         write_config(&config, &tokens);
-        reload(&node);
+        node.reload_credentials();
         let added = call(&http, &node.url, ADDED).await;
         assert_eq!(added == 200, round % 2 == 0, "round {round}: {added}");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -250,7 +236,7 @@ async fn a_sighup_reload_drops_no_request_and_closes_the_revoked_tokens_sessions
 
     // The reload that removes the token closes its sessions within a second.
     write_config(&config, std::slice::from_ref(&keep));
-    reload(&node);
+    node.reload_credentials();
     let revoked = Instant::now();
     let ws_reason = tokio::time::timeout(Duration::from_secs(1), ws.closed())
         .await

@@ -378,16 +378,22 @@ impl Drop for Upstream {
     }
 }
 
-fn python_mcp_server(log: &Path) -> (Upstream, u16) {
-    let port = TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// The Python SDK upstream; with `token_file`, it requires the token that file holds now.
+fn python_mcp_server(log: &Path, token_file: Option<&Path>) -> (Upstream, u16) {
+    let port = free_port();
     let log = std::fs::File::create(log).unwrap();
     let child = Command::new(env_path("ALKNET_E2E_PYTHON"))
         .arg(script("mcp_server.py"))
         .arg(port.to_string())
+        .args(token_file)
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .stdin(Stdio::null())
@@ -419,7 +425,7 @@ fn python_mcp_server(log: &Path) -> (Upstream, u16) {
 #[ignore = "needs the MCP Python SDK; run by `cargo xtask ci`"]
 fn a_node_imports_a_python_mcp_server() {
     let dir = temp_dir("from-mcp");
-    let (_upstream, port) = python_mcp_server(&dir.join("upstream.log"));
+    let (_upstream, port) = python_mcp_server(&dir.join("upstream.log"), None);
     let config = dir.join("node.toml");
     std::fs::write(
         &config,
@@ -459,6 +465,176 @@ fn a_node_imports_a_python_mcp_server() {
     );
     // The tool's input schema is enforced locally.
     let (status, error) = call(&node.url, &token, "/py/add", json!({"a": "two"}));
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (422, Some("INVALID_INPUT"))
+    );
+    drop(node);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs the MCP Python SDK; run by `cargo xtask ci`"]
+fn an_upstream_token_rotated_while_the_node_runs_is_picked_up_on_reload() {
+    let dir = temp_dir("from-mcp-rotation");
+    let upstream_token = dir.join("upstream.token");
+    let node_token = dir.join("node.token");
+    std::fs::write(&upstream_token, "first-upstream-token\n").unwrap();
+    std::fs::write(&node_token, "first-upstream-token\n").unwrap();
+    let (_upstream, port) = python_mcp_server(&dir.join("upstream.log"), Some(&upstream_token));
+    let config = dir.join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "demo = false\n\n[[import.mcp]]\nnamespace = \"py\"\nendpoint = \"http://127.0.0.1:{port}/mcp\"\nvisibility = \"external\"\ntoken_file = \"node.token\"\n"
+        ),
+    )
+    .unwrap();
+    let token_file = dir.join("dev-token");
+    let node = serve(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--dev-token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let add = || call(&node.url, &token, "/py/add", json!({"a": 1, "b": 2}));
+    assert_eq!(add(), (200, json!({"total": 3, "terms": [1, 2]})));
+    // The upstream's token is rotated: the node's calls are refused …
+    std::fs::write(&upstream_token, "second-upstream-token\n").unwrap();
+    let (status, error) = add();
+    assert_ne!(status, 200, "{error}");
+    // … until the node's credential file holds the new token and a reload reads it.
+    std::fs::write(&node_token, "second-upstream-token\n").unwrap();
+    node.reload_credentials();
+    assert_eq!(add(), (200, json!({"total": 3, "terms": [1, 2]})));
+    drop(node);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs npm @modelcontextprotocol/server-everything; run by `cargo xtask ci`"]
+fn a_node_imports_every_tool_of_server_everything_with_its_annotations() {
+    let dir = temp_dir("from-mcp-everything");
+    let port = free_port();
+    let config = dir.join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "demo = false\n\n[[import.mcp]]\nnamespace = \"everything\"\nendpoint = \"http://127.0.0.1:{port}/mcp\"\nvisibility = \"external\"\n"
+        ),
+    )
+    .unwrap();
+    // The upstream starts a second after the node: the import waits for it.
+    let log = std::fs::File::create(dir.join("everything.log")).unwrap();
+    let server = env_path("ALKNET_E2E_NODE_MODULES")
+        .join("@modelcontextprotocol/server-everything/dist/index.js");
+    let starting = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        Upstream(
+            Command::new("node")
+                .arg(server)
+                .arg("streamableHttp")
+                .env("PORT", port.to_string())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    });
+    let token_file = dir.join("dev-token");
+    let node = serve(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--dev-token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    let _upstream = starting.join().unwrap();
+    let summary = node
+        .preamble
+        .iter()
+        .find(|line| line.starts_with("mcp everything: imported "))
+        .unwrap_or_else(|| panic!("{:?}", node.preamble));
+    assert!(!summary.contains("skipped"), "{summary}");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let search = Command::new("curl")
+        .args([
+            "-s",
+            &format!("{}/search", node.url),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .output()
+        .unwrap();
+    let found: Value = serde_json::from_slice(&search.stdout).unwrap();
+    let kinds: std::collections::BTreeMap<&str, &str> = found["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|op| {
+            let name = op["name"].as_str()?.strip_prefix("everything/")?;
+            Some((name, op["op_type"].as_str()?))
+        })
+        .collect();
+    eprintln!("imported from server-everything: {kinds:?}");
+    assert!(kinds.len() >= 10, "{kinds:?}");
+    // Its annotations: `echo` and `get-sum` only read (Queries); toggling changes state.
+    assert_eq!(kinds.get("echo"), Some(&"query"), "{kinds:?}");
+    assert_eq!(kinds.get("get-sum"), Some(&"query"), "{kinds:?}");
+    assert_eq!(
+        kinds.get("toggle-simulated-logging"),
+        Some(&"mutation"),
+        "{kinds:?}"
+    );
+    let (status, echoed) = call(
+        &node.url,
+        &token,
+        "/everything/echo",
+        json!({"message": "hi"}),
+    );
+    assert_eq!(
+        (status, echoed),
+        (200, json!([{"type": "text", "text": "Echo: hi"}]))
+    );
+    let (status, sum) = call(
+        &node.url,
+        &token,
+        "/everything/get-sum",
+        json!({"a": 2, "b": 3}),
+    );
+    assert_eq!(status, 200, "{sum}");
+    assert!(sum[0]["text"].as_str().unwrap().contains('5'), "{sum}");
+    // Its outputSchema is the operation's: the structured result, checked against it.
+    let (status, weather) = call(
+        &node.url,
+        &token,
+        "/everything/get-structured-content",
+        json!({"location": "Chicago"}),
+    );
+    assert_eq!(status, 200, "{weather}");
+    assert!(weather["temperature"].is_number(), "{weather}");
+    let (status, image) = call(&node.url, &token, "/everything/get-tiny-image", json!({}));
+    assert_eq!(status, 200);
+    assert!(
+        image
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|block| block["type"] == "image"),
+        "{image}"
+    );
+    // A bad input is refused locally by the tool's input schema.
+    let (status, error) = call(
+        &node.url,
+        &token,
+        "/everything/get-sum",
+        json!({"a": "two"}),
+    );
     assert_eq!(
         (status, error["code"].as_str()),
         (422, Some("INVALID_INPUT"))

@@ -1,9 +1,13 @@
-//! `from_mcp`'s HTTP client: rmcp's reqwest client, which also sends a request's W3C trace
-//! context as `traceparent`/`tracestate` headers. The context travels in `_meta` already
-//! (SEP-414); the headers let the upstream's HTTP layer (a proxy, a gateway, an
-//! OpenTelemetry-instrumented server) join the same trace, as `from_openapi`'s requests do.
-//! rmcp sends the message from its own task, so the context is read from the message, not
-//! from the current span.
+//! `from_mcp`'s HTTP client: rmcp's reqwest client, which also
+//!
+//! - sends the import's bearer token as it is at the time of each request, read from the
+//!   registrations' capabilities (call-protocol §12): a credential reload that rotates the
+//!   token is seen by the next request, with no reconnect;
+//! - sends a request's W3C trace context as `traceparent`/`tracestate` headers. The context
+//!   travels in `_meta` already (SEP-414); the headers let the upstream's HTTP layer (a proxy,
+//!   a gateway, an OpenTelemetry-instrumented server) join the same trace, as `from_openapi`'s
+//!   requests do. rmcp sends the message from its own task, so the context is read from the
+//!   message, not from the current span.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,13 +21,31 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::Sse;
 
+use alknet_http_core::Capabilities;
 use alknet_http_core::client::reqwest;
-
 use alknet_http_core::meta::{TRACEPARENT, TRACESTATE};
+use secrecy::ExposeSecret as _;
 
-/// rmcp's reqwest client, adding the trace context headers to `tools/call` requests.
+/// rmcp's reqwest client, with the import's current token on every request and the trace
+/// context headers on `tools/call` requests.
 #[derive(Clone, Debug)]
-pub(crate) struct TracingClient(pub(crate) reqwest::Client);
+pub(crate) struct UpstreamClient {
+    pub(crate) http: reqwest::Client,
+    /// The capabilities holding the token, and the service it is filed under.
+    pub(crate) credential: Option<(Capabilities, String)>,
+}
+
+impl UpstreamClient {
+    /// The `Authorization` token of a request: the import's, as it is now.
+    fn auth(&self, given: Option<String>) -> Option<String> {
+        match &self.credential {
+            Some((capabilities, service)) => capabilities
+                .get(service)
+                .map(|token| token.expose_secret().to_owned()),
+            None => given,
+        }
+    }
+}
 
 /// Adds the headers of the `_meta` trace context of a `tools/call` in `message`.
 fn with_trace_headers(
@@ -50,7 +72,7 @@ fn with_trace_headers(
     headers
 }
 
-impl StreamableHttpClient for TracingClient {
+impl StreamableHttpClient for UpstreamClient {
     type Error = reqwest::Error;
 
     async fn post_message(
@@ -62,8 +84,8 @@ impl StreamableHttpClient for TracingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let headers = with_trace_headers(&message, custom_headers);
-        self.0
-            .post_message(uri, message, session_id, auth_header, headers)
+        self.http
+            .post_message(uri, message, session_id, self.auth(auth_header), headers)
             .await
     }
 
@@ -77,12 +99,12 @@ impl StreamableHttpClient for TracingClient {
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let headers = with_trace_headers(&message, custom_headers);
-        self.0
+        self.http
             .post_message_with_max_sse_event_size(
                 uri,
                 message,
                 session_id,
-                auth_header,
+                self.auth(auth_header),
                 headers,
                 max_sse_event_size,
             )
@@ -99,12 +121,12 @@ impl StreamableHttpClient for TracingClient {
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let headers = with_trace_headers(&message, custom_headers);
-        self.0
+        self.http
             .post_message_with_response_limits(
                 uri,
                 message,
                 session_id,
-                auth_header,
+                self.auth(auth_header),
                 headers,
                 limits,
             )
@@ -118,8 +140,8 @@ impl StreamableHttpClient for TracingClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.0
-            .delete_session(uri, session_id, auth_header, custom_headers)
+        self.http
+            .delete_session(uri, session_id, self.auth(auth_header), custom_headers)
             .await
     }
 
@@ -131,8 +153,14 @@ impl StreamableHttpClient for TracingClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.0
-            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
+        self.http
+            .get_stream(
+                uri,
+                session_id,
+                last_event_id,
+                self.auth(auth_header),
+                custom_headers,
+            )
             .await
     }
 
@@ -145,12 +173,12 @@ impl StreamableHttpClient for TracingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.0
+        self.http
             .get_stream_with_max_sse_event_size(
                 uri,
                 session_id,
                 last_event_id,
-                auth_header,
+                self.auth(auth_header),
                 custom_headers,
                 max_sse_event_size,
             )
