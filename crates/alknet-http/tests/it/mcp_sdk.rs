@@ -516,6 +516,7 @@ fn an_upstream_token_rotated_while_the_node_runs_is_picked_up_on_reload() {
 
 #[test]
 #[ignore = "needs npm @modelcontextprotocol/server-everything; run by `cargo xtask ci`"]
+#[allow(clippy::print_stderr)] // what was imported, in the CI log
 fn a_node_imports_every_tool_of_server_everything_with_its_annotations() {
     let dir = temp_dir("from-mcp-everything");
     let port = free_port();
