@@ -56,6 +56,14 @@ pub(crate) const BENCH_CASES: [BenchCase; 9] = [
         goal: "≥ 0.90",
     },
     BenchCase {
+        name: "MCP `tools/call` of a direct tool (`bench.echo` → dispatch → echo), sequential",
+        ours: "mcp_tools_call/to_mcp_direct",
+        baseline: "mcp_tools_call/bare_rmcp_echo",
+        baseline_name: "a bare rmcp streamable-HTTP server with an `echo` tool",
+        per_iteration: 1.0,
+        goal: "≥ 0.90",
+    },
+    BenchCase {
         name: "`POST /call` echo, HTTP/1.1 keep-alive, 8 connections",
         ours: "gateway_call_http1_8_connections/alknet_gateway",
         baseline: "gateway_call_http1_8_connections/bare_hyper",

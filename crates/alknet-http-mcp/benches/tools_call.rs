@@ -1,6 +1,7 @@
 //! Sequential `tools/call` of an echo through `to_mcp` (the real server: bearer layer, limits,
-//! the `call` tool, `GatewayDispatch` with schema validation and ACL) against a bare rmcp
-//! streamable-HTTP server with an `echo` tool, in the same run, same client, same loopback.
+//! `GatewayDispatch` with schema validation and ACL) — through the gateway `call` tool and as
+//! the operation's own direct tool — against a bare rmcp streamable-HTTP server with an
+//! `echo` tool, in the same run, same client, same loopback.
 //!
 //! ```sh
 //! cargo bench -p alknet-http-mcp --bench tools_call
@@ -86,10 +87,12 @@ async fn serve(app: axum::Router) -> String {
 async fn ours() -> String {
     let registry = OperationRegistry::builder()
         .with_leaf(
-            OperationSpec::query("bench/echo").with_input_schema(json!({
-                "type": "object",
-                "properties": {"message": {"type": "string"}, "n": {"type": "integer"}}
-            })),
+            OperationSpec::query("bench/echo")
+                .with_input_schema(json!({
+                    "type": "object",
+                    "properties": {"message": {"type": "string"}, "n": {"type": "integer"}}
+                }))
+                .with_output_schema(json!({"type": "object"})),
             HandlerKind::once(|input, _| async move { Ok(input) }),
             alknet_http_core::Capabilities::new(),
         )
@@ -154,7 +157,7 @@ fn bench(c: &mut Criterion) {
     });
     let input = json!({"message": "hello", "n": 7});
     let ours_args = args(json!({"operation": "bench/echo", "input": input}));
-    let bare_args = args(input);
+    let bare_args = args(input.clone());
     // Both answer the same shape.
     let check = runtime.block_on(async {
         let a = ours_client
@@ -168,12 +171,32 @@ fn bench(c: &mut Criterion) {
         (a.structured_content, b.structured_content)
     });
     assert_eq!(check.0, check.1);
+    let direct = runtime.block_on(async {
+        ours_client
+            .call_tool(CallToolRequestParams::new("bench.echo").with_arguments(bare_args.clone()))
+            .await
+            .unwrap()
+            .structured_content
+    });
+    assert_eq!(direct, Some(input));
     let mut group = c.benchmark_group("mcp_tools_call");
     group.bench_function("to_mcp_call", |b| {
         b.iter(|| {
             runtime.block_on(async {
                 ours_client
                     .call_tool(CallToolRequestParams::new("call").with_arguments(ours_args.clone()))
+                    .await
+                    .unwrap()
+            })
+        });
+    });
+    group.bench_function("to_mcp_direct", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                ours_client
+                    .call_tool(
+                        CallToolRequestParams::new("bench.echo").with_arguments(bare_args.clone()),
+                    )
                     .await
                     .unwrap()
             })
