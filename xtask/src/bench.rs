@@ -22,7 +22,7 @@ pub(crate) struct BenchCase {
     goal: &'static str,
 }
 
-pub(crate) const BENCH_CASES: [BenchCase; 9] = [
+pub(crate) const BENCH_CASES: [BenchCase; 10] = [
     BenchCase {
         name: "`GatewayDispatch::invoke` of a validated, access-controlled echo",
         ours: "invoke/gateway_dispatch",
