@@ -3,17 +3,21 @@
 //! alknet-http's MCP surface, streamable HTTP only (no stdio transport exists under any
 //! feature):
 //!
-//! - [`router`] (`to_mcp`): an MCP server at `/mcp` with exactly four tools — `search`,
-//!   `schema`, `call`, `batch` — over the node's dispatch, filtered per caller like `/search`;
-//!   results are `structuredContent` plus a JSON text block, operation failures are `isError`
-//!   results carrying the CallError, MCP cancellation aborts the running call.
+//! - [`router`] (`to_mcp`): an MCP server at `/mcp` over the node's dispatch, filtered per
+//!   caller like `/search`, in a [`ToolMode`]: the four gateway tools (`search`, `schema`,
+//!   `call`, `batch`), one tool per operation ([`direct_tool_name`]), or direct up to a number
+//!   of tools. Results are `structuredContent` plus a JSON text block; operation failures are
+//!   `isError` results carrying the CallError; MCP cancellation aborts the running call; a
+//!   subscription streams its items as progress notifications. Stateless 2026-07-28 requests
+//!   and 2025-11-25 sessions are both served.
 //! - [`FromMcp`] (`from_mcp`): the tools of an MCP server as operations.
 //!
 //! ## Module map
 //!
 //! | item | what it is |
 //! |---|---|
-//! | [`router`], [`McpConfig`] | `to_mcp`: the MCP server surface |
+//! | [`router`], [`McpConfig`], [`ToolMode`] | `to_mcp`: the MCP server surface |
+//! | [`direct_tool_name`], [`MAX_TOOL_NAME_LEN`] | how an operation's direct tool is named |
 //! | [`FromMcp`], [`FromMcpConfig`], [`McpImport`] | `from_mcp`: import an MCP server's tools |
 //! | [`tool_result`], [`MCP_TOOL_ERROR`] | how a tool result becomes an output or a CallError |
 //!
