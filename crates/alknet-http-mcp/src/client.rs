@@ -1,6 +1,5 @@
 //! `from_mcp`: an MCP server's tools as operations (http-surfaces §11 "from_mcp").
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,145 +8,24 @@ use alknet_http_core::adapter::{imported_name, slugify};
 use alknet_http_core::client::SharedHttpClient;
 use alknet_http_core::trace::TraceParent;
 use alknet_http_core::{
-    AccessControl, AdapterError, CallError, Capabilities, ErrorDefinition, HandlerKind,
-    HandlerRegistration, OperationAdapter, OperationSpec, Provenance, Visibility,
+    AdapterError, CallError, ErrorDefinition, HandlerKind, HandlerRegistration, OperationAdapter,
+    OperationOverlay, OperationSpec, Provenance,
 };
 use futures::future::BoxFuture;
+use rmcp::ClientHandler;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, Implementation, Tool};
-use rmcp::service::{RoleClient, RunningService, ServiceError, ServiceExt};
+use rmcp::service::{NotificationContext, RoleClient, RunningService, ServiceError, ServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
+use tokio::sync::Notify;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::from_mcp_config::FromMcpConfig;
 use crate::upstream_client::UpstreamClient;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
 /// The error code of a tool result with `isError: true`.
 pub const MCP_TOOL_ERROR: &str = "MCP_TOOL_ERROR";
-
-/// How [`FromMcp`] imports.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct FromMcpConfig {
-    /// The server's streamable-HTTP endpoint, e.g. `http://127.0.0.1:8000/mcp`.
-    pub endpoint: String,
-    /// The namespace of the imported operations: tool `t` becomes `namespace/t`.
-    pub namespace: String,
-    /// The capability service whose secret is sent as `Authorization: Bearer` (none: no token).
-    pub token_service: Option<String>,
-    /// Credentials of the imported registrations (the token among them).
-    pub capabilities: Capabilities,
-    /// Import only these tools (when set).
-    pub tools: Option<BTreeSet<String>>,
-    /// Never import these tools.
-    pub exclude: BTreeSet<String>,
-    /// New operation names (the segment after the namespace), by tool name.
-    pub rename: BTreeMap<String, String>,
-    /// How long [`FromMcp::plan`] keeps trying to reach a server that is not up yet, retrying
-    /// with backoff (250 ms doubling to 5 s). Default 30 s; zero tries once.
-    pub connect_retry_for: Duration,
-    /// Visibility of the imported operations. Default `Internal`.
-    pub visibility: Visibility,
-    /// Who may call them.
-    pub access_control: AccessControl,
-}
-
-impl FromMcpConfig {
-    /// Sets `endpoint`: the server's streamable-HTTP endpoint, e.g. `http://127.0.0.1:8000/mcp`.
-    #[must_use]
-    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.endpoint = endpoint.into();
-        self
-    }
-
-    /// Sets `namespace`: the namespace of the imported operations: tool `t` becomes `namespace/t`.
-    #[must_use]
-    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = namespace.into();
-        self
-    }
-
-    /// Sets `token_service`: the capability service whose secret is sent as `Authorization: Bearer` (none: no token).
-    #[must_use]
-    pub fn with_token_service(mut self, token_service: Option<String>) -> Self {
-        self.token_service = token_service;
-        self
-    }
-
-    /// Sets `capabilities`: credentials of the imported registrations (the token among them).
-    #[must_use]
-    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = capabilities;
-        self
-    }
-
-    /// Sets `tools`: import only these tools (when set).
-    #[must_use]
-    pub fn with_tools(mut self, tools: Option<BTreeSet<String>>) -> Self {
-        self.tools = tools;
-        self
-    }
-
-    /// Sets `exclude`: never import these tools.
-    #[must_use]
-    pub fn with_exclude(mut self, exclude: BTreeSet<String>) -> Self {
-        self.exclude = exclude;
-        self
-    }
-
-    /// Sets `rename`: new operation names (after the namespace), by tool name.
-    #[must_use]
-    pub fn with_rename(mut self, rename: BTreeMap<String, String>) -> Self {
-        self.rename = rename;
-        self
-    }
-
-    /// Sets `connect_retry_for`: how long to keep trying an upstream that is not up yet.
-    #[must_use]
-    pub fn with_connect_retry_for(mut self, connect_retry_for: Duration) -> Self {
-        self.connect_retry_for = connect_retry_for;
-        self
-    }
-}
-
-impl FromMcpConfig {
-    /// Imports every tool of `endpoint` into `namespace`, without a token, `Internal`.
-    pub fn new(endpoint: impl Into<String>, namespace: impl Into<String>) -> Self {
-        FromMcpConfig {
-            endpoint: endpoint.into(),
-            namespace: namespace.into(),
-            token_service: None,
-            capabilities: Capabilities::new(),
-            tools: None,
-            exclude: BTreeSet::new(),
-            rename: BTreeMap::new(),
-            connect_retry_for: Duration::from_secs(30),
-            visibility: Visibility::Internal,
-            access_control: AccessControl::default(),
-        }
-    }
-
-    /// Sends the secret of capability `service` as the bearer token.
-    #[must_use]
-    pub fn with_token(mut self, service: impl Into<String>, capabilities: Capabilities) -> Self {
-        self.token_service = Some(service.into());
-        self.capabilities = capabilities;
-        self
-    }
-
-    /// Sets the visibility.
-    #[must_use]
-    pub fn with_visibility(mut self, visibility: Visibility) -> Self {
-        self.visibility = visibility;
-        self
-    }
-
-    /// Sets the access control.
-    #[must_use]
-    pub fn with_access_control(mut self, access_control: AccessControl) -> Self {
-        self.access_control = access_control;
-        self
-    }
-}
 
 /// Imports the tools of an MCP server (streamable HTTP) as leaf registrations whose handlers
 /// call `tools/call` on one client connection kept for the registrations' lifetime (rmcp
@@ -181,7 +59,26 @@ impl fmt::Debug for FromMcp {
     }
 }
 
-type Connection = RunningService<RoleClient, ClientConfig>;
+type Connection = RunningService<RoleClient, ImportClient>;
+
+/// The importer's side of the connection: it introduces itself, and tells the follower (if
+/// any) when the server's tool list changed. Dropped with the connection, which ends the
+/// follower.
+struct ImportClient {
+    info: ClientConfig,
+    changed: Arc<Notify>,
+    _closed: DropGuard,
+}
+
+impl ClientHandler for ImportClient {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.changed.notify_one();
+    }
+}
 
 /// What an import produced: the registrations and the tools left out, with reasons.
 #[derive(Debug)]
@@ -253,7 +150,7 @@ impl FromMcp {
     /// Connects once the server can be reached: while it cannot (it may be starting with
     /// this node), retries with backoff for up to `connect_retry_for`. Only unreachability is
     /// retried; a refused token or a failed handshake is not.
-    async fn connect_retrying(&self) -> Result<Connection, AdapterError> {
+    async fn connect_retrying(&self, events: Events) -> Result<Connection, AdapterError> {
         let until = Instant::now() + self.config.connect_retry_for;
         let mut pause = Duration::from_millis(250);
         while !self.reachable().await && Instant::now() + pause < until {
@@ -265,7 +162,7 @@ impl FromMcp {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(5));
         }
-        self.connect().await
+        self.connect(events).await
     }
 
     /// Whether the endpoint answers HTTP at all (any status).
@@ -276,7 +173,7 @@ impl FromMcp {
         }
     }
 
-    async fn connect(&self) -> Result<Connection, AdapterError> {
+    async fn connect(&self, events: Events) -> Result<Connection, AdapterError> {
         let transport =
             StreamableHttpClientTransportConfig::with_uri(self.config.endpoint.as_str());
         // The token is read from the capabilities on every request (see `UpstreamClient`).
@@ -294,11 +191,15 @@ impl FromMcp {
             credential,
         };
         let transport = StreamableHttpClientTransport::with_client(client, transport);
-        let info = ClientConfig::new(
-            Default::default(),
-            Implementation::new("alknet-http", env!("CARGO_PKG_VERSION")),
-        );
-        info.serve(transport).await.map_err(|e| {
+        let client = ImportClient {
+            info: ClientConfig::new(
+                Default::default(),
+                Implementation::new("alknet-http", env!("CARGO_PKG_VERSION")),
+            ),
+            changed: events.changed,
+            _closed: events.closed.drop_guard(),
+        };
+        client.serve(transport).await.map_err(|e| {
             if e.auth_challenge().is_some() {
                 AdapterError::Unauthorized(format!(
                     "{}: the server refused the token",
@@ -312,13 +213,73 @@ impl FromMcp {
 
     /// Connects, lists every tool (all pages) and builds one registration per tool.
     pub async fn plan(&self) -> Result<McpImport, AdapterError> {
+        self.check_namespace()?;
+        let connection = Arc::new(self.connect_retrying(Events::default()).await?);
+        self.plan_on(&connection).await
+    }
+
+    /// [`FromMcp::plan`] into `layer`, then keeps `layer` in step with the server: when it
+    /// reports its tool list changed, the tools are listed again and replace the layer's
+    /// operations in one step (a failed re-import keeps the previous ones). Follows until the
+    /// layer or the connection goes away.
+    pub async fn follow(self, layer: Arc<OperationOverlay>) -> Result<McpImport, AdapterError> {
+        self.check_namespace()?;
+        let events = Events::default();
+        let (changed, closed) = (events.changed.clone(), events.closed.clone());
+        let connection = Arc::new(self.connect_retrying(events).await?);
+        let import = self.plan_on(&connection).await?;
+        layer
+            .replace_all(import.registrations.clone())
+            .map_err(|e| AdapterError::InvalidConfig(e.to_string()))?;
+        // Weak: the registrations own the connection; the follower must not keep it (or the
+        // layer) alive.
+        let (connection, layer) = (Arc::downgrade(&connection), Arc::downgrade(&layer));
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = changed.notified() => {}
+                    () = closed.cancelled() => return,
+                }
+                let (Some(connection), Some(layer)) = (connection.upgrade(), layer.upgrade())
+                else {
+                    return;
+                };
+                self.reimport(&connection, &layer).await;
+            }
+        });
+        Ok(import)
+    }
+
+    async fn reimport(&self, connection: &Arc<Connection>, layer: &OperationOverlay) {
+        let namespace = &self.config.namespace;
+        match self.plan_on(connection).await {
+            Ok(import) => {
+                let summary = import.summary(namespace);
+                match layer.replace_all(import.registrations) {
+                    Ok(()) => tracing::info!(%summary, "the MCP server's tools changed"),
+                    Err(error) => {
+                        tracing::warn!(%namespace, %error, "re-import refused; the previous tools stay");
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%namespace, %error, "re-import failed; the previous tools stay");
+            }
+        }
+    }
+
+    fn check_namespace(&self) -> Result<(), AdapterError> {
         if self.config.namespace.is_empty() || self.config.namespace.contains('/') {
             return Err(AdapterError::InvalidConfig(format!(
                 "namespace `{}` must be one non-empty segment",
                 self.config.namespace
             )));
         }
-        let connection = Arc::new(self.connect_retrying().await?);
+        Ok(())
+    }
+
+    /// Lists every tool (all pages) on `connection` and builds one registration per tool.
+    async fn plan_on(&self, connection: &Arc<Connection>) -> Result<McpImport, AdapterError> {
         let tools = connection
             .list_all_tools()
             .await
@@ -431,6 +392,13 @@ impl FromMcp {
         HandlerRegistration::leaf(spec, handler, Provenance::FromMcp)
             .with_capabilities(self.config.capabilities.clone())
     }
+}
+
+/// What the connection tells the importer: tool list changes, and its own end.
+#[derive(Default)]
+struct Events {
+    changed: Arc<Notify>,
+    closed: CancellationToken,
 }
 
 impl OperationAdapter for FromMcp {

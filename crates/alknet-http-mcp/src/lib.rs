@@ -44,6 +44,7 @@ mod client;
 mod config;
 mod direct_tools;
 mod edge;
+mod from_mcp_config;
 mod gateway_tools;
 mod handler;
 mod list_changed;
@@ -52,11 +53,10 @@ mod span;
 mod streamed;
 mod upstream_client;
 
-pub use client::{
-    FromMcp, FromMcpConfig, MCP_TOOL_ERROR, McpImport, content_blocks_schema, tool_result,
-};
+pub use client::{FromMcp, MCP_TOOL_ERROR, McpImport, content_blocks_schema, tool_result};
 pub use config::{DEFAULT_PATH, McpConfig, ToolMode};
 pub use direct_tools::{MAX_TOOL_NAME_LEN, direct_tool_name};
+pub use from_mcp_config::FromMcpConfig;
 pub use server::router;
 
 /// The MCP implementation, for callers that build their own clients or servers.

@@ -67,10 +67,11 @@ pub async fn registry_of(
     let imported = plan_imports(imports, &local)
         .await
         .map_err(|e| e.to_string())?;
-    let registry = builder
-        .with_all(imported.registrations)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let builder = imported.layers.into_iter().fold(
+        builder.with_all(imported.registrations),
+        |builder, layer| builder.with_layer(layer),
+    );
+    let registry = builder.build().map_err(|e| e.to_string())?;
     Ok((registry, imported.summaries))
 }
 

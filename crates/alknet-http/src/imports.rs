@@ -37,7 +37,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use alknet_http_core::client::SharedHttpClient;
-use alknet_http_core::{AccessControl, Capabilities, HandlerRegistration, Visibility};
+use alknet_http_core::{
+    AccessControl, Capabilities, HandlerRegistration, OperationOverlay, Visibility,
+};
 use alknet_http_mcp::{FromMcp, FromMcpConfig};
 use alknet_http_openapi::import::{
     ForwardLimits, FromOpenApi, HttpAuthScheme, HttpServiceConfig, ImportLimits, ImportOptions,
@@ -210,6 +212,8 @@ fn access_control(scopes: Vec<String>) -> AccessControl {
 pub struct Imported {
     /// The registrations, to add to the registry.
     pub registrations: Vec<HandlerRegistration>,
+    /// The layers MCP imports keep in step with their servers, to add to the registry.
+    pub layers: Vec<Arc<OperationOverlay>>,
     /// One line per import: operations imported, skipped and why.
     pub summaries: Vec<String>,
 }
@@ -368,6 +372,7 @@ pub async fn plan_imports(
     let mut owners: HashMap<String, String> = local.iter().cloned().collect();
     let mut imported = Imported {
         registrations: Vec::new(),
+        layers: Vec::new(),
         summaries: Vec::new(),
     };
     for import in imports {
@@ -375,7 +380,8 @@ pub async fn plan_imports(
             label: import.label.clone(),
             source,
         };
-        let (operations, summary) = match import.importer {
+        // MCP imports' operations are in their layer already: here only their names count.
+        let (operations, summary, into_base) = match import.importer {
             Importer::OpenApi(importer) => {
                 let report = importer.plan().map_err(fail)?;
                 // The document is not needed any more: handlers keep only what they forward with.
@@ -386,17 +392,21 @@ pub async fn plan_imports(
                     .into_iter()
                     .map(|o| (o.source, o.registration))
                     .collect::<Vec<_>>();
-                (operations, summary)
+                (operations, summary, true)
             }
             Importer::Mcp(importer) => {
-                let report = importer.plan().await.map_err(fail)?;
-                let summary = report.summary(importer.namespace());
+                // Its operations live in a layer that follows the server's tool list.
+                let namespace = importer.namespace().to_owned();
+                let layer = Arc::new(OperationOverlay::new());
+                let report = importer.follow(layer.clone()).await.map_err(fail)?;
+                imported.layers.push(layer);
+                let summary = report.summary(&namespace);
                 let operations = report
                     .registrations
                     .into_iter()
                     .map(|r| ("tool".to_owned(), r))
                     .collect::<Vec<_>>();
-                (operations, summary)
+                (operations, summary, false)
             }
         };
         imported.summaries.push(summary);
@@ -409,7 +419,9 @@ pub async fn plan_imports(
                 )));
             }
             owners.insert(name, here);
-            imported.registrations.push(registration);
+            if into_base {
+                imported.registrations.push(registration);
+            }
         }
     }
     Ok(imported)

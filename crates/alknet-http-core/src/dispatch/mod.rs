@@ -343,8 +343,8 @@ impl GatewayDispatch {
 
     /// The failure `error` is for a caller of `operation` (http-surfaces §5).
     pub fn failure(&self, operation: &str, error: CallError, authenticated: bool) -> CallFailure {
-        let op = self.registry.get(operation);
-        CallFailure::of(op.map(|op| &**op), error, authenticated)
+        let op = self.registry.route(strip_slash(operation));
+        CallFailure::of(op.as_deref(), error, authenticated)
     }
 
     /// Renders a call error for HTTP (http-surfaces §5), using the declared error statuses of

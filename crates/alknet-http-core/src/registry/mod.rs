@@ -40,6 +40,9 @@ pub trait OperationLayer: Send + Sync + fmt::Debug {
 #[derive(Debug, Default)]
 pub(crate) struct RegistryInner {
     pub(crate) ops: BTreeMap<String, Arc<RegisteredOperation>>,
+    /// Runtime import layers, after the base layer: imports kept in step with their source
+    /// (an MCP server's changing tool list).
+    pub(crate) layers: Vec<Arc<OperationOverlay>>,
     /// The node's peers, whose `External` imports callers reach next to the base layer.
     pub(crate) peers: Arc<PeerTable>,
     /// Where calls through this registry are counted, if anywhere.
@@ -70,6 +73,7 @@ pub struct OperationRegistry {
 #[derive(Debug, Default)]
 pub struct RegistryBuilder {
     registrations: Vec<HandlerRegistration>,
+    layers: Vec<Arc<OperationOverlay>>,
     peers: Arc<PeerTable>,
     metrics: Option<Arc<CallMetrics>>,
     rate_limits: Option<Arc<RateLimits>>,
@@ -155,6 +159,15 @@ impl RegistryBuilder {
         self
     }
 
+    /// Adds a runtime import layer: its operations are found after the base layer's (which
+    /// wins a name both have), before the peers', whatever their visibility, and may change
+    /// while the node runs (clients that follow changes are told).
+    #[must_use]
+    pub fn with_layer(mut self, layer: Arc<OperationOverlay>) -> Self {
+        self.layers.push(layer);
+        self
+    }
+
     /// The node's peer table: the `External` operations imported from its peers are then
     /// found by callers (dispatch, `services/list`, `services/schema`) next to the base layer.
     /// Default: a table of its own, empty until sessions attach to it.
@@ -195,8 +208,12 @@ impl RegistryBuilder {
                     result = added;
                 }
             }
+            for layer in &self.layers {
+                layer.report_changes_to(self.peers.change_signal().clone());
+            }
             RegistryInner {
                 ops: std::mem::take(&mut ops),
+                layers: self.layers.clone(),
                 peers: self.peers.clone(),
                 metrics: self.metrics.clone(),
                 rate_limits: self.rate_limits.clone(),
@@ -223,11 +240,29 @@ pub(crate) fn insert_unique(
 
 impl OperationLayer for OperationRegistry {
     fn lookup(&self, name: &str) -> Option<Arc<RegisteredOperation>> {
-        self.inner.ops.get(name).cloned()
+        self.inner.ops.get(name).cloned().or_else(|| {
+            self.inner
+                .layers
+                .iter()
+                .find_map(|layer| layer.lookup(name))
+        })
     }
 
     fn list(&self) -> Vec<Arc<RegisteredOperation>> {
-        self.inner.ops.values().cloned().collect()
+        let mut listed: BTreeMap<String, Arc<RegisteredOperation>> = BTreeMap::new();
+        for op in self
+            .inner
+            .layers
+            .iter()
+            .rev()
+            .flat_map(|layer| layer.list())
+        {
+            listed.insert(op.spec.name.clone(), op);
+        }
+        for (name, op) in &self.inner.ops {
+            listed.insert(name.clone(), op.clone());
+        }
+        listed.into_values().collect()
     }
 }
 
@@ -247,7 +282,8 @@ impl OperationRegistry {
             })
     }
 
-    /// The operation registered under `name` (slash optional), whatever its visibility.
+    /// The operation of the base layer registered under `name` (slash optional), whatever its
+    /// visibility ([`OperationRegistry::route`] also looks in the runtime layers and peers).
     pub fn get(&self, name: &str) -> Option<&Arc<RegisteredOperation>> {
         self.inner.ops.get(strip_slash(name))
     }
@@ -275,13 +311,11 @@ impl OperationRegistry {
         self.inner.rate_limits.as_ref()
     }
 
-    /// The operation a call from outside names (registry form): this layer's, else the first
-    /// peer's `External` import of that name. A peer never shadows a local name.
+    /// The operation a call from outside names (registry form): this layer's, else a runtime
+    /// layer's, else the first peer's `External` import of that name. A peer never shadows a
+    /// local name.
     pub fn route(&self, name: &str) -> Option<Arc<RegisteredOperation>> {
-        self.inner
-            .ops
-            .get(name)
-            .cloned()
+        self.lookup(name)
             .or_else(|| self.inner.peers.lookup_external(name))
     }
 
@@ -312,6 +346,17 @@ impl OperationRegistry {
             .filter(allowed)
             .map(|op| (op.spec.name.as_str(), op.spec.summary()))
             .collect();
+        let layered: Vec<Arc<RegisteredOperation>> = self
+            .inner
+            .layers
+            .iter()
+            .flat_map(|layer| layer.list())
+            .collect();
+        for op in layered.iter().filter(allowed) {
+            listed
+                .entry(op.spec.name.as_str())
+                .or_insert_with(|| op.spec.summary());
+        }
         let imported = self
             .inner
             .peers

@@ -71,6 +71,22 @@ impl OperationOverlay {
         Ok(())
     }
 
+    /// Replaces everything with `registrations` in one step (a re-import): callers see the
+    /// old operations or the new ones, never a mix. Refused as a whole (the old ones stay) if
+    /// a registration does not compile or two share a name.
+    pub fn replace_all(
+        &self,
+        registrations: impl IntoIterator<Item = HandlerRegistration>,
+    ) -> Result<(), RegistryError> {
+        let mut fresh = BTreeMap::new();
+        for registration in registrations {
+            insert_unique(&mut fresh, RegisteredOperation::compile(registration)?)?;
+        }
+        *self.ops.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        self.changed();
+        Ok(())
+    }
+
     /// Removes everything (on re-import).
     pub fn clear(&self) {
         self.ops.write().unwrap_or_else(|e| e.into_inner()).clear();

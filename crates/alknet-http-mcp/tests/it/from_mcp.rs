@@ -7,8 +7,8 @@ use std::time::Duration;
 use alknet_http_core::dispatch::GatewayDispatch;
 use alknet_http_core::identity::AnonymousOnly;
 use alknet_http_core::{
-    AdapterError, Capabilities, HandlerKind, OperationAdapter, OperationRegistry, Provenance,
-    Visibility,
+    AdapterError, Capabilities, HandlerKind, OperationAdapter, OperationOverlay, OperationRegistry,
+    Provenance, Visibility,
 };
 use alknet_http_mcp::rmcp::ServerHandler;
 use alknet_http_mcp::rmcp::model::{
@@ -16,7 +16,7 @@ use alknet_http_mcp::rmcp::model::{
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
     ToolAnnotations,
 };
-use alknet_http_mcp::rmcp::service::{RequestContext, RoleServer};
+use alknet_http_mcp::rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 use alknet_http_mcp::rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use alknet_http_mcp::rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
@@ -459,4 +459,97 @@ async fn a_node_imports_another_nodes_direct_tools() {
         .result
         .unwrap_err();
     assert_eq!(error.code, MCP_TOOL_ERROR);
+}
+
+/// An upstream whose tool list grows while it runs, and says so.
+#[derive(Clone, Default)]
+struct Changing {
+    grown: Arc<std::sync::atomic::AtomicBool>,
+    peers: Arc<std::sync::Mutex<Vec<Peer<RoleServer>>>>,
+}
+
+impl ServerHandler for Changing {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.peers.lock().unwrap().push(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let mut names = vec!["one"];
+        if self.grown.load(std::sync::atomic::Ordering::SeqCst) {
+            names.push("two");
+        }
+        Ok(ListToolsResult::with_all_items(
+            names
+                .into_iter()
+                .map(|name| Tool::new(name, name, object(json!({"type": "object"}))))
+                .collect(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        Ok(CallToolResult::structured(json!({"tool": request.name})).into())
+    }
+}
+
+#[tokio::test]
+async fn a_followed_import_changes_with_the_servers_tool_list() {
+    let upstream = Changing::default();
+    let handler = upstream.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new().route_service("/mcp", service)).await;
+    });
+    let layer = Arc::new(OperationOverlay::new());
+    let config = FromMcpConfig::new(url, "ch").with_visibility(Visibility::External);
+    let import = FromMcp::new(config, shared_http())
+        .follow(layer.clone())
+        .await
+        .unwrap();
+    assert_eq!(import.registrations.len(), 1);
+    assert_eq!(layer.names(), ["ch/one"]);
+    let registry = OperationRegistry::builder()
+        .with_layer(layer.clone())
+        .build()
+        .unwrap();
+    let mut changes = registry.peers().changes();
+    let d = GatewayDispatch::new(registry, Arc::new(AnonymousOnly));
+    assert!(d.invoke(None, "ch/two", json!({})).await.result.is_err());
+    // The server grows a tool and says so: the layer follows, and the registry's watchers
+    // (MCP `tools/list_changed`) hear of it.
+    upstream
+        .grown
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let peers = upstream.peers.lock().unwrap().clone();
+    assert_eq!(peers.len(), 1);
+    peers[0].notify_tool_list_changed().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), changes.changed())
+        .await
+        .expect("the registry saw the change")
+        .unwrap();
+    assert_eq!(layer.names(), ["ch/one", "ch/two"]);
+    let out = d.invoke(None, "ch/two", json!({})).await.result.unwrap();
+    assert_eq!(out, json!({"tool": "two"}));
 }

@@ -21,8 +21,8 @@ use alknet_http::core::{
     StaticTokenProvider, Visibility,
 };
 use alknet_http::federation::{Federation, Peer, PeerImport};
-use alknet_http::mcp::McpConfig;
 use alknet_http::mcp::{FromMcp, FromMcpConfig};
+use alknet_http::mcp::{McpConfig, ToolMode};
 use alknet_http::openapi::import::{FromOpenApi, HttpServiceConfig, OpenApiSpec};
 use alknet_http::telemetry::{OtlpExport, TraceExport};
 use alknet_http::{Listener, Node};
@@ -261,6 +261,7 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         let router = alknet_http::mcp::router(
             dispatch,
             McpConfig::default()
+                .with_tools(ToolMode::Gateway)
                 .with_allow_anonymous(true)
                 .with_allowed_hosts(Vec::new()),
         )
