@@ -150,9 +150,15 @@ pub(crate) fn check_sdk_report(sdk: &str, mode: &str, report: &Value) {
 /// A demo node whose MCP surface offers `tools` (`gateway`, `direct` or `auto`), and its
 /// development token.
 fn demo_node(dir: &Path, tools: &str, extra: &str) -> (Served, String) {
-    let config = dir.join(format!("{tools}.toml"));
-    std::fs::write(&config, format!("[mcp]\ntools = \"{tools}\"\n{extra}")).unwrap();
-    let token_file = dir.join(format!("{tools}.token"));
+    node_with(dir, tools, &format!("[mcp]\ntools = \"{tools}\"\n{extra}"))
+}
+
+/// A node serving the configuration `toml` (written to `dir/{name}.toml`) on a free port,
+/// and its development token.
+fn node_with(dir: &Path, name: &str, toml: &str) -> (Served, String) {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(&config, toml).unwrap();
+    let token_file = dir.join(format!("{name}.token"));
     let node = serve(&[
         "--config",
         config.to_str().unwrap(),
@@ -369,6 +375,13 @@ fn the_mcp_inspector_cli_lists_an_anonymous_nodes_tools() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A node configuration importing the Python upstream on `port` as `py`, with `extra` keys.
+fn python_import(port: u16, extra: &str) -> String {
+    format!(
+        "demo = false\n\n[[import.mcp]]\nnamespace = \"py\"\nendpoint = \"http://127.0.0.1:{port}/mcp\"\nvisibility = \"external\"\n{extra}"
+    )
+}
+
 struct Upstream(Child);
 
 impl Drop for Upstream {
@@ -426,23 +439,8 @@ fn python_mcp_server(log: &Path, token_file: Option<&Path>) -> (Upstream, u16) {
 fn a_node_imports_a_python_mcp_server() {
     let dir = temp_dir("from-mcp");
     let (_upstream, port) = python_mcp_server(&dir.join("upstream.log"), None);
-    let config = dir.join("node.toml");
-    std::fs::write(
-        &config,
-        format!("demo = false\n\n[[import.mcp]]\nnamespace = \"py\"\nendpoint = \"http://127.0.0.1:{port}/mcp\"\nvisibility = \"external\"\n"),
-    )
-    .unwrap();
-    let token_file = dir.join("dev-token");
-    let node = serve(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--dev-token-file",
-        token_file.to_str().unwrap(),
-    ]);
+    let (node, token) = node_with(&dir, "node", &python_import(port, ""));
     assert_eq!(node.preamble, ["mcp py: imported 3 tools"]);
-    let token = std::fs::read_to_string(&token_file).unwrap();
     // A structured tool: its structuredContent.
     let (status, out) = call(&node.url, &token, "/py/add", json!({"a": 2, "b": 3}));
     assert_eq!((status, out), (200, json!({"total": 5, "terms": [2, 3]})));
@@ -478,28 +476,15 @@ fn a_node_imports_a_python_mcp_server() {
 fn an_upstream_token_rotated_while_the_node_runs_is_picked_up_on_reload() {
     let dir = temp_dir("from-mcp-rotation");
     let upstream_token = dir.join("upstream.token");
-    let node_token = dir.join("node.token");
+    let node_token = dir.join("import.token");
     std::fs::write(&upstream_token, "first-upstream-token\n").unwrap();
     std::fs::write(&node_token, "first-upstream-token\n").unwrap();
     let (_upstream, port) = python_mcp_server(&dir.join("upstream.log"), Some(&upstream_token));
-    let config = dir.join("node.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "demo = false\n\n[[import.mcp]]\nnamespace = \"py\"\nendpoint = \"http://127.0.0.1:{port}/mcp\"\nvisibility = \"external\"\ntoken_file = \"node.token\"\n"
-        ),
-    )
-    .unwrap();
-    let token_file = dir.join("dev-token");
-    let node = serve(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--dev-token-file",
-        token_file.to_str().unwrap(),
-    ]);
-    let token = std::fs::read_to_string(&token_file).unwrap();
+    let (node, token) = node_with(
+        &dir,
+        "node",
+        &python_import(port, "token_file = \"import.token\"\n"),
+    );
     let add = || call(&node.url, &token, "/py/add", json!({"a": 1, "b": 2}));
     assert_eq!(add(), (200, json!({"total": 3, "terms": [1, 2]})));
     // The upstream's token is rotated: the node's calls are refused …
@@ -520,14 +505,6 @@ fn an_upstream_token_rotated_while_the_node_runs_is_picked_up_on_reload() {
 fn a_node_imports_every_tool_of_server_everything_with_its_annotations() {
     let dir = temp_dir("from-mcp-everything");
     let port = free_port();
-    let config = dir.join("node.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "demo = false\n\n[[import.mcp]]\nnamespace = \"everything\"\nendpoint = \"http://127.0.0.1:{port}/mcp\"\nvisibility = \"external\"\n"
-        ),
-    )
-    .unwrap();
     // The upstream starts a second after the node: the import waits for it.
     let log = std::fs::File::create(dir.join("everything.log")).unwrap();
     let server = env_path("ALKNET_E2E_NODE_MODULES")
@@ -546,15 +523,13 @@ fn a_node_imports_every_tool_of_server_everything_with_its_annotations() {
                 .unwrap(),
         )
     });
-    let token_file = dir.join("dev-token");
-    let node = serve(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--dev-token-file",
-        token_file.to_str().unwrap(),
-    ]);
+    let (node, token) = node_with(
+        &dir,
+        "node",
+        &format!(
+            "demo = false\n\n[[import.mcp]]\nnamespace = \"everything\"\nendpoint = \"http://127.0.0.1:{port}/mcp\"\nvisibility = \"external\"\n"
+        ),
+    );
     let _upstream = starting.join().unwrap();
     let summary = node
         .preamble
@@ -562,7 +537,6 @@ fn a_node_imports_every_tool_of_server_everything_with_its_annotations() {
         .find(|line| line.starts_with("mcp everything: imported "))
         .unwrap_or_else(|| panic!("{:?}", node.preamble));
     assert!(!summary.contains("skipped"), "{summary}");
-    let token = std::fs::read_to_string(&token_file).unwrap();
     let search = Command::new("curl")
         .args([
             "-s",
