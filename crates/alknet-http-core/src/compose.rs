@@ -120,6 +120,8 @@ impl PeerCompositeEnv {
             trace_parent: None,
             host_span: None,
             source: None,
+            // A composed call's progress is its root call's.
+            progress: parent.progress.clone(),
         };
         match policy {
             AbortPolicy::AbortDependents => invoke_once(target, name, input, seed),

@@ -206,6 +206,7 @@ pub struct OperationContext {
     pub(crate) ancestor_abort: Option<CancellationToken>,
     pub(crate) child_counter: Arc<AtomicU64>,
     pub(crate) last_event_id: Option<String>,
+    pub(crate) progress: Option<crate::progress::ProgressSink>,
 }
 
 impl fmt::Debug for OperationContext {
@@ -283,6 +284,12 @@ impl OperationContext {
     /// record their upstream's latency and errors here).
     pub fn metrics(&self) -> Option<&Arc<crate::metrics::CallMetrics>> {
         self.env.metrics()
+    }
+
+    /// Where this call reports progress, when its root call's surface carries progress to the
+    /// caller (an MCP request that asked for it); `None` otherwise.
+    pub fn progress(&self) -> Option<&crate::progress::ProgressSink> {
+        self.progress.as_ref()
     }
 
     /// The deadline (`None` for subscriptions).

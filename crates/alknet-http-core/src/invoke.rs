@@ -66,6 +66,8 @@ pub struct RootCall {
     /// The address the call came from, which counts an anonymous caller's calls against the
     /// per-address rate limits.
     pub source: Option<std::net::IpAddr>,
+    /// Where the call's progress goes, when the surface can carry it to the caller.
+    pub progress: Option<crate::progress::ProgressSink>,
 }
 
 impl RootCall {
@@ -89,6 +91,7 @@ impl RootCall {
             trace_parent: None,
             span: None,
             source: None,
+            progress: None,
         }
     }
 
@@ -133,6 +136,7 @@ impl RootCall {
             trace_parent: self.trace_parent,
             host_span: self.span,
             source: self.source,
+            progress: self.progress,
         }
     }
 }
@@ -174,6 +178,8 @@ pub(crate) struct CallSeed {
     pub(crate) host_span: Option<tracing::Span>,
     /// Where a root call came from (see [`RootCall::source`]).
     pub(crate) source: Option<std::net::IpAddr>,
+    /// Where the call tree's progress goes.
+    pub(crate) progress: Option<crate::progress::ProgressSink>,
 }
 
 impl CallSeed {
@@ -219,6 +225,7 @@ impl CallSeed {
             ancestor_abort: self.ancestor_abort,
             child_counter: Default::default(),
             last_event_id: self.last_event_id,
+            progress: self.progress,
         }
     }
 }

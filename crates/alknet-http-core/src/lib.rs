@@ -99,6 +99,7 @@ pub mod meta;
 pub mod metrics;
 mod metrics_process;
 mod observe;
+pub mod progress;
 pub use observe::ACCESS_LOG;
 #[cfg(feature = "quic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]

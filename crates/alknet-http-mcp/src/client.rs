@@ -1,11 +1,13 @@
 //! `from_mcp`: an MCP server's tools as operations (http-surfaces §11 "from_mcp").
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use alknet_http_core::adapter::{imported_name, slugify};
 use alknet_http_core::client::SharedHttpClient;
+use alknet_http_core::progress::{Progress, ProgressSink};
 use alknet_http_core::trace::TraceParent;
 use alknet_http_core::{
     AdapterError, CallError, ErrorDefinition, HandlerKind, HandlerRegistration, OperationAdapter,
@@ -13,7 +15,12 @@ use alknet_http_core::{
 };
 use futures::future::BoxFuture;
 use rmcp::ClientHandler;
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, Implementation, Tool};
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientConfig, ClientRequest, Implementation, ProgressNotificationParam, ProgressToken,
+    ServerResult, Tool,
+};
+use rmcp::service::PeerRequestOptions;
 use rmcp::service::{NotificationContext, RoleClient, RunningService, ServiceError, ServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
 use tokio::sync::Notify;
@@ -68,6 +75,8 @@ struct ImportClient {
     info: ClientConfig,
     changed: Arc<Notify>,
     _closed: DropGuard,
+    /// Where the server's progress of each running call goes, by the token the call sent.
+    progress: Mutex<HashMap<String, ProgressSink>>,
 }
 
 impl ClientHandler for ImportClient {
@@ -77,6 +86,53 @@ impl ClientHandler for ImportClient {
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.changed.notify_one();
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let routes = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sink) = routes.get(&params.progress_token.0.to_string()) {
+            sink.report(Progress {
+                progress: params.progress,
+                total: params.total,
+                message: params.message,
+            });
+        }
+    }
+}
+
+impl ImportClient {
+    /// Routes the progress of the request that sent `token` to `sink` until the returned
+    /// guard drops.
+    fn route_progress(&self, token: ProgressToken, sink: ProgressSink) -> ProgressRoute<'_> {
+        let token = token.0.to_string();
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token.clone(), sink);
+        ProgressRoute {
+            client: self,
+            token,
+        }
+    }
+}
+
+/// One call's progress route; removed when the call ends.
+struct ProgressRoute<'a> {
+    client: &'a ImportClient,
+    token: String,
+}
+
+impl Drop for ProgressRoute<'_> {
+    fn drop(&mut self) {
+        self.client
+            .progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.token);
     }
 }
 
@@ -198,6 +254,7 @@ impl FromMcp {
             ),
             changed: events.changed,
             _closed: events.closed.drop_guard(),
+            progress: Mutex::new(HashMap::new()),
         };
         client.serve(transport).await.map_err(|e| {
             if e.auth_challenge().is_some() {
@@ -381,7 +438,7 @@ impl FromMcp {
             let import = import.clone();
             async move {
                 let started = std::time::Instant::now();
-                let result = call_tool(&connection, tool_name, input).await;
+                let result = call_tool(&connection, tool_name, input, ctx.progress()).await;
                 if let Some(metrics) = ctx.metrics() {
                     let error = result.as_ref().err().map(|e| e.code.as_str());
                     metrics.upstream_request(&import, started.elapsed(), error);
@@ -411,6 +468,7 @@ async fn call_tool(
     connection: &Connection,
     tool: String,
     input: Value,
+    progress: Option<&ProgressSink>,
 ) -> Result<Value, CallError> {
     let mut params = CallToolRequestParams::new(tool);
     match input {
@@ -427,9 +485,55 @@ async fn call_tool(
         }
         params.meta = Some(meta);
     }
-    // Dropping this future (an abort) cancels the request on the server too.
-    let result = connection.call_tool(params).await.map_err(service_error)?;
-    tool_result(result)
+    let Some(sink) = progress else {
+        // Dropping this future (an abort) cancels the request on the server too.
+        let result = connection.call_tool(params).await.map_err(service_error)?;
+        return tool_result(result);
+    };
+    // The caller's surface carries progress: the server's goes there while the call runs.
+    // rmcp gives each request its own progress token; it is routed before any notification
+    // can come back (sending only queues the request).
+    let handle = connection
+        .send_request_with_option(
+            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .map_err(service_error)?;
+    let _route = connection
+        .service()
+        .route_progress(handle.progress_token.clone(), sink.clone());
+    let mut cancel = CancelOnDrop {
+        peer: connection.peer().clone(),
+        id: Some(handle.id.clone()),
+    };
+    let result = handle.await_response().await;
+    cancel.id = None;
+    match result.map_err(service_error)? {
+        ServerResult::CallToolResult(result) => tool_result(result),
+        _ => Err(CallError::internal(
+            "the MCP server answered tools/call with another result",
+        )),
+    }
+}
+
+/// Cancels a request on the server when the call waiting for it is dropped (an abort).
+struct CancelOnDrop {
+    peer: rmcp::service::Peer<RoleClient>,
+    id: Option<rmcp::model::RequestId>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let peer = self.peer.clone();
+            let cancelled =
+                CancelledNotificationParam::new(Some(id), Some("the caller went away".to_owned()));
+            tokio::spawn(async move {
+                let _ = peer.notify_cancelled(cancelled).await;
+            });
+        }
+    }
 }
 
 /// A `tools/call` result as output: `structuredContent` when present, else the content blocks

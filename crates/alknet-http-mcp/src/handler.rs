@@ -27,6 +27,10 @@ use tracing::Instrument as _;
 use crate::config::ToolMode;
 use crate::gateway_tools::{self, ToolSet, batch_call};
 use crate::streamed::{self, Bounds, Progress};
+use alknet_http_core::progress::ProgressSink;
+
+/// Progress reports a call may queue before the client takes them (more are dropped).
+const PROGRESS_QUEUE: usize = 64;
 use crate::{direct_tools, list_changed, span};
 
 /// What every session's handler shares.
@@ -188,9 +192,30 @@ impl McpHandler {
             Some((tracing::Span::current(), request.parent.clone())),
         );
         if op_type != Some(OperationType::Subscription) {
-            return self
-                .dispatch()
-                .call(identity, &call.operation, call.input, options)
+            let Some(token) = request.progress_token.clone() else {
+                return self
+                    .dispatch()
+                    .call(identity, &call.operation, call.input, options)
+                    .await
+                    .map_err(|failure| failure.error);
+            };
+            // The client asked for progress: what the call (or an import it reaches) reports
+            // goes out as progress notifications while it runs.
+            let (sink, reports) = ProgressSink::channel(PROGRESS_QUEUE);
+            let call = self.dispatch().call(
+                identity,
+                &call.operation,
+                call.input,
+                CallOptions {
+                    progress: Some(sink),
+                    ..options
+                },
+            );
+            let progress = Progress {
+                peer: request.context.peer.clone(),
+                token,
+            };
+            return streamed::with_progress(call, reports, &progress)
                 .await
                 .map_err(|failure| failure.error);
         }

@@ -1,7 +1,11 @@
-//! A subscription called as a tool: its items stream to the client as progress notifications
-//! (when the request carries a `progressToken`) and the tool's result is every item collected,
-//! once the subscription completes or reaches the surface's bounds. The client's cancel, the
-//! bounds and the result all end the subscription: its handler sees the abort.
+//! Progress to the client of a tool call (when its request carries a `progressToken`):
+//!
+//! - a subscription called as a tool streams its items as progress notifications, and the
+//!   tool's result is every item collected, once the subscription completes or reaches the
+//!   surface's bounds. The client's cancel, the bounds and the result all end the
+//!   subscription: its handler sees the abort;
+//! - a Query or Mutation forwards what it reports (`OperationContext::progress`, e.g. an
+//!   imported MCP tool's own progress) while it runs.
 
 use std::time::Duration;
 
@@ -10,6 +14,7 @@ use futures::StreamExt as _;
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RoleServer};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// How much one subscription tool call collects.
@@ -65,6 +70,42 @@ pub(crate) struct Progress {
     pub(crate) token: ProgressToken,
 }
 
+impl Progress {
+    /// Sends one notification; a client that went away is noticed by its cancel, so a lost
+    /// notification is not an error of the call.
+    async fn send(&self, progress: f64, total: Option<f64>, message: Option<String>) {
+        let mut param = ProgressNotificationParam::new(self.token.clone(), progress);
+        param.total = total;
+        param.message = message;
+        let _ = self.peer.notify_progress(param).await;
+    }
+}
+
+/// Runs `call`, forwarding what it reports to `progress` until it returns (reports still
+/// queued then go out before the result).
+pub(crate) async fn with_progress<T>(
+    call: impl Future<Output = T>,
+    mut reports: mpsc::Receiver<alknet_http_core::progress::Progress>,
+    progress: &Progress,
+) -> T {
+    tokio::pin!(call);
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            outcome = &mut call => break outcome,
+            Some(report) = reports.recv() => {
+                progress.send(report.progress, report.total, report.message).await;
+            }
+        }
+    };
+    while let Ok(report) = reports.try_recv() {
+        progress
+            .send(report.progress, report.total, report.message)
+            .await;
+    }
+    outcome
+}
+
 /// Collects `stream` (opened with `abort` as its abort signal) within `bounds`, reporting
 /// each item as progress, until it ends, a bound is reached or the client cancels
 /// (`cancelled`). Ends the subscription (`abort`) however the call ends.
@@ -94,17 +135,8 @@ pub(crate) async fn collect(
         };
         let item = reply.result?;
         if let Some(progress) = &progress {
-            // A client that went away is noticed by the cancel; a lost notification is not an
-            // error of the call.
-            let _ = progress
-                .peer
-                .notify_progress(
-                    ProgressNotificationParam::new(
-                        progress.token.clone(),
-                        (items.len() + 1) as f64,
-                    )
-                    .with_message(item.to_string()),
-                )
+            progress
+                .send((items.len() + 1) as f64, None, Some(item.to_string()))
                 .await;
         }
         items.push(item);

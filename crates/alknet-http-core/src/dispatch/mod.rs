@@ -54,6 +54,8 @@ pub struct CallOptions {
     pub span: Option<tracing::Span>,
     /// The address the request came from (see [`RootCall::source`]).
     pub source: Option<std::net::IpAddr>,
+    /// Where the call's progress goes, when the surface can carry it to the caller.
+    pub progress: Option<crate::progress::ProgressSink>,
 }
 
 /// The id of an HTTP request, which is also the id of the call it makes: answered in
@@ -244,6 +246,7 @@ impl GatewayDispatch {
             trace_parent: options.trace_parent,
             span: options.span,
             source: options.source,
+            progress: options.progress,
         }
     }
 

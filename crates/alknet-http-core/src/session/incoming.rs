@@ -151,6 +151,8 @@ async fn dispatch(shared: &Arc<Shared>, id: String, request: CallRequested) {
         trace_parent: meta.as_ref().and_then(TraceParent::from_meta),
         span: None,
         source: options.source,
+        // The call protocol carries no progress for a request.
+        progress: None,
     };
     let seed = root.into_seed(shared.env.clone());
     if streaming {

@@ -13,8 +13,8 @@ use alknet_http_core::{
 use alknet_http_mcp::rmcp::ServerHandler;
 use alknet_http_mcp::rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, JsonObject,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
+    ServerConfig, Tool, ToolAnnotations,
 };
 use alknet_http_mcp::rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 use alknet_http_mcp::rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -552,4 +552,99 @@ async fn a_followed_import_changes_with_the_servers_tool_list() {
     assert_eq!(layer.names(), ["ch/one", "ch/two"]);
     let out = d.invoke(None, "ch/two", json!({})).await.result.unwrap();
     assert_eq!(out, json!({"tool": "two"}));
+}
+
+/// An upstream whose one tool reports progress three times before it answers.
+#[derive(Clone)]
+struct Counting;
+
+impl ServerHandler for Counting {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(vec![
+            Tool::new(
+                "count",
+                "Counts to three",
+                object(json!({"type": "object"})),
+            )
+            .with_raw_output_schema(object(json!({"type": "object"}))),
+        ]))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let token = request
+            .meta
+            .as_ref()
+            .and_then(|meta| meta.get_progress_token())
+            .or_else(|| context.meta.get_progress_token());
+        if let Some(token) = token {
+            for step in 1..=3 {
+                let _ = context
+                    .peer
+                    .notify_progress(
+                        ProgressNotificationParam::new(token.clone(), f64::from(step))
+                            .with_total(3.0)
+                            .with_message(format!("step {step}")),
+                    )
+                    .await;
+            }
+        }
+        Ok(CallToolResult::structured(json!({"counted": 3})).into())
+    }
+}
+
+#[tokio::test]
+async fn an_imported_tools_progress_reaches_an_mcp_caller() {
+    let service = StreamableHttpService::new(
+        || Ok(Counting),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new().route_service("/mcp", service)).await;
+    });
+    let imported = FromMcp::new(
+        FromMcpConfig::new(url, "up").with_visibility(Visibility::External),
+        shared_http(),
+    )
+    .import()
+    .await
+    .unwrap();
+    let registry = OperationRegistry::builder()
+        .with_all(imported)
+        .build()
+        .unwrap();
+    // A node serving the import on MCP; its client asks for progress.
+    let node = start(registry, McpConfig::default().with_tools(ToolMode::Direct)).await;
+    let mut session = crate::tool_modes::listening(&node).await;
+    let result = session
+        .client
+        .call_tool(crate::tool_modes::with_progress("up.count", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(result.structured_content, Some(json!({"counted": 3})));
+    let mut seen = Vec::new();
+    while let Ok(progress) = session.progress.try_recv() {
+        seen.push((progress.progress, progress.total, progress.message));
+    }
+    assert_eq!(
+        seen,
+        (1..=3)
+            .map(|n| (f64::from(n), Some(3.0), Some(format!("step {n}"))))
+            .collect::<Vec<_>>()
+    );
+    session.client.cancel().await.unwrap();
 }

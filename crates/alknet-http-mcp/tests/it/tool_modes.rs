@@ -161,7 +161,7 @@ async fn auto_mode_goes_gateway_past_its_limit() {
 
 /// A client handler that reports progress and list changes.
 #[derive(Clone)]
-struct Listener {
+pub(crate) struct Listener {
     progress: mpsc::UnboundedSender<ProgressNotificationParam>,
     list_changed: mpsc::UnboundedSender<()>,
 }
@@ -180,13 +180,13 @@ impl ClientHandler for Listener {
     }
 }
 
-struct Listening {
-    client: RunningService<RoleClient, Listener>,
-    progress: mpsc::UnboundedReceiver<ProgressNotificationParam>,
+pub(crate) struct Listening {
+    pub(crate) client: RunningService<RoleClient, Listener>,
+    pub(crate) progress: mpsc::UnboundedReceiver<ProgressNotificationParam>,
     list_changed: mpsc::UnboundedReceiver<()>,
 }
 
-async fn listening(node: &Node) -> Listening {
+pub(crate) async fn listening(node: &Node) -> Listening {
     let (progress, progress_rx) = mpsc::unbounded_channel();
     let (list_changed, list_changed_rx) = mpsc::unbounded_channel();
     let config = StreamableHttpClientTransportConfig::with_uri(node.url()).auth_header(ALICE);
@@ -205,7 +205,7 @@ async fn listening(node: &Node) -> Listening {
     }
 }
 
-fn with_progress(name: &str, arguments: Value) -> CallToolRequestParams {
+pub(crate) fn with_progress(name: &str, arguments: Value) -> CallToolRequestParams {
     let Value::Object(arguments) = arguments else {
         panic!("arguments are an object")
     };
