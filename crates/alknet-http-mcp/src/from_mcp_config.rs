@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use alknet_http_core::{AccessControl, Capabilities, Visibility};
 
-/// How [`FromMcp`] imports.
+/// How [`FromMcp`](crate::FromMcp) imports.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct FromMcpConfig {
@@ -24,7 +24,7 @@ pub struct FromMcpConfig {
     pub exclude: BTreeSet<String>,
     /// New operation names (the segment after the namespace), by tool name.
     pub rename: BTreeMap<String, String>,
-    /// How long [`FromMcp::plan`] keeps trying to reach a server that is not up yet, retrying
+    /// How long [`FromMcp::plan`](crate::FromMcp::plan) keeps trying to reach a server that is not up yet, retrying
     /// with backoff (250 ms doubling to 5 s). Default 30 s; zero tries once.
     pub connect_retry_for: Duration,
     /// Visibility of the imported operations. Default `Internal`.
