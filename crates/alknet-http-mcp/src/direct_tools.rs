@@ -7,9 +7,11 @@
 //!   `result`).
 //! - The annotations say what the operation type says: a Query only reads and may be repeated.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use alknet_http_core::OperationSpec;
+use alknet_http_core::registry::RegisteredOperation;
 use alknet_http_core::spec::OperationType;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
@@ -172,6 +174,35 @@ pub(crate) fn tool(spec: &OperationSpec) -> Tool {
     .with_title(spec.name.clone())
     .with_raw_output_schema(object(output_schema))
     .with_annotations(annotations)
+}
+
+/// Direct tools built once per operation: rmcp asks for a tool on every `tools/call` (to check
+/// its standard headers against the input schema), and building one copies its schemas.
+#[derive(Default)]
+pub(crate) struct ToolCache {
+    /// By operation name: the operation the tool was built from, and the tool.
+    tools: Mutex<HashMap<String, (Weak<RegisteredOperation>, Tool)>>,
+}
+
+/// How many tools the cache holds before it drops those of operations that are gone.
+const CACHE_PRUNE_AT: usize = 4096;
+
+impl ToolCache {
+    /// The direct tool of `op`, built when `op` (this registration of its name) is new.
+    pub(crate) fn tool(&self, op: &Arc<RegisteredOperation>) -> Tool {
+        let mut tools = self.tools.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((built_from, tool)) = tools.get(op.spec().name.as_str())
+            && std::ptr::eq(built_from.as_ptr(), Arc::as_ptr(op))
+        {
+            return tool.clone();
+        }
+        let built = tool(op.spec());
+        if tools.len() >= CACHE_PRUNE_AT {
+            tools.retain(|_, (built_from, _)| built_from.strong_count() > 0);
+        }
+        tools.insert(op.spec().name.clone(), (Arc::downgrade(op), built.clone()));
+        built
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) batch_limits: BatchLimits,
     pub(crate) mode: ToolMode,
     pub(crate) bounds: Bounds,
+    /// The direct tools built so far.
+    pub(crate) direct: direct_tools::ToolCache,
 }
 
 /// The handler of one MCP session (one request, for the stateless revision).
@@ -128,7 +130,7 @@ impl McpHandler {
         operations
             .iter()
             .filter_map(|summary| self.dispatch().registry().route(&summary.name))
-            .map(|op| direct_tools::tool(op.spec()))
+            .map(|op| self.shared.direct.tool(&op))
             // Two names that hash alike: the first, in name order, keeps it.
             .filter(|tool| seen.insert(tool.name.clone()))
             .collect()
@@ -333,7 +335,7 @@ impl ServerHandler for McpHandler {
         }
         // rmcp asks without a request context: only what anyone may see.
         self.direct_operation(name, None)
-            .map(|op| direct_tools::tool(op.spec()))
+            .map(|op| self.shared.direct.tool(&op))
     }
 
     async fn call_tool(

@@ -11,6 +11,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use crate::config::McpConfig;
+use crate::direct_tools::ToolCache;
 use crate::edge::{self, Edge, SessionBindings};
 use crate::gateway_tools::ToolSet;
 use crate::handler::{McpHandler, Shared};
@@ -42,6 +43,7 @@ pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
             max_items: config.subscription_max_items,
             max_duration: config.subscription_max_duration,
         },
+        direct: ToolCache::default(),
     });
     let mut server_config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(config.sse_keep_alive))
