@@ -1,4 +1,5 @@
-//! What the surface adds around rmcp, as one layer (one boxed future per request, not two):
+//! What the surface adds around rmcp, in the handler that calls rmcp's service (no middleware
+//! layer, and no per-request clone of the service and its configuration):
 //!
 //! - an anonymous request is refused with 401 unless the surface allows it;
 //! - a session belongs to the identity that opened it: a request naming another identity's
@@ -19,12 +20,14 @@ use alknet_http_core::{AuthToken, IdentityProvider};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use rmcp::transport::streamable_http_server::SessionManager as _;
+use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+use crate::handler::McpHandler;
 
 const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
@@ -32,11 +35,21 @@ const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 /// dropped.
 const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
+/// rmcp's streamable-HTTP service for this surface's handlers.
+pub(crate) type McpService = StreamableHttpService<McpHandler, LocalSessionManager>;
+
 /// The surface's state around rmcp.
 #[derive(Clone)]
 pub(crate) struct Edge {
     pub(crate) allow_anonymous: bool,
     pub(crate) bindings: Arc<SessionBindings>,
+    pub(crate) service: Arc<McpService>,
+}
+
+impl Edge {
+    async fn serve(&self, request: Request) -> Response {
+        self.service.handle(request).await.map(Body::new)
+    }
 }
 
 /// The sessions of this surface and the credentials that opened them.
@@ -184,7 +197,7 @@ async fn forget_ended(bindings: &SessionBindings) {
     }
 }
 
-pub(crate) async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+pub(crate) async fn edge(State(edge): State<Edge>, request: Request) -> Response {
     let identity = request
         .extensions()
         .get::<ResolvedIdentity>()
@@ -194,7 +207,7 @@ pub(crate) async fn edge(State(edge): State<Edge>, request: Request, next: Next)
         if !edge.allow_anonymous {
             return unauthorized_response().map(Body::from);
         }
-        return finish(next.run(request).await, delete);
+        return finish(edge.serve(request).await, delete);
     };
     let session = request
         .headers()
@@ -220,7 +233,7 @@ pub(crate) async fn edge(State(edge): State<Edge>, request: Request, next: Next)
             .and_then(bearer_token)
             .map(AuthToken::new),
     };
-    let response = next.run(request).await;
+    let response = edge.serve(request).await;
     if delete && let Some(session) = &session {
         edge.bindings.by_id().remove(session);
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use alknet_http_core::dispatch::{BatchLimits, GatewayDispatch};
 use axum::Router;
-use axum::middleware;
+use axum::routing::any;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
@@ -57,18 +57,23 @@ pub fn router(dispatch: GatewayDispatch, config: McpConfig) -> Router {
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(config.session_idle_timeout);
     let sessions = Arc::new(sessions);
-    let edge = Edge {
-        allow_anonymous: config.allow_anonymous,
-        bindings: Arc::new(SessionBindings::new(
-            shared.dispatch.identity_provider().clone(),
-            sessions.clone(),
-            config.shutdown.clone(),
-        )),
-    };
+    let bindings = Arc::new(SessionBindings::new(
+        shared.dispatch.identity_provider().clone(),
+        sessions.clone(),
+        config.shutdown.clone(),
+    ));
     // One handler per legacy session, or per stateless request.
     let for_session = move || Ok(McpHandler::for_session(shared.clone()));
-    let service = StreamableHttpService::new(for_session, sessions, server_config);
+    let edge = Edge {
+        allow_anonymous: config.allow_anonymous,
+        bindings,
+        service: Arc::new(StreamableHttpService::new(
+            for_session,
+            sessions,
+            server_config,
+        )),
+    };
     Router::new()
-        .route_service(&config.path, service)
-        .layer(middleware::from_fn_with_state(edge, edge::edge))
+        .route(&config.path, any(edge::edge))
+        .with_state(edge)
 }
