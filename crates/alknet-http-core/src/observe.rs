@@ -122,12 +122,8 @@ impl Observed {
 
     fn log(&mut self, code: &str) {
         if let Some(access) = self.access.take() {
-            // The span's when it is recorded (it has the caller's trace id, or a new one).
-            let traced = TraceParent::of_span(&self.span);
-            let trace_id = traced
-                .as_ref()
-                .map(TraceParent::trace_id)
-                .or(access.trace_id.as_deref());
+            // The field values are evaluated inside the macro, only when a layer wants the
+            // event: the span's trace id is formatted for the log, not for every call.
             tracing::info!(
                 target: ACCESS_LOG,
                 surface = access.surface,
@@ -136,7 +132,11 @@ impl Observed {
                 code,
                 duration_ms = access.started.elapsed().as_secs_f64() * 1000.0,
                 request_id = %access.request_id,
-                trace_id,
+                // The span's when it is recorded (it has the caller's trace id, or a new one).
+                trace_id = TraceParent::of_span(&self.span)
+                    .as_ref()
+                    .map(TraceParent::trace_id)
+                    .or(access.trace_id.as_deref()),
                 "call"
             );
         }
