@@ -19,7 +19,9 @@ use std::time::Duration;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::registry::LookupSpan;
@@ -42,6 +44,15 @@ pub struct OtlpExport {
     pub service_name: String,
     /// How long one export may take. Default 10 s.
     pub timeout: Duration,
+    /// Finished spans held for export at most; spans beyond it are dropped (and counted by
+    /// the SDK) rather than slowing calls down while the collector is slow or away. Default
+    /// 8192.
+    pub max_queue_spans: usize,
+    /// Spans sent in one export at most. Default 2048.
+    pub max_batch_spans: usize,
+    /// How long a span waits at most before it is sent with fewer than a full batch.
+    /// Default 1 s.
+    pub batch_delay: Duration,
 }
 
 impl OtlpExport {
@@ -53,6 +64,9 @@ impl OtlpExport {
             sampling_ratio: 1.0,
             service_name: "alknet-http".to_owned(),
             timeout: Duration::from_secs(10),
+            max_queue_spans: 8192,
+            max_batch_spans: 2048,
+            batch_delay: Duration::from_secs(1),
         }
     }
 
@@ -67,6 +81,22 @@ impl OtlpExport {
     #[must_use]
     pub fn with_sampling_ratio(mut self, ratio: f64) -> Self {
         self.sampling_ratio = ratio.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Sets how spans are batched: at most `max_queue_spans` held (at least 1; beyond it they
+    /// are dropped), at most `max_batch_spans` per export (at most the queue), each sent
+    /// within `batch_delay`.
+    #[must_use]
+    pub fn with_batching(
+        mut self,
+        max_queue_spans: usize,
+        max_batch_spans: usize,
+        batch_delay: Duration,
+    ) -> Self {
+        self.max_queue_spans = max_queue_spans.max(1);
+        self.max_batch_spans = max_batch_spans.clamp(1, self.max_queue_spans);
+        self.batch_delay = batch_delay;
         self
     }
 
@@ -107,8 +137,17 @@ impl TraceExport {
             .map_err(|e| format!("OTLP exporter: {e}"))?;
         let sampler =
             Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sampling_ratio)));
+        let batch = BatchConfigBuilder::default()
+            .with_max_queue_size(config.max_queue_spans)
+            .with_max_export_batch_size(config.max_batch_spans)
+            .with_scheduled_delay(config.batch_delay)
+            .build();
         let provider = SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
+            .with_span_processor(
+                BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(batch)
+                    .build(),
+            )
             .with_sampler(sampler)
             .with_resource(
                 Resource::builder_empty()

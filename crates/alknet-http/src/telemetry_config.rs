@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use alknet_http_core::metrics::{CallMetrics, MetricsLimits};
 use serde::Deserialize;
@@ -32,6 +33,12 @@ pub struct TelemetrySection {
     pub sampling_ratio: Option<f64>,
     /// `service.name` of the exported spans (default `alknet-http`).
     pub service_name: Option<String>,
+    /// Finished spans held for export at most; beyond it they are dropped (default 8192).
+    pub max_queue_spans: Option<usize>,
+    /// Spans in one export at most (default 2048).
+    pub max_batch_spans: Option<usize>,
+    /// How long a finished span waits at most before it is sent (default 1000).
+    pub batch_delay_ms: Option<u64>,
 }
 
 /// The largest OTLP headers file read.
@@ -53,6 +60,9 @@ impl TelemetrySection {
             if self.otlp_headers_file.is_some()
                 || self.sampling_ratio.is_some()
                 || self.otlp_protocol.is_some()
+                || self.max_queue_spans.is_some()
+                || self.max_batch_spans.is_some()
+                || self.batch_delay_ms.is_some()
             {
                 return fail("telemetry: the OTLP settings need `otlp_endpoint`");
             }
@@ -78,6 +88,16 @@ impl TelemetrySection {
             ));
         }
         let mut export = OtlpExport::new(endpoint.clone()).with_sampling_ratio(ratio);
+        if self.max_queue_spans == Some(0) || self.max_batch_spans == Some(0) {
+            return fail("telemetry: `max_queue_spans` and `max_batch_spans` must be at least 1");
+        }
+        let (queue, batch, delay) = (
+            self.max_queue_spans.unwrap_or(export.max_queue_spans),
+            self.max_batch_spans.unwrap_or(export.max_batch_spans),
+            self.batch_delay_ms
+                .map_or(export.batch_delay, Duration::from_millis),
+        );
+        export = export.with_batching(queue, batch, delay);
         if let Some(name) = &self.service_name {
             export = export.with_service_name(name.clone());
         }

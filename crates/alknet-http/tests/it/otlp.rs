@@ -196,6 +196,91 @@ async fn the_command_exports_its_spans_to_the_configured_collector() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A collector that holds its first export until `release` is notified: the spans of every
+/// export it decoded.
+async fn stalling_collector(release: Arc<tokio::sync::Notify>) -> (String, Arc<Mutex<Vec<Span>>>) {
+    let received: Arc<Mutex<Vec<Span>>> = Arc::default();
+    let sink = received.clone();
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let url = serve(axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let (sink, release, first) = (sink.clone(), release.clone(), first.clone());
+            async move {
+                if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    release.notified().await;
+                }
+                let request = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
+                let mut spans = sink.lock().unwrap();
+                for resource in request.resource_spans {
+                    for scope in resource.scope_spans {
+                        spans.extend(scope.spans);
+                    }
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    ))
+    .await;
+    (url, received)
+}
+
+/// While the collector holds an export, finished spans wait in a queue of
+/// `max_queue_spans`; the ones beyond it are dropped and the calls never wait for them.
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_beyond_the_export_queue_are_dropped_and_calls_do_not_wait() {
+    alknet_http::core::client::install_crypto_provider();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (collector, received) = stalling_collector(release.clone()).await;
+    let dir = crate::cli::temp_dir("otlp-queue");
+    let config = dir.join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[listen]]\nkind = \"tcp\"\naddr = \"127.0.0.1:0\"\n\n\
+             [telemetry]\notlp_endpoint = \"{collector}\"\n\
+             max_queue_spans = 8\nmax_batch_spans = 4\nbatch_delay_ms = 50\n"
+        ),
+    )
+    .unwrap();
+    let node = crate::federation::NodeProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_alknet-http")),
+        true,
+        &config,
+        "node",
+    );
+    let client = alknet_http::core::client::reqwest::Client::new();
+    let call = || async {
+        client
+            .post(format!("{}/call", node.http))
+            .body(r#"{"operation":"/demo/echo","input":1}"#)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    // The first span goes out alone and is held; then 200 more calls, every one answered.
+    assert_eq!(call().await, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..200 {
+        assert_eq!(call().await, 200);
+    }
+    release.notify_one();
+    // The held export and the queue are sent once the collector answers.
+    let settled = until(Duration::from_secs(20), || {
+        let received = &received;
+        async move { received.lock().unwrap().len() >= 8 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = received.lock().unwrap().len();
+    assert!(settled.is_some(), "{got} spans exported");
+    // The held batch (at most 4) and a full queue (8), nowhere near the 201 calls made.
+    assert!(got <= 4 + 8, "{got} spans exported past a queue of 8");
+    drop(node);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     let (collector, received) = collector().await;
