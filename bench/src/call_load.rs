@@ -32,48 +32,61 @@ pub async fn http_node(
 /// Clients calling at once.
 pub const CLIENTS: usize = 64;
 
-/// The rate (calls per second) of `POST {base}/call` by [`CLIENTS`] clients with `token` over
-/// `seconds`, after one second of warm-up; every answer must be 200.
-pub async fn call_rate(base: &str, token: &str, seconds: u64) -> f64 {
-    call_rate_beside(base, token, CLIENTS, None, seconds).await
+/// Keep-alive clients calling `POST {base}/call` with `bench/echo` as fast as they are
+/// answered, optionally beside as many clients of a neighbour (whose calls are not counted,
+/// whatever they are answered). Connections stay pooled from one slice to the next.
+#[derive(Debug)]
+pub struct CallLoad {
+    client: reqwest::Client,
+    url: String,
+    body: bytes::Bytes,
+    token: String,
+    clients: usize,
+    neighbour: Option<String>,
 }
 
-/// The rate of `clients` clients with `token` (as [`call_rate`]) while as many clients with
-/// `neighbour`'s token call too, whatever they are answered (their own rate is not counted).
-pub async fn call_rate_beside(
-    base: &str,
-    token: &str,
-    clients: usize,
-    neighbour: Option<&str>,
-    seconds: u64,
-) -> f64 {
-    alknet_http::core::client::install_crypto_provider();
-    let url = format!("{base}/call");
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CLIENTS)
-        .build()
-        .expect("client");
-    let body = serde_json::to_vec(&json!({
-        "operation": "/bench/echo",
-        "input": {"message": "hello", "n": 7}
-    }))
-    .expect("body");
-    let done = Arc::new(AtomicU64::new(0));
-    let callers = std::iter::repeat_n((token, true), clients).chain(
-        neighbour
-            .into_iter()
-            .flat_map(|n| std::iter::repeat_n((n, false), clients)),
-    );
-    let run = |until: Instant| {
-        callers
-            .clone()
+impl CallLoad {
+    /// `clients` clients of `token` (each of whose answers must be 200), and as many of
+    /// `neighbour`'s when given.
+    pub fn new(base: &str, token: &str, clients: usize, neighbour: Option<&str>) -> Self {
+        alknet_http::core::client::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(2 * clients)
+            .build()
+            .expect("client");
+        let body = serde_json::to_vec(&json!({
+            "operation": "/bench/echo",
+            "input": {"message": "hello", "n": 7}
+        }))
+        .expect("body");
+        Self {
+            client,
+            url: format!("{base}/call"),
+            body: body.into(),
+            token: token.to_owned(),
+            clients,
+            neighbour: neighbour.map(str::to_owned),
+        }
+    }
+
+    /// The counted clients' rate (calls per second) over `duration`.
+    pub async fn rate_for(&self, duration: Duration) -> f64 {
+        let done = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let until = start + duration;
+        let callers = std::iter::repeat_n((&self.token, true), self.clients).chain(
+            self.neighbour
+                .iter()
+                .flat_map(|n| std::iter::repeat_n((n, false), self.clients)),
+        );
+        let workers: Vec<_> = callers
             .map(|(token, counted)| {
                 let (client, url, body, done, token) = (
-                    client.clone(),
-                    url.clone(),
-                    body.clone(),
+                    self.client.clone(),
+                    self.url.clone(),
+                    self.body.clone(),
                     done.clone(),
-                    token.to_owned(),
+                    token.clone(),
                 );
                 tokio::spawn(async move {
                     while Instant::now() < until {
@@ -93,15 +106,10 @@ pub async fn call_rate_beside(
                     }
                 })
             })
-            .collect::<Vec<_>>()
-    };
-    for worker in run(Instant::now() + Duration::from_secs(1)) {
-        worker.await.expect("worker");
+            .collect();
+        for worker in workers {
+            worker.await.expect("worker");
+        }
+        done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
     }
-    done.store(0, Ordering::Relaxed);
-    let start = Instant::now();
-    for worker in run(start + Duration::from_secs(seconds)) {
-        worker.await.expect("worker");
-    }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }

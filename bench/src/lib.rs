@@ -7,7 +7,9 @@
 
 pub mod baseline;
 pub mod call_load;
+pub mod interleaved;
 pub mod load;
+pub mod modes;
 pub mod node;
 
 /// The bearer token of the node under test.

@@ -22,7 +22,7 @@ pub(crate) struct BenchCase {
     goal: &'static str,
 }
 
-pub(crate) const BENCH_CASES: [BenchCase; 10] = [
+pub(crate) const BENCH_CASES: [BenchCase; 8] = [
     BenchCase {
         name: "`GatewayDispatch::invoke` of a validated, access-controlled echo",
         ours: "invoke/gateway_dispatch",
@@ -46,22 +46,6 @@ pub(crate) const BENCH_CASES: [BenchCase; 10] = [
         baseline_name: "quinn bi-stream echo of the same bytes",
         per_iteration: 64.0,
         goal: "≥ 0.80",
-    },
-    BenchCase {
-        name: "MCP `tools/call` through `to_mcp` (`call` tool → dispatch → echo), sequential",
-        ours: "mcp_tools_call/to_mcp_call",
-        baseline: "mcp_tools_call/bare_rmcp_echo",
-        baseline_name: "a bare rmcp streamable-HTTP server with an `echo` tool",
-        per_iteration: 1.0,
-        goal: "≥ 0.90",
-    },
-    BenchCase {
-        name: "MCP `tools/call` of a direct tool (`bench.echo` → dispatch → echo), sequential",
-        ours: "mcp_tools_call/to_mcp_direct",
-        baseline: "mcp_tools_call/bare_rmcp_echo",
-        baseline_name: "a bare rmcp streamable-HTTP server with an `echo` tool",
-        per_iteration: 1.0,
-        goal: "≥ 0.90",
     },
     BenchCase {
         name: "`POST /call` echo, HTTP/1.1 keep-alive, 8 connections",
@@ -139,10 +123,9 @@ pub(crate) fn machine() -> String {
 }
 
 /// The criterion benchmarks `cargo xtask bench` runs: (package, bench, features).
-pub(crate) const BENCHES: [(&str, &str, &str); 6] = [
+pub(crate) const BENCHES: [(&str, &str, &str); 5] = [
     ("alknet-http-core", "invoke", ""),
     ("alknet-http-core", "session", "quic"),
-    ("alknet-http-mcp", "tools_call", ""),
     ("alknet-http-gateway", "http_call", ""),
     ("alknet-http-bench", "ws_call", ""),
     ("alknet-http-bench", "sse", ""),
@@ -218,15 +201,19 @@ pub(crate) fn bench(args: &[String]) -> Result {
         table.push_str(&line);
     }
     let latency = forward_and_idle()?;
-    let telemetry = telemetry_cost(rounds)?;
-    let auth = auth_cost(rounds)?;
-    let isolation = limit_isolation(rounds)?;
+    let interleaved = format!(
+        "{INTERLEAVED_NOTE}\n{}\n{}\n{}\n{}",
+        mcp_cost()?,
+        telemetry_cost()?,
+        auth_cost()?,
+        limit_isolation()?
+    );
     let import = import_bench()?;
     let graph = graph_table(&graph_imports()?);
     let doc = format!(
         "# Benchmarks\n\nWritten by `cargo xtask bench` (release builds, loopback only). Every case is measured \
          against its baseline in the same run on the same machine; only the ratios are meaningful.\n\n\
-         Machine: {}\n\n{table}\n{latency}\n{telemetry}\n{auth}\n{isolation}\n{import}\n{graph}\n{PERF_NOTES}\n",
+         Machine: {}\n\n{table}\n{latency}\n{interleaved}\n{import}\n{graph}\n{PERF_NOTES}\n",
         machine()
     );
     std::fs::write(root().join("BENCHMARKS.md"), doc).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
@@ -318,72 +305,172 @@ pub(crate) fn forward_and_idle() -> Result<String> {
     ))
 }
 
-/// The rates of a single-setting bench binary (`bench/src/bin/{bin}.rs`, one JSON line with
-/// its `rate`) in each of `modes`, each run in its own process, interleaved over `rounds`.
-fn mode_rates(bin: &str, modes: &[&str], rounds: usize) -> Result<Vec<Vec<f64>>> {
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
-    for _ in 0..rounds {
-        for (mode, rates) in modes.iter().zip(&mut rates) {
-            let v = release_json(
-                &["-p", "alknet-http-bench", "--bin", bin, "--", mode, "5"],
-                &[],
-            )?;
-            rates.push(v["rate"].as_f64().unwrap_or(f64::NAN));
-        }
-    }
-    Ok(rates)
+/// How the tables of the interleaved benches were measured.
+const INTERLEAVED_NOTE: &str = "The next tables are measured in interleaved slices (`bench/src/interleaved.rs`): \
+ours and its baseline take turns of half a second, the order rotated each round, and the ratio is the median of \
+the rounds' ratios, so that the machine's drift (the same binary moves by 1.7× within minutes here) falls on both \
+alike.\n";
+
+/// The report (`bench/src/interleaved.rs`) of an interleaved bench binary.
+fn interleaved(bin: &str) -> Result<serde_json::Value> {
+    release_json(&["-p", "alknet-http-bench", "--bin", bin], &[])
 }
 
-/// The median ratio of `rates[i]` to `rates[0]` round by round, and the rounds' ratios listed.
-fn ratio_to_first(rates: &[Vec<f64>], i: usize) -> (f64, String) {
-    let ratios: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(r, p)| r / p).collect();
+/// One contender of an interleaved report: its median rate, its median ratio to the baseline
+/// and the rounds' ratios listed (low to high).
+fn contender(report: &serde_json::Value, name: &str) -> (f64, f64, String) {
+    let entry = &report[name];
+    let mut ratios: Vec<f64> = entry["ratios"]
+        .as_array()
+        .map(|r| r.iter().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default();
+    ratios.sort_by(f64::total_cmp);
     let listed = ratios
         .iter()
         .map(|r| format!("{r:.2}"))
         .collect::<Vec<_>>()
-        .join(", ");
-    (median(ratios), listed)
+        .join(" ");
+    (
+        entry["rate"].as_f64().unwrap_or(f64::NAN),
+        entry["ratio"].as_f64().unwrap_or(f64::NAN),
+        listed,
+    )
+}
+
+/// The header of an interleaved table whose baseline is `baseline`.
+fn interleaved_header(
+    what: &str,
+    baseline: &str,
+    report: &serde_json::Value,
+    base: &str,
+) -> String {
+    let rounds = report[base]["rates"].as_array().map_or(0, Vec::len);
+    format!(
+        "| {what} | {baseline} | ratio (median of {rounds} rounds) | the rounds' ratios, low to high | goal |\n|---|---|---|---|---|\n"
+    )
+}
+
+/// One row of an interleaved table.
+fn interleaved_row(
+    report: &serde_json::Value,
+    base: &str,
+    name: &str,
+    label: &str,
+    goal: &str,
+) -> String {
+    let (rate, ratio, listed) = contender(report, name);
+    let base_rate = report[base]["rate"].as_f64().unwrap_or(f64::NAN);
+    format!(
+        "| {label}: {rate:.0} calls/s | {base_rate:.0} calls/s | {ratio:.2} | {listed} | {goal} |\n"
+    )
+}
+
+/// What `to_mcp` costs a sequential `tools/call` (`bench/src/bin/mcp_cost.rs`) against a bare
+/// rmcp server.
+pub(crate) fn mcp_cost() -> Result<String> {
+    let r = interleaved("mcp_cost")?;
+    let base = "bare_rmcp";
+    Ok(format!(
+        "{}{}{}{}",
+        interleaved_header(
+            "MCP `tools/call` of an echo, sequential, one rmcp client",
+            "a bare rmcp streamable-HTTP server with an `echo` tool",
+            &r,
+            base
+        ),
+        interleaved_row(
+            &r,
+            base,
+            "direct",
+            "a direct tool (`bench.echo` → dispatch → echo) on the node's server",
+            "≥ 0.90"
+        ),
+        interleaved_row(
+            &r,
+            base,
+            "call",
+            "the gateway `call` tool on the node's server",
+            "≥ 0.90"
+        ),
+        interleaved_row(
+            &r,
+            base,
+            "direct_on_axum",
+            "a direct tool, `to_mcp`'s router on plain `axum::serve` with anonymous callers (no bearer layer, limits or timeouts)",
+            "what the server stack costs (no goal)"
+        ),
+    ))
 }
 
 /// What telemetry costs `POST /call` (`bench/src/bin/telemetry_cost.rs`): the rate with
 /// metrics, and with metrics and every span exported over OTLP, against the plain node.
-pub(crate) fn telemetry_cost(rounds: usize) -> Result<String> {
-    let rates = mode_rates("telemetry_cost", &["plain", "metrics", "traced"], rounds)?;
-    let (metrics, metrics_rounds) = ratio_to_first(&rates, 1);
-    let (traced, traced_rounds) = ratio_to_first(&rates, 2);
+pub(crate) fn telemetry_cost() -> Result<String> {
+    let r = interleaved("telemetry_cost")?;
     Ok(format!(
-        "| telemetry on `POST /call` (64 clients, `bench/echo`) | plain node | ratio (median of {rounds}) | ratios of the rounds | goal |\n|---|---|---|---|---|\n\
-         | metrics on, no span export: {:.0} calls/s | {:.0} calls/s | {metrics:.2} | {metrics_rounds} | ≥ 0.98 |\n\
-         | metrics on, every span exported over OTLP to a local collector: {:.0} calls/s | {:.0} calls/s | {traced:.2} | {traced_rounds} | ≥ 0.90 |\n",
-        median(rates[1].clone()),
-        median(rates[0].clone()),
-        median(rates[2].clone()),
-        median(rates[0].clone()),
+        "{}{}{}",
+        interleaved_header(
+            "telemetry on `POST /call` (64 clients, `bench/echo`, a node process per mode)",
+            "plain node",
+            &r,
+            "plain"
+        ),
+        interleaved_row(
+            &r,
+            "plain",
+            "metrics",
+            "metrics on, no span export",
+            "≥ 0.98"
+        ),
+        interleaved_row(
+            &r,
+            "plain",
+            "traced",
+            "metrics on, every span exported over OTLP to a local collector",
+            "≥ 0.90"
+        ),
     ))
 }
 
 /// What a JWT costs `POST /call` (`bench/src/bin/auth_cost.rs`) against a static token.
-pub(crate) fn auth_cost(rounds: usize) -> Result<String> {
-    let rates = mode_rates("auth_cost", &["static", "jwt"], rounds)?;
-    let (jwt, jwt_rounds) = ratio_to_first(&rates, 1);
+pub(crate) fn auth_cost() -> Result<String> {
+    let r = interleaved("auth_cost")?;
     Ok(format!(
-        "| identity on `POST /call` (64 clients, `bench/echo`) | static token | ratio (median of {rounds}) | ratios of the rounds | goal |\n|---|---|---|---|---|\n\
-         | an ES256 JWT, its issuer's key cached: {:.0} calls/s | {:.0} calls/s | {jwt:.2} | {jwt_rounds} | ≥ 0.90 |\n",
-        median(rates[1].clone()),
-        median(rates[0].clone()),
+        "{}{}",
+        interleaved_header(
+            "identity on `POST /call` (64 clients, `bench/echo`, a node process per mode)",
+            "static token",
+            &r,
+            "static"
+        ),
+        interleaved_row(
+            &r,
+            "static",
+            "jwt",
+            "an ES256 JWT, its issuer's key cached",
+            "≥ 0.90"
+        ),
     ))
 }
 
 /// Whether a rate-limited caller slows an unlimited one (`bench/src/bin/limit_isolation.rs`):
 /// the unlimited caller's rate beside a limited neighbour, against beside a served one.
-pub(crate) fn limit_isolation(rounds: usize) -> Result<String> {
-    let rates = mode_rates("limit_isolation", &["served", "limited"], rounds)?;
-    let (limited, limited_rounds) = ratio_to_first(&rates, 1);
+pub(crate) fn limit_isolation() -> Result<String> {
+    let r = interleaved("limit_isolation")?;
     Ok(format!(
-        "| an unlimited caller's `POST /call` (32 clients) beside 32 clients of another caller | neighbour served | ratio (median of {rounds}) | ratios of the rounds | goal |\n|---|---|---|---|---|\n\
-         | the neighbour over its rate limit (every call refused with 429): {:.0} calls/s | {:.0} calls/s | {limited:.2} | {limited_rounds} | ≥ 0.95 |\n",
-        median(rates[1].clone()),
-        median(rates[0].clone()),
+        "{}{}",
+        interleaved_header(
+            "an unlimited caller's `POST /call` (32 clients) beside 32 clients of another caller (a node process per mode)",
+            "neighbour served",
+            &r,
+            "served"
+        ),
+        interleaved_row(
+            &r,
+            "served",
+            "limited",
+            "the neighbour over its rate limit (every call refused with 429)",
+            "≥ 0.95"
+        ),
     ))
 }
 

@@ -1,13 +1,15 @@
-//! What a JWT costs `POST /call` against a static token: the same node, one mode per process:
+//! What a JWT costs `POST /call` against a static token: the same node, one process per mode,
+//! loaded in interleaved slices (`alknet_http_bench::modes`):
 //!
 //! - `static`: the caller's static bearer token (a SHA-256 lookup);
 //! - `jwt`: an ES256 access token of an issuer served in this process, its key cached (the
 //!   signature checked, `iss`, `aud`, `exp`, `nbf` validated on every call).
 //!
-//! 64 clients call `bench/echo` for the given seconds; prints one JSON line with the rate.
+//! 64 clients call `bench/echo`; prints one JSON line with each mode's rates and the ratio of
+//! `jwt` to `static`.
 //!
 //! ```sh
-//! cargo run --release -p alknet-http-bench --bin auth_cost -- jwt 5
+//! cargo run --release -p alknet-http-bench --bin auth_cost
 //! ```
 #![allow(clippy::print_stdout)]
 
@@ -17,7 +19,8 @@ use alknet_http::core::OperationRegistry;
 use alknet_http::core::client::{HttpClientConfig, SharedHttpClient};
 use alknet_http::core::jwt::{JwtIssuer, JwtProvider};
 use alknet_http_bench::TOKEN;
-use alknet_http_bench::call_load::{call_rate, http_node};
+use alknet_http_bench::call_load::{CLIENTS, http_node};
+use alknet_http_bench::modes::{Role, Served, compare, role, serve_until_released};
 use alknet_http_bench::node::{identities, operations};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -62,13 +65,11 @@ async fn issuer() -> (String, String) {
     (url, token)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let mut args = std::env::args().skip(1);
-    let mode = args.next().unwrap_or_else(|| "static".to_owned());
-    let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
+const MODES: [&str; 2] = ["static", "jwt"];
+
+async fn serve(mode: &str) {
     alknet_http::core::client::install_crypto_provider();
-    let (provider, token) = match mode.as_str() {
+    let (provider, token) = match mode {
         "static" => (identities(), TOKEN.to_owned()),
         "jwt" => {
             let (url, token) = issuer().await;
@@ -85,7 +86,19 @@ async fn main() {
         .build()
         .expect("registry");
     let (node, base) = http_node(registry, provider).await;
-    let rate = call_rate(&base, &token, seconds).await;
-    println!("{}", json!({"mode": mode, "rate": rate}));
+    serve_until_released(&Served {
+        base,
+        token,
+        neighbour: None,
+    })
+    .await;
     node.shutdown().await;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    match role() {
+        Role::Serve(mode) => serve(&mode).await,
+        Role::Compare(rounds) => println!("{}", compare(&MODES, CLIENTS, rounds).await),
+    }
 }

@@ -1,15 +1,19 @@
-//! What telemetry costs `POST /call`: the same node under the same load in one of three modes,
-//! one mode per process (a tracing subscriber is process-wide):
+//! What telemetry costs `POST /call`: the same node under the same load in three modes, one
+//! process per mode (a tracing subscriber is process-wide), loaded in interleaved slices
+//! (`alknet_http_bench::modes`):
 //!
 //! - `plain`: no metrics, no subscriber;
 //! - `metrics`: the registry counts every call (`CallMetrics`), no span is exported;
 //! - `traced`: metrics, and every call's spans exported over OTLP/HTTP with full sampling to a
-//!   collector in this process.
+//!   collector in this process;
+//! - `unsampled`: as `traced`, with a sampling ratio of 0 (the exporter's layer sees every
+//!   span, none is recorded).
 //!
-//! 64 clients call `bench/echo` for the given seconds; prints one JSON line with the rate.
+//! 64 clients call `bench/echo`; prints one JSON line with each mode's rates and ratios to
+//! `plain`.
 //!
 //! ```sh
-//! cargo run --release -p alknet-http-bench --bin telemetry_cost -- plain 5
+//! cargo run --release -p alknet-http-bench --bin telemetry_cost
 //! ```
 #![allow(clippy::print_stdout)]
 
@@ -19,9 +23,9 @@ use alknet_http::core::OperationRegistry;
 use alknet_http::core::metrics::CallMetrics;
 use alknet_http::telemetry::{OtlpExport, TraceExport};
 use alknet_http_bench::TOKEN;
-use alknet_http_bench::call_load::{call_rate, http_node};
+use alknet_http_bench::call_load::{CLIENTS, http_node};
+use alknet_http_bench::modes::{Role, Served, compare, role, serve_until_released};
 use alknet_http_bench::node::{identities, operations};
-use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -39,29 +43,41 @@ async fn collector() -> String {
     format!("http://{addr}")
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let mut args = std::env::args().skip(1);
-    let mode = args.next().unwrap_or_else(|| "plain".to_owned());
-    let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
+const MODES: [&str; 4] = ["plain", "metrics", "traced", "unsampled"];
+
+async fn serve(mode: &str) {
     let mut builder = operations(OperationRegistry::builder());
     let mut export = None;
-    match mode.as_str() {
+    match mode {
         "plain" => {}
         "metrics" => builder = builder.with_metrics(Arc::new(CallMetrics::new())),
-        "traced" => {
+        "traced" | "unsampled" => {
             builder = builder.with_metrics(Arc::new(CallMetrics::new()));
-            let started = TraceExport::start(&OtlpExport::new(collector().await)).expect("export");
+            let ratio = if mode == "traced" { 1.0 } else { 0.0 };
+            let config = OtlpExport::new(collector().await).with_sampling_ratio(ratio);
+            let started = TraceExport::start(&config).expect("export");
             tracing_subscriber::registry().with(started.layer()).init();
             export = Some(started);
         }
-        other => panic!("unknown mode `{other}`: plain, metrics or traced"),
+        other => panic!("unknown mode `{other}`: plain, metrics, traced or unsampled"),
     }
     let (node, base) = http_node(builder.build().expect("registry"), identities()).await;
-    let rate = call_rate(&base, TOKEN, seconds).await;
-    println!("{}", json!({"mode": mode, "rate": rate}));
+    serve_until_released(&Served {
+        base,
+        token: TOKEN.to_owned(),
+        neighbour: None,
+    })
+    .await;
     node.shutdown().await;
     if let Some(export) = export {
         export.shutdown();
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    match role() {
+        Role::Serve(mode) => serve(&mode).await,
+        Role::Compare(rounds) => println!("{}", compare(&MODES, CLIENTS, rounds).await),
     }
 }
