@@ -407,7 +407,7 @@ pub(crate) fn mcp_cost() -> Result<String> {
 pub(crate) fn telemetry_cost() -> Result<String> {
     let r = interleaved("telemetry_cost")?;
     Ok(format!(
-        "{}{}{}",
+        "{}{}{}{}",
         interleaved_header(
             "telemetry on `POST /call` (64 clients, `bench/echo`, a node process per mode)",
             "plain node",
@@ -427,6 +427,13 @@ pub(crate) fn telemetry_cost() -> Result<String> {
             "traced",
             "metrics on, every span exported over OTLP to a local collector",
             "≥ 0.90"
+        ),
+        interleaved_row(
+            &r,
+            "plain",
+            "unsampled",
+            "metrics on, the exporter on with a sampling ratio of 0",
+            "what recording spans costs (no goal)"
         ),
     ))
 }
