@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use crate::bench::soak;
 use crate::e2e::{
-    browser, federation_e2e, mcp_e2e, oidc_e2e, openapi_e2e, prometheus_e2e, schemathesis,
-    typescript_e2e,
+    browser, federation_e2e, mcp_e2e, nats_e2e, oidc_e2e, openapi_e2e, prometheus_e2e,
+    schemathesis, typescript_e2e,
 };
 use crate::openapi_scale::openapi_scale;
 use crate::policy::{crypto_guard, lint_source, no_stdio_guard};
@@ -54,6 +54,7 @@ pub(crate) fn ci() -> Result {
     federation_e2e()?;
     prometheus_e2e()?;
     oidc_e2e()?;
+    nats_e2e()?;
     hack()?;
     package()
 }

@@ -246,6 +246,22 @@ pub(crate) fn prometheus_e2e() -> Result {
     )
 }
 
+/// Debian's NATS server.
+const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
+/// `to_nats` and `from_nats` against Debian's `nats-server`, which each test starts: calls,
+/// errors, deadlines, aborts, subscriptions with flow control, load over two workers, the bus
+/// and workers going away, payloads past `max_payload`.
+pub(crate) fn nats_e2e() -> Result {
+    debian_package(NATS_SERVER, "nats-server")?;
+    ignored_tests(
+        "to_nats and from_nats against nats-server",
+        "alknet-http-nats",
+        "",
+        &[("ALKNET_NATS_SERVER", Path::new(NATS_SERVER))],
+    )
+}
+
 /// The pinned OpenID provider (npm).
 pub(crate) const OIDC_PROVIDER: &str = "oidc-provider@9.13.3";
 

@@ -10,6 +10,7 @@
 //! | `typescript` | `tsc --strict` (npm `typescript`) against the demo node's generated `/alknet/types.d.ts`: a correct program compiles, two wrong ones do not |
 //! | `federation` | three node processes from configuration files — a hub (the `federation_hub` example) and two spokes — over mutual-TLS QUIC: calls, subscriptions, a WebSocket session and a composed call across nodes; a killed spoke's calls fail and its operations leave within a second, a restarted one comes back, an unknown certificate is refused and logged |
 //! | `prometheus` | Debian's `prometheus` (installed when missing, as root) scrapes a node's `/metrics` — on its own listener and behind a scope with a token — under traffic; PromQL through its HTTP API finds the calls by operation and outcome code |
+//! | `nats` | Debian's `nats-server` (installed when missing, as root), started by each test: `to_nats` and `from_nats` — calls, typed errors, deadlines, aborts, subscriptions with flow control, load over two workers, the bus and a worker going away, payloads past `max_payload` |
 //! | `mcp-e2e` | the official MCP SDKs (PyPI `mcp`, npm `@modelcontextprotocol/sdk`) as clients of `/mcp`, and a Python `MCPServer` imported from config |
 //! | `schemathesis` | schemathesis (PyPI, in a venv under `target/e2e`) runs `--checks all` against `/openapi.json` of a running demo node |
 //! | `package` | `cargo package` of every publishable crate, verified (inter-crate path dependencies resolve through workspace packaging) |
@@ -29,8 +30,8 @@ mod structure;
 use crate::bench::{bench, soak};
 use crate::ci::{ci, hack, package};
 use crate::e2e::{
-    browser, federation_e2e, mcp_e2e, oidc_e2e, openapi_e2e, prometheus_e2e, schemathesis,
-    typescript_e2e,
+    browser, federation_e2e, mcp_e2e, nats_e2e, oidc_e2e, openapi_e2e, prometheus_e2e,
+    schemathesis, typescript_e2e,
 };
 use crate::openapi_scale::openapi_scale;
 use crate::policy::lint_source;
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         "federation" => federation_e2e(),
         "prometheus" => prometheus_e2e(),
         "oidc" => oidc_e2e(),
+        "nats" => nats_e2e(),
         "package" => package(),
         "browser" => browser(),
         "schemathesis" => schemathesis(),
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
         "structure" => structure(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|hack|package|browser|schemathesis|openapi-e2e|openapi-scale|mcp-e2e|typescript|federation|prometheus|bench|soak|lint-source|structure>"
+                "usage: cargo xtask <ci|hack|package|browser|schemathesis|openapi-e2e|openapi-scale|mcp-e2e|typescript|federation|prometheus|oidc|nats|bench|soak|lint-source|structure>"
             );
             return ExitCode::from(2);
         }

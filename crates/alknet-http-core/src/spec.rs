@@ -397,6 +397,8 @@ pub enum Provenance {
     FromMcp,
     /// Declared by a JSON Schema and forwarded over HTTP.
     FromJsonSchema,
+    /// Advertised on a NATS bus by the nodes serving it (`from_nats`).
+    FromNats,
 }
 
 impl Provenance {

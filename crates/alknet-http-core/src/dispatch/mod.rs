@@ -56,6 +56,12 @@ pub struct CallOptions {
     pub source: Option<std::net::IpAddr>,
     /// Where the call's progress goes, when the surface can carry it to the caller.
     pub progress: Option<crate::progress::ProgressSink>,
+    /// The original caller a forwarding node named (metadata only: access control never reads
+    /// it; handlers see it as `ctx.forwarded_for()`).
+    pub forwarded_for: Option<crate::identity::Identity>,
+    /// What is left of the caller's own deadline, when it sent one: it shortens the call's
+    /// deadline, never lengthens it (call-protocol §1).
+    pub timeout: Option<Duration>,
 }
 
 /// The id of an HTTP request, which is also the id of the call it makes: answered in
@@ -234,10 +240,12 @@ impl GatewayDispatch {
         RootCall {
             request_id: options.request_id.map_or_else(new_request_id, |id| id.0),
             identity,
-            forwarded_for: None,
+            forwarded_for: options.forwarded_for,
             env: None,
             ownership: self.ownership.clone(),
-            timeout: self.timeout,
+            timeout: options
+                .timeout
+                .map_or(self.timeout, |left| left.min(self.timeout)),
             abort: options.abort.unwrap_or_default(),
             last_event_id: options.last_event_id,
             surface: self.surface,

@@ -1,0 +1,587 @@
+//! `to_nats`: a registry's operations served on the bus as a NATS service, one endpoint (and
+//! subject) per operation in a queue group, so that every node exporting the same operations
+//! shares their calls.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use alknet_http_core::dispatch::{GatewayDispatch, RequestId};
+use alknet_http_core::trace::TraceParent;
+use alknet_http_core::{CallError, CallOptions, ErrorCode, Identity, Visibility};
+use async_nats::service::ServiceExt as _;
+use async_nats::{HeaderMap, Message, Subject};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use serde_json::Value;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::connect::Bus;
+use crate::error::NatsError;
+use crate::subject::{is_token, operation_subject};
+use crate::wire::{
+    self, CONTROL, DEADLINE_MS, FORWARDED_FOR, ID, SEQ, TRACEPARENT, TRACESTATE, WINDOW, header,
+};
+
+/// Metadata keys of each endpoint in the service's `INFO`: the operation's name and its spec
+/// (the JSON of `OperationSpec`, as `/schema` gives it).
+pub const OPERATION_KEY: &str = "alknet.operation";
+/// See [`OPERATION_KEY`].
+pub const SPEC_KEY: &str = "alknet.spec";
+
+/// What a node serves on the bus, and as whom.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NatsExport {
+    /// The service name (`A-Z a-z 0-9 - _`): gateways import by it. Default `alknet`.
+    pub service: String,
+    /// The service version (SemVer). Default this crate's version.
+    pub version: String,
+    /// The subject prefix, one or more tokens (`alknet` → `alknet.demo.echo`). Default
+    /// `alknet`.
+    pub prefix: String,
+    /// The queue group every endpoint is in: nodes in the same group share calls. Default
+    /// `alknet`.
+    pub queue_group: String,
+    /// The operations served: names, or `namespace/*`; empty serves every `External` one.
+    pub operations: Vec<String>,
+    /// Whom calls from the bus run as: the bus account is the trust boundary, so whoever can
+    /// publish on the subjects acts with these scopes.
+    pub identity: Identity,
+    /// Calls running at once at most; beyond it a call is answered `UNAVAILABLE` (retryable)
+    /// so that the gateway may try another node. Default 1024.
+    pub max_in_flight: usize,
+    /// How often a running call tells its gateway it is still alive. Default 1 s.
+    pub heartbeat: Duration,
+}
+
+impl NatsExport {
+    /// Serve every `External` operation as `identity`, with the defaults.
+    pub fn new(identity: Identity) -> Self {
+        NatsExport {
+            service: "alknet".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            prefix: "alknet".into(),
+            queue_group: "alknet".into(),
+            operations: Vec::new(),
+            identity,
+            max_in_flight: 1024,
+            heartbeat: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets the service name.
+    #[must_use]
+    pub fn with_service(mut self, service: impl Into<String>) -> Self {
+        self.service = service.into();
+        self
+    }
+
+    /// Sets the subject prefix.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets the queue group.
+    #[must_use]
+    pub fn with_queue_group(mut self, group: impl Into<String>) -> Self {
+        self.queue_group = group.into();
+        self
+    }
+
+    /// Serves only these operations (names, or `namespace/*`).
+    #[must_use]
+    pub fn with_operations<I, S>(mut self, operations: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.operations = operations.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the most calls running at once.
+    #[must_use]
+    pub fn with_max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = max.max(1);
+        self
+    }
+
+    /// Sets the heartbeat of running calls.
+    #[must_use]
+    pub fn with_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat.max(Duration::from_millis(10));
+        self
+    }
+
+    fn check(&self) -> Result<(), NatsError> {
+        if !is_token(&self.service) {
+            return Err(NatsError::Config(format!(
+                "service name `{}`: only A-Z a-z 0-9 - _",
+                self.service
+            )));
+        }
+        if !is_token(&self.queue_group) {
+            return Err(NatsError::Config(format!(
+                "queue group `{}`: only A-Z a-z 0-9 - _",
+                self.queue_group
+            )));
+        }
+        if !self.prefix.split('.').all(is_token) {
+            return Err(NatsError::Config(format!(
+                "subject prefix `{}`: dot-separated tokens of A-Z a-z 0-9 - _",
+                self.prefix
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` is selected by `patterns` (names, or `namespace/*`); none selects all.
+pub(crate) fn selected(patterns: &[String], name: &str) -> bool {
+    patterns.is_empty()
+        || patterns.iter().any(|p| match p.strip_suffix("/*") {
+            Some(namespace) => name
+                .strip_prefix(namespace)
+                .is_some_and(|rest| rest.starts_with('/')),
+            None => p.trim_start_matches('/') == name,
+        })
+}
+
+/// A running export: stops taking calls when stopped or dropped (calls already running
+/// finish and answer).
+#[derive(Debug)]
+pub struct NatsExporter {
+    service: Option<async_nats::service::Service>,
+    shutdown: CancellationToken,
+    operations: Vec<String>,
+    subjects: Vec<String>,
+}
+
+impl NatsExporter {
+    /// The operations served, by name.
+    pub fn operations(&self) -> &[String] {
+        &self.operations
+    }
+
+    /// Their subjects, in the same order.
+    pub fn subjects(&self) -> &[String] {
+        &self.subjects
+    }
+
+    /// Leaves the bus: the service and its endpoints are withdrawn (gateways drop the
+    /// operations at their next discovery).
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(service) = self.service.take()
+            && let Err(e) = service.stop().await
+        {
+            tracing::warn!(error = %e, "stopping the NATS service");
+        }
+    }
+}
+
+impl Drop for NatsExporter {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// What every call of an export shares.
+struct Worker {
+    bus: Bus,
+    dispatch: GatewayDispatch,
+    identity: Arc<Identity>,
+    heartbeat: Duration,
+    permits: Arc<Semaphore>,
+    /// Running calls by id: what an abort cancels.
+    in_flight: Mutex<HashMap<String, CancellationToken>>,
+    /// Running subscriptions by id: the highest item their gateway acknowledged.
+    streams: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// Where gateways send this worker's stream acknowledgements.
+    control: String,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Serves `dispatch`'s operations (the `External` ones `export` selects) on the bus, each call
+/// run as `export.identity`, its caller named in `forwarded_for`.
+pub async fn to_nats(
+    bus: &Bus,
+    dispatch: GatewayDispatch,
+    export: NatsExport,
+) -> Result<NatsExporter, NatsError> {
+    export.check()?;
+    let dispatch = dispatch.with_surface("nats");
+    let ops: Vec<_> = dispatch
+        .registry()
+        .operations()
+        .filter(|op| {
+            op.spec().visibility == Visibility::External
+                && selected(&export.operations, &op.spec().name)
+        })
+        .cloned()
+        .collect();
+    let client = bus.client().clone();
+    // The inbox's last token is a fresh NUID: this worker's own name.
+    let inbox = client.new_inbox();
+    let worker_id = inbox.rsplit('.').next().unwrap_or(&inbox);
+    let control = format!("_ALKNET.{}.ctl.{worker_id}", export.service);
+    let mut metadata = HashMap::new();
+    metadata.insert("alknet.protocol".to_owned(), "1".to_owned());
+    let service = client
+        .service_builder()
+        .description("alknet-http operations")
+        .metadata(metadata)
+        .queue_group(&export.queue_group)
+        .start(&export.service, &export.version)
+        .await
+        .map_err(|e| NatsError::Service(e.to_string()))?;
+    let mut endpoints = Vec::with_capacity(ops.len());
+    let mut names = Vec::with_capacity(ops.len());
+    let mut subjects = Vec::with_capacity(ops.len());
+    let mut info_bytes = 0;
+    for (index, op) in ops.iter().enumerate() {
+        let spec = serde_json::to_string(&op.spec())
+            .map_err(|e| NatsError::Service(format!("{}: {e}", op.spec().name)))?;
+        let subject = operation_subject(&export.prefix, &op.spec().name);
+        info_bytes += spec.len() + subject.len() + 2 * op.spec().name.len() + 128;
+        let mut metadata = HashMap::new();
+        metadata.insert(OPERATION_KEY.to_owned(), op.spec().name.clone());
+        metadata.insert(SPEC_KEY.to_owned(), spec);
+        let endpoint = service
+            .endpoint_builder()
+            .name(&op.spec().name)
+            .metadata(metadata)
+            .add(subject.clone())
+            .await
+            .map_err(|e| NatsError::Service(format!("{}: {e}", op.spec().name)))?;
+        endpoints.push(endpoint.map(move |request| (index, request)).boxed());
+        names.push(op.spec().name.clone());
+        subjects.push(subject);
+    }
+    // Discovery answers with every spec in one message: it must fit.
+    let max = bus.max_payload();
+    if info_bytes + wire::HEADER_ALLOWANCE > max {
+        let _ = service.stop().await;
+        return Err(NatsError::Service(format!(
+            "the specs of {} operations take about {info_bytes} bytes, more than the server's \
+             max_payload ({max}): export fewer operations or raise max_payload",
+            ops.len()
+        )));
+    }
+    let aborts = client
+        .subscribe(wire::abort_subject(&export.service))
+        .await
+        .map_err(|e| NatsError::Subscribe(e.to_string()))?;
+    let controls = client
+        .subscribe(control.clone())
+        .await
+        .map_err(|e| NatsError::Subscribe(e.to_string()))?;
+    let worker = Arc::new(Worker {
+        bus: bus.clone(),
+        dispatch,
+        identity: Arc::new(export.identity),
+        heartbeat: export.heartbeat,
+        permits: Arc::new(Semaphore::new(export.max_in_flight)),
+        in_flight: Mutex::default(),
+        streams: Mutex::default(),
+        control,
+    });
+    let shutdown = CancellationToken::new();
+    let names: Arc<[String]> = names.into();
+    tokio::spawn(serve(
+        worker,
+        names.clone(),
+        futures::stream::select_all(endpoints),
+        aborts,
+        controls,
+        shutdown.clone(),
+    ));
+    Ok(NatsExporter {
+        service: Some(service),
+        shutdown,
+        operations: names.to_vec(),
+        subjects,
+    })
+}
+
+async fn serve(
+    worker: Arc<Worker>,
+    names: Arc<[String]>,
+    mut requests: futures::stream::SelectAll<
+        futures::stream::BoxStream<'static, (usize, async_nats::service::Request)>,
+    >,
+    mut aborts: async_nats::Subscriber,
+    mut controls: async_nats::Subscriber,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            request = requests.next() => match request {
+                Some((index, request)) => {
+                    tokio::spawn(handle(worker.clone(), names[index].clone(), request));
+                }
+                None => break,
+            },
+            Some(message) = aborts.next() => {
+                if let Ok(id) = std::str::from_utf8(&message.payload)
+                    && let Some(abort) = lock(&worker.in_flight).get(id)
+                {
+                    abort.cancel();
+                }
+            }
+            Some(message) = controls.next() => worker.control(&message),
+        }
+    }
+}
+
+impl Worker {
+    /// A gateway's acknowledgement of a stream's items, or its abort.
+    fn control(&self, message: &Message) {
+        let Ok(control) = serde_json::from_slice::<Value>(&message.payload) else {
+            return;
+        };
+        let Some(id) = control["id"].as_str() else {
+            return;
+        };
+        if let Some(ack) = control["ack"].as_u64()
+            && let Some(acked) = lock(&self.streams).get(id)
+        {
+            acked.send_if_modified(|seen| {
+                let newer = ack > *seen;
+                if newer {
+                    *seen = ack;
+                }
+                newer
+            });
+        }
+        if control["abort"].as_bool() == Some(true)
+            && let Some(abort) = lock(&self.in_flight).get(id)
+        {
+            abort.cancel();
+        }
+    }
+
+    async fn publish(&self, reply: &Subject, headers: HeaderMap, body: Bytes) {
+        if let Err(e) = self
+            .bus
+            .client()
+            .publish_with_headers(reply.clone(), headers, body)
+            .await
+        {
+            tracing::debug!(error = %e, "a reply could not be published");
+        }
+    }
+
+    async fn fail(&self, reply: &Subject, error: &CallError) {
+        let (headers, body) = wire::error_reply(error, wire::status_of(error));
+        self.publish(reply, headers, body).await;
+    }
+
+    /// The reply body of `value`, or the error of an output the bus would refuse.
+    fn body(&self, value: &Value) -> Result<Bytes, CallError> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| CallError::internal(format!("the output is not JSON: {e}")))?;
+        let max = self.bus.max_payload();
+        if body.len() + wire::HEADER_ALLOWANCE > max {
+            let mut error = wire::too_large("the output", body.len(), max);
+            error.code = ErrorCode::Internal.as_str().to_owned();
+            return Err(error);
+        }
+        Ok(body.into())
+    }
+}
+
+/// Removes a call from the running ones when it ends.
+struct Running {
+    worker: Arc<Worker>,
+    id: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        lock(&self.worker.in_flight).remove(&self.id);
+        lock(&self.worker.streams).remove(&self.id);
+    }
+}
+
+async fn handle(worker: Arc<Worker>, name: String, request: async_nats::service::Request) {
+    let message = &request.message;
+    // A publish without a reply subject has nobody to answer; nothing runs for it.
+    let Some(reply) = message.reply.clone() else {
+        return;
+    };
+    let Ok(_permit) = worker.permits.clone().try_acquire_owned() else {
+        let error = CallError::protocol(ErrorCode::Unavailable, "this worker is at capacity")
+            .with_details(serde_json::json!({ "reason": "overloaded" }));
+        worker.fail(&reply, &error).await;
+        return;
+    };
+    let id = header(message, ID)
+        .and_then(RequestId::from_header)
+        .unwrap_or_default();
+    let deadline = header(message, DEADLINE_MS)
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map(Duration::from_millis);
+    if deadline == Some(Duration::ZERO) {
+        let error = CallError::timeout("the call's deadline passed before a worker took it");
+        worker.fail(&reply, &error).await;
+        return;
+    }
+    let input: Value = match serde_json::from_slice(&message.payload) {
+        Ok(input) => input,
+        Err(e) => {
+            worker
+                .fail(
+                    &reply,
+                    &CallError::invalid_input(format!("the input is not JSON: {e}")),
+                )
+                .await;
+            return;
+        }
+    };
+    let abort = CancellationToken::new();
+    lock(&worker.in_flight).insert(id.as_str().to_owned(), abort.clone());
+    let running = Running {
+        worker: worker.clone(),
+        id: id.as_str().to_owned(),
+    };
+    let options = CallOptions {
+        abort: Some(abort.clone()),
+        request_id: Some(id),
+        trace_parent: header(message, TRACEPARENT)
+            .and_then(|tp| TraceParent::parse(tp, header(message, TRACESTATE))),
+        forwarded_for: header(message, FORWARDED_FOR).and_then(|f| serde_json::from_str(f).ok()),
+        timeout: deadline,
+        ..CallOptions::default()
+    };
+    match header(message, WINDOW).and_then(|w| w.parse::<u64>().ok()) {
+        Some(window) => {
+            stream(
+                &worker,
+                &running,
+                &name,
+                input,
+                options,
+                &reply,
+                window.clamp(1, 1024),
+            )
+            .await;
+        }
+        None => once(&worker, &name, input, options, &request, &reply).await,
+    }
+}
+
+/// A Query or Mutation: beats while it runs, then its result.
+async fn once(
+    worker: &Worker,
+    name: &str,
+    input: Value,
+    options: CallOptions,
+    request: &async_nats::service::Request,
+    reply: &Subject,
+) {
+    let heartbeat = worker.heartbeat;
+    let call = worker
+        .dispatch
+        .call(Some(worker.identity.clone()), name, input, options);
+    tokio::pin!(call);
+    let mut beat = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    let result = loop {
+        tokio::select! {
+            biased;
+            result = &mut call => break result,
+            _ = beat.tick() => worker.publish(reply, wire::kind("beat"), Bytes::new()).await,
+        }
+    };
+    let (headers, body) = match result.map_err(|failure| (failure.status.as_u16(), failure.error)) {
+        Ok(output) => match worker.body(&output) {
+            Ok(body) => (wire::kind("result"), body),
+            Err(error) => wire::error_reply(&error, 500),
+        },
+        Err((status, error)) => wire::error_reply(&error, status),
+    };
+    // Through the service, which counts the call in its stats.
+    if let Err(e) = request.respond_with_headers(Ok(body), headers).await {
+        tracing::debug!(error = %e, "a reply could not be published");
+    }
+}
+
+/// A subscription: items as they come, at most `window` unacknowledged, beats while idle,
+/// then `done` or its error. Aborted (and its handler dropped) by the gateway's abort.
+async fn stream(
+    worker: &Worker,
+    running: &Running,
+    name: &str,
+    input: Value,
+    options: CallOptions,
+    reply: &Subject,
+    window: u64,
+) {
+    let abort = options.abort.clone().unwrap_or_default();
+    let (acked_tx, mut acked) = watch::channel(0u64);
+    lock(&worker.streams).insert(running.id.clone(), acked_tx);
+    let mut items =
+        worker
+            .dispatch
+            .invoke_streaming_with(Some(worker.identity.clone()), name, input, options);
+    let heartbeat = worker.heartbeat;
+    let mut beat = tokio::time::interval(heartbeat);
+    let mut last_sent: Option<Instant> = None;
+    let mut seq = 0u64;
+    let send = async |last_sent: &mut Option<Instant>, mut headers: HeaderMap, body: Bytes| {
+        if last_sent.is_none() {
+            headers.insert(CONTROL, worker.control.as_str());
+        }
+        *last_sent = Some(Instant::now());
+        worker.publish(reply, headers, body).await;
+    };
+    loop {
+        let idle = last_sent.is_none_or(|at| at.elapsed() >= heartbeat);
+        if seq.saturating_sub(*acked.borrow()) >= window {
+            tokio::select! {
+                () = abort.cancelled() => return,
+                changed = acked.changed() => if changed.is_err() { return },
+                _ = beat.tick() => if idle { send(&mut last_sent, wire::kind("beat"), Bytes::new()).await },
+            }
+            continue;
+        }
+        tokio::select! {
+            biased;
+            () = abort.cancelled() => return,
+            item = items.next() => match item.map(|envelope| envelope.result) {
+                Some(Ok(value)) => match worker.body(&value) {
+                    Ok(body) => {
+                        seq += 1;
+                        let mut headers = wire::kind("item");
+                        headers.insert(SEQ, seq.to_string().as_str());
+                        send(&mut last_sent, headers, body).await;
+                    }
+                    Err(error) => {
+                        let (headers, body) = wire::error_reply(&error, 500);
+                        send(&mut last_sent, headers, body).await;
+                        return;
+                    }
+                },
+                Some(Err(error)) => {
+                    let (headers, body) = wire::error_reply(&error, wire::status_of(&error));
+                    send(&mut last_sent, headers, body).await;
+                    return;
+                }
+                None => {
+                    send(&mut last_sent, wire::kind("done"), Bytes::new()).await;
+                    return;
+                }
+            },
+            _ = beat.tick() => if idle { send(&mut last_sent, wire::kind("beat"), Bytes::new()).await },
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! # alknet-http-nats
+//!
+//! alknet-http on a NATS bus (the `async-nats` client; any `nats-server`), so that many nodes
+//! serve the same operations and gateways in front of them stay stateless:
+//!
+//! - [`to_nats`]: a node serves its `External` operations (or those selected) as a NATS
+//!   service — one endpoint and subject per operation ([`operation_subject`]), all in one queue
+//!   group, so N nodes share the calls. The service API's `PING`, `INFO` and `STATS` answer for
+//!   it; `INFO` carries each operation's spec in the endpoint's metadata.
+//! - [`FromNats`]: a gateway imports what a service advertises (`$SRV.INFO.<service>`, every
+//!   node's answer gathered), `Internal` by default like every import, and
+//!   [follows](FromNats::follow) it as nodes come and go.
+//!
+//! ## A call on the bus
+//!
+//! The gateway publishes the input JSON to the operation's subject with a reply subject of
+//! its own and these headers: `Alknet-Id` (the call's id), `Alknet-Deadline-Ms` (what is left
+//! of its deadline; a worker answers `TIMEOUT` without running work already expired),
+//! `Alknet-Forwarded-For` (the original caller, for audit: the worker runs the call as its own
+//! bus identity, the NATS account being the trust boundary) and `traceparent`/`tracestate`.
+//! The worker answers with `Alknet-Kind`:
+//!
+//! | kind | when | body |
+//! |---|---|---|
+//! | `result` | a Query or Mutation answered | the output JSON |
+//! | `error` | the call failed | the `CallError` JSON (with `Nats-Service-Error` headers) |
+//! | `beat` | every heartbeat while a call runs, or while a stream is idle | empty |
+//! | `item` | an item of a subscription, numbered by `Alknet-Seq` from 1 | the item JSON |
+//! | `done` | a subscription ended | empty |
+//!
+//! A subscription's request carries `Alknet-Window`: the worker sends at most that many items
+//! beyond the last one acknowledged; its first reply names its control subject
+//! (`Alknet-Control`), where the gateway acknowledges what it read and sends the stream's
+//! abort. Other aborts (the caller went away) are broadcast on `_ALKNET.<service>.abort`, and
+//! the worker applies the operation's disconnect policy: a Query stops, a Mutation runs to
+//! completion unless it opted in to cancellation.
+//!
+//! What a gateway makes of failures:
+//!
+//! - the bus is not connected: `UNAVAILABLE` at once, nothing sent;
+//! - no worker serves the subject (the server's no-responders status): `UNAVAILABLE`;
+//! - a worker silent for three heartbeats, or the connection lost while waiting: a Query is
+//!   sent once more (`query_retries`), then `UNAVAILABLE`; a Mutation is never sent twice
+//!   and fails `INTERNAL` with `details.reason = "worker_lost"` (it may have run);
+//! - an input or output larger than the server's `max_payload`: `INVALID_INPUT` (or
+//!   `INTERNAL`) with `details.reason = "payload_too_large"`.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use alknet_http_core::{GatewayDispatch, Identity, OperationOverlay, OperationRegistry};
+//! use alknet_http_core::identity::AnonymousOnly;
+//! use alknet_http_nats::{Bus, FromNats, NatsConnect, NatsExport, NatsImport, to_nats};
+//!
+//! # async fn run(registry: OperationRegistry) -> Result<(), alknet_http_nats::NatsError> {
+//! let bus = Bus::connect(&NatsConnect::new(["nats://127.0.0.1:4222"])).await?;
+//! // A worker: serves its operations as the bus identity `bus`.
+//! let dispatch = GatewayDispatch::new(registry, Arc::new(AnonymousOnly));
+//! let exporter = to_nats(&bus, dispatch, NatsExport::new(Identity::new("bus"))).await?;
+//! // A gateway: imports them into a layer of its registry and keeps it in step.
+//! let layer = Arc::new(OperationOverlay::new());
+//! let following = FromNats::new(&bus, NatsImport::default()).await?.follow(layer.clone());
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod connect;
+mod error;
+mod export;
+mod forward;
+mod import;
+mod mux;
+mod subject;
+mod wire;
+
+pub use connect::{Bus, NatsAuth, NatsConnect};
+pub use error::NatsError;
+pub use export::{NatsExport, NatsExporter, OPERATION_KEY, SPEC_KEY, to_nats};
+pub use import::{Advertised, Following, FromNats, NatsImport};
+pub use subject::{MAX_SUBJECT_LEN, operation_subject};
+
+/// The NATS client, for callers that talk to the bus themselves.
+pub use async_nats;

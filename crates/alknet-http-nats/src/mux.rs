@@ -1,0 +1,108 @@
+//! Replies to a gateway's calls, routed from one wildcard subscription to the call that waits
+//! for them (one subscription per node, not one per call).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_nats::Message;
+use futures::StreamExt as _;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::connect::Bus;
+use crate::error::NatsError;
+
+type Slots = Mutex<HashMap<u64, mpsc::Sender<Message>>>;
+
+/// The reply subjects of one node's calls.
+pub(crate) struct Mux {
+    prefix: String,
+    slots: Arc<Slots>,
+    next: AtomicU64,
+    stop: CancellationToken,
+}
+
+/// One call's reply subject and what arrives on it; freed when dropped.
+pub(crate) struct Slot {
+    pub(crate) subject: String,
+    pub(crate) replies: mpsc::Receiver<Message>,
+    id: u64,
+    slots: Arc<Slots>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        lock(&self.slots).remove(&self.id);
+    }
+}
+
+impl Drop for Mux {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn lock(slots: &Slots) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::Sender<Message>>> {
+    slots.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Mux {
+    /// Subscribes to this node's reply subjects.
+    pub(crate) async fn start(bus: &Bus) -> Result<Mux, NatsError> {
+        let prefix = bus.client().new_inbox();
+        let mut replies = bus
+            .client()
+            .subscribe(format!("{prefix}.*"))
+            .await
+            .map_err(|e| NatsError::Subscribe(e.to_string()))?;
+        let slots: Arc<Slots> = Arc::default();
+        let stop = CancellationToken::new();
+        let routed = slots.clone();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    () = stopped.cancelled() => break,
+                    message = replies.next() => match message {
+                        Some(message) => message,
+                        None => break,
+                    },
+                };
+                let Some(id) = message
+                    .subject
+                    .rsplit('.')
+                    .next()
+                    .and_then(|id| id.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                let sender = lock(&routed).get(&id).cloned();
+                // A full slot is a worker sending past its window; the call sees the gap
+                // (its next item's number) and fails, and nothing here waits for it.
+                if let Some(sender) = sender {
+                    let _ = sender.try_send(message);
+                }
+            }
+        });
+        Ok(Mux {
+            prefix,
+            slots,
+            next: AtomicU64::new(1),
+            stop,
+        })
+    }
+
+    /// A fresh reply subject holding at most `capacity` unread replies.
+    pub(crate) fn slot(&self, capacity: usize) -> Slot {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (sender, replies) = mpsc::channel(capacity.max(1));
+        lock(&self.slots).insert(id, sender);
+        Slot {
+            subject: format!("{}.{id}", self.prefix),
+            replies,
+            id,
+            slots: self.slots.clone(),
+        }
+    }
+}

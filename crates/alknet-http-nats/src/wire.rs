@@ -1,0 +1,141 @@
+//! What travels on the bus besides the input and output JSON: headers, reply kinds and the
+//! control messages of a subscription (see the crate docs for the whole exchange).
+
+use alknet_http_core::{CallError, ErrorCode, Identity};
+use async_nats::{HeaderMap, Message};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+/// The call's id (the gateway's request id): aborts name it, the worker's access log shows it.
+pub(crate) const ID: &str = "Alknet-Id";
+/// The caller's remaining deadline in milliseconds; the worker drops work already expired.
+pub(crate) const DEADLINE_MS: &str = "Alknet-Deadline-Ms";
+/// The original caller, as JSON (`{"id":…,"scopes":[…]}`), for the worker's audit only.
+pub(crate) const FORWARDED_FOR: &str = "Alknet-Forwarded-For";
+/// On a request: a subscription, with how many items may be unacknowledged at once.
+pub(crate) const WINDOW: &str = "Alknet-Window";
+/// On a reply: what it is (see [`Reply`]).
+pub(crate) const KIND: &str = "Alknet-Kind";
+/// On an item: its number, from 1.
+pub(crate) const SEQ: &str = "Alknet-Seq";
+/// On the first reply of a subscription: the worker's control subject (acknowledgements and
+/// aborts of this stream go there).
+pub(crate) const CONTROL: &str = "Alknet-Control";
+/// W3C trace context.
+pub(crate) const TRACEPARENT: &str = "traceparent";
+pub(crate) const TRACESTATE: &str = "tracestate";
+/// The service API's error headers (ADR-32), so that its tools show failures.
+const SERVICE_ERROR: &str = "Nats-Service-Error";
+const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
+
+/// Room left for headers when a payload is checked against the server's `max_payload`.
+pub(crate) const HEADER_ALLOWANCE: usize = 2048;
+
+/// What a reply message says.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// The output of a Query or Mutation.
+    Result(Bytes),
+    /// The call failed (terminal, for a subscription too).
+    Error(CallError),
+    /// Still working (sent when nothing else was for a heartbeat).
+    Beat,
+    /// One item of a subscription.
+    Item(u64, Bytes),
+    /// The subscription ended.
+    Done,
+    /// No worker serves the subject (the server's 503 status).
+    NoResponders,
+}
+
+pub(crate) fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str())
+}
+
+/// Reads a reply; an unreadable one is a worker speaking another protocol.
+pub(crate) fn reply_of(message: Message) -> Reply {
+    if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+        return Reply::NoResponders;
+    }
+    match header(&message, KIND) {
+        Some("result") => Reply::Result(message.payload),
+        Some("beat") => Reply::Beat,
+        Some("done") => Reply::Done,
+        Some("item") => match header(&message, SEQ).and_then(|s| s.parse().ok()) {
+            Some(seq) => Reply::Item(seq, message.payload),
+            None => Reply::Error(CallError::internal(
+                "a worker sent an item without its number",
+            )),
+        },
+        Some("error") => Reply::Error(serde_json::from_slice(&message.payload).unwrap_or_else(
+            |_| CallError::internal("a worker sent an error that is not a CallError"),
+        )),
+        other => Reply::Error(CallError::internal(format!(
+            "a worker sent a reply of unknown kind {other:?}"
+        ))),
+    }
+}
+
+/// Headers of a reply of `kind`.
+pub(crate) fn kind(kind: &'static str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(KIND, kind);
+    headers
+}
+
+/// The reply of a failed call: its CallError as JSON, with the service API's error headers.
+pub(crate) fn error_reply(error: &CallError, status: u16) -> (HeaderMap, Bytes) {
+    let mut headers = kind("error");
+    headers.insert(SERVICE_ERROR, error.code.as_str());
+    headers.insert(SERVICE_ERROR_CODE, status.to_string().as_str());
+    let body = serde_json::to_vec(error).unwrap_or_default();
+    (headers, body.into())
+}
+
+/// The status the service API reports for a protocol code (a domain code: 500).
+pub(crate) fn status_of(error: &CallError) -> u16 {
+    match error.protocol_code() {
+        Some(ErrorCode::NotFound) => 404,
+        Some(ErrorCode::Forbidden) => 403,
+        Some(ErrorCode::InvalidInput | ErrorCode::InvalidOperationType) => 400,
+        Some(ErrorCode::Timeout) => 504,
+        Some(ErrorCode::RateLimited) => 429,
+        Some(ErrorCode::Unavailable) => 503,
+        Some(ErrorCode::Internal) | None => 500,
+    }
+}
+
+/// The caller named in [`FORWARDED_FOR`].
+pub(crate) fn forwarded_for(identity: &Identity) -> String {
+    // Scopes and resources say what the caller held at the gateway; never a token.
+    serde_json::to_string(identity).unwrap_or_default()
+}
+
+/// A control message to a worker about stream `id`.
+pub(crate) fn control(id: &str, ack: Option<u64>, abort: bool) -> Bytes {
+    let mut message = json!({ "id": id });
+    if let Some(ack) = ack {
+        message["ack"] = Value::from(ack);
+    }
+    if abort {
+        message["abort"] = Value::Bool(true);
+    }
+    serde_json::to_vec(&message).unwrap_or_default().into()
+}
+
+/// The error of a payload the bus would refuse.
+pub(crate) fn too_large(what: &str, len: usize, max: usize) -> CallError {
+    CallError::invalid_input(format!(
+        "{what} of {len} bytes is larger than the message bus takes ({max} bytes)"
+    ))
+    .with_details(json!({ "reason": "payload_too_large", "bytes": len, "max_payload": max }))
+}
+
+/// The subject aborts of `service`'s calls are broadcast on (every worker listens).
+pub(crate) fn abort_subject(service: &str) -> String {
+    format!("_ALKNET.{service}.abort")
+}

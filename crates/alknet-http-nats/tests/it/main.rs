@@ -1,0 +1,7 @@
+//! `to_nats` and `from_nats` against a real `nats-server` (Debian's), which each test starts
+//! itself: run by `cargo xtask nats`, which installs it and names it in `ALKNET_NATS_SERVER`.
+
+mod calls;
+mod faults;
+mod server;
+mod worker;
