@@ -14,12 +14,14 @@
 //! | [`within`], [`LIMIT`] | a bounded wait: a test that would hang fails instead |
 //! | [`Probe`] | a handler that reports its start, its drop unfinished, and its end |
 //! | `Served` | an `HttpServer` on `127.0.0.1:0` until shut down or dropped |
+//! | `NatsServer` | a `nats-server` process on a free port, killable and restartable |
 //!
 //! ## Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `server` | no | `Served` (`alknet-http-server`) |
+//! | `nats-server` | no | `NatsServer` |
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -31,6 +33,10 @@ use alknet_http_core::{HandlerKind, HandlerResult, OperationContext};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+#[cfg(feature = "nats-server")]
+mod nats_server;
+#[cfg(feature = "nats-server")]
+pub use nats_server::NatsServer;
 #[cfg(feature = "server")]
 mod served;
 #[cfg(feature = "server")]

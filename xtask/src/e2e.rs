@@ -251,7 +251,8 @@ const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
 /// `to_nats` and `from_nats` against Debian's `nats-server`, which each test starts: calls,
 /// errors, deadlines, aborts, subscriptions with flow control, load over two workers, the bus
-/// and workers going away, payloads past `max_payload`.
+/// and workers going away, payloads past `max_payload`; then `alknet-http serve` nodes on it
+/// (two workers and a gateway, a worker killed and the bus restarted under load).
 pub(crate) fn nats_e2e() -> Result {
     debian_package(NATS_SERVER, "nats-server")?;
     ignored_tests(
@@ -259,6 +260,24 @@ pub(crate) fn nats_e2e() -> Result {
         "alknet-http-nats",
         "",
         &[("ALKNET_NATS_SERVER", Path::new(NATS_SERVER))],
+    )?;
+    run(
+        "alknet-http nodes on a bus (two workers, a gateway, faults)",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "alknet-http",
+                "--features",
+                "nats",
+                "--test",
+                "it",
+                "cluster::",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("ALKNET_NATS_SERVER", NATS_SERVER),
     )
 }
 

@@ -26,6 +26,10 @@ pub struct NatsConnect {
     pub connect_timeout: Duration,
     /// How often the server is pinged, which is how a silent server is noticed. Default 5 s.
     pub ping_interval: Duration,
+    /// Whether [`Bus::connect`] returns at once when no server answers yet, the client
+    /// connecting in the background (calls fail `UNAVAILABLE` until it has). Default `false`:
+    /// connecting fails.
+    pub retry_initial_connect: bool,
 }
 
 /// How a connection authenticates to the bus (whose account is the trust boundary).
@@ -62,6 +66,7 @@ impl NatsConnect {
             tls_roots_pem: None,
             connect_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(5),
+            retry_initial_connect: false,
         }
     }
 
@@ -108,6 +113,9 @@ impl NatsConnect {
         };
         if let Some(name) = &self.name {
             options = options.name(name);
+        }
+        if self.retry_initial_connect {
+            options = options.retry_on_initial_connect();
         }
         if let Some(pem) = &self.tls_roots_pem {
             options = options
@@ -162,7 +170,8 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Connects to the bus. A server that is not up yet is not waited for: the command retries.
+    /// Connects to the bus (see [`NatsConnect::retry_initial_connect`] for a server not up
+    /// yet).
     pub async fn connect(config: &NatsConnect) -> Result<Bus, NatsError> {
         if config.servers.is_empty() {
             return Err(NatsError::Config("no servers".into()));
@@ -186,7 +195,7 @@ impl Bus {
         self.client.connection_state() == State::Connected
     }
 
-    /// The largest message the server takes, in bytes.
+    /// The largest message the server takes, in bytes (0 before the first connection).
     pub fn max_payload(&self) -> usize {
         self.client.server_info().max_payload
     }

@@ -267,8 +267,9 @@ pub async fn to_nats(
         subjects.push(subject);
     }
     // Discovery answers with every spec in one message: it must fit.
+    // (Not known before the first connection; the server's default is 1 MiB.)
     let max = bus.max_payload();
-    if info_bytes + wire::HEADER_ALLOWANCE > max {
+    if max > 0 && info_bytes + wire::HEADER_ALLOWANCE > max {
         let _ = service.stop().await;
         return Err(NatsError::Service(format!(
             "the specs of {} operations take about {info_bytes} bytes, more than the server's \

@@ -124,8 +124,23 @@ pub async fn serve(
         dev_token_file,
     } = options;
     let embedded = config.is_none();
-    let resolved = resolve(config.as_deref())?;
+    #[cfg_attr(not(feature = "nats"), allow(unused_mut))]
+    let mut resolved = resolve(config.as_deref())?;
     let mut builder = operations(OperationRegistry::builder(), &resolved);
+    #[cfg(feature = "nats")]
+    let mut on_the_bus = match resolved.nats.take() {
+        Some(setup) => {
+            let (bus, layers, lines) = crate::nats_node::OnTheBus::join(setup).await?;
+            for line in lines {
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            }
+            builder = layers
+                .into_iter()
+                .fold(builder, |builder, layer| builder.with_layer(layer));
+            Some(bus)
+        }
+        None => None,
+    };
     if let Some(setup) = &resolved.metrics {
         builder = builder.with_metrics(setup.metrics.clone());
     }
@@ -171,6 +186,8 @@ pub async fn serve(
     for exposure in resolved.metrics.into_iter().flat_map(|m| m.exposures) {
         node = node.metrics(exposure);
     }
+    #[cfg(feature = "nats")]
+    let registry_for_bus = registry.clone();
     let node = node
         .registry(registry)
         .identity_provider(identities.clone())
@@ -186,7 +203,19 @@ pub async fn serve(
         .fold(node, |node, listener| node.listen(listener))
         .build()
         .map_err(|e| e.to_string())?;
+    #[cfg(feature = "nats")]
+    let exported = registry_for_bus.clone();
     let running = node.start().await.map_err(|e| e.to_string())?;
+    #[cfg(feature = "nats")]
+    if let Some(bus) = &mut on_the_bus {
+        let identities: Arc<dyn alknet_http_core::IdentityProvider> = identities.clone();
+        for line in bus
+            .export(&exported, identities, resolved.call_timeout)
+            .await?
+        {
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        }
+    }
     let dev_token_secret = dev_token.as_ref().map(|dev| dev.0.clone());
     if let Some(path) = config {
         credentials::reload_on_hangup(path, dev_token, identities, import_secrets)?;
@@ -230,7 +259,17 @@ pub async fn serve(
     }
     let _ = out.flush();
     drop(out);
-    running.run_until(stop_signal()).await;
+    #[cfg(feature = "nats")]
+    let stop = async {
+        stop_signal().await;
+        // Off the bus first: gateways stop sending calls here while the node drains.
+        if let Some(bus) = on_the_bus {
+            bus.leave().await;
+        }
+    };
+    #[cfg(not(feature = "nats"))]
+    let stop = stop_signal();
+    running.run_until(stop).await;
     let _ = writeln!(std::io::stdout().lock(), "stopped");
     Ok(())
 }

@@ -141,6 +141,11 @@ pub struct NodeConfig {
     /// Limits on root calls.
     #[serde(default)]
     pub rate_limit: Vec<RateLimitEntry>,
+    /// The message bus (`[nats]`).
+    pub nats: Option<crate::nats_config::NatsSection>,
+    /// Exports (`[[export.nats]]`).
+    #[serde(default)]
+    pub export: crate::nats_config::ExportConfig,
 }
 
 fn yes() -> bool {
@@ -167,6 +172,8 @@ impl Default for NodeConfig {
             issuer: Vec::new(),
             oauth: None,
             rate_limit: Vec::new(),
+            nats: None,
+            export: crate::nats_config::ExportConfig::default(),
         })
     }
 }
@@ -266,6 +273,9 @@ pub struct Resolved {
     pub federation: Option<Federation>,
     /// The metrics and where `/metrics` is served, when configured.
     pub metrics: Option<MetricsSetup>,
+    /// The node's part on the message bus, when `[nats]` is configured.
+    #[cfg(feature = "nats")]
+    pub nats: Option<crate::nats_config::NatsSetup>,
 }
 
 impl NodeConfig {
@@ -308,7 +318,7 @@ impl NodeConfig {
 
     /// Loads certificates, checks hashes and builds the node's settings. `base` resolves
     /// relative paths.
-    pub fn resolve(self, base: &Path) -> Result<Resolved, ConfigError> {
+    pub fn resolve(mut self, base: &Path) -> Result<Resolved, ConfigError> {
         let path = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -416,6 +426,16 @@ impl NodeConfig {
                 ));
             }
         };
+        let nats_imports = std::mem::take(&mut self.import.nats);
+        #[cfg(feature = "nats")]
+        let nats = crate::nats_config::resolve(
+            self.nats.take(),
+            std::mem::take(&mut self.export.nats),
+            nats_imports,
+            path,
+        )?;
+        #[cfg(not(feature = "nats"))]
+        crate::nats_config::refuse(self.nats.as_ref(), &self.export.nats, &nats_imports)?;
         let imports = if self.import.is_empty() {
             Vec::new()
         } else {
@@ -450,6 +470,8 @@ impl NodeConfig {
                 .map_or(alknet_http_core::invoke::DEFAULT_CALL_TIMEOUT, ms),
             imports,
             mcp: self.mcp.resolve()?,
+            #[cfg(feature = "nats")]
+            nats,
         })
     }
 }

@@ -339,3 +339,33 @@ fn the_mcp_tool_mode_is_checked() {
     let error = mcp("tools = \"every\"").unwrap_err().to_string();
     assert!(error.contains("every"), "{error}");
 }
+
+#[test]
+fn the_bus_tables_resolve_or_say_what_is_wrong() {
+    let resolve = |text: &str| {
+        NodeConfig::parse(text)
+            .and_then(|c| c.resolve(Path::new(".")))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let export = "[[export.nats]]\nidentity = \"bus\"\nscopes = [\"demo:read\"]\n";
+    let orphan = resolve(export).unwrap_err();
+    assert!(orphan.contains("[nats]"), "{orphan}");
+    let tables = format!("[nats]\nservers = [\"nats://127.0.0.1:4222\"]\n\n{export}");
+    if cfg!(feature = "nats") {
+        resolve(&tables).unwrap();
+        let both = resolve(
+            "[nats]\nservers = [\"nats://h:4222\"]\ntoken_file = \"t\"\nuser = \"u\"\n",
+        )
+        .unwrap_err();
+        assert!(both.starts_with("nats: one of"), "{both}");
+        let visibility = resolve(
+            "[nats]\nservers = [\"nats://h:4222\"]\n[[import.nats]]\nvisibility = \"public\"\n",
+        )
+        .unwrap_err();
+        assert!(visibility.contains("public"), "{visibility}");
+    } else {
+        let refused = resolve(&tables).unwrap_err();
+        assert!(refused.contains("feature `nats`"), "{refused}");
+    }
+}

@@ -59,6 +59,9 @@ pub struct ImportConfig {
     /// `[[import.mcp]]` entries.
     #[serde(default)]
     pub mcp: Vec<McpImportConfig>,
+    /// `[[import.nats]]` entries (served with feature `nats`).
+    #[serde(default)]
+    pub nats: Vec<crate::nats_config::NatsImportEntry>,
 }
 
 /// One `[[import.mcp]]` entry.

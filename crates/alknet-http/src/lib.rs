@@ -32,6 +32,7 @@
 //! | `tls` | yes | HTTPS listeners (rustls with ring, ALPN `h2`/`http/1.1`) |
 //! | `quic` | no | the native `alknet/call` transport over QUIC |
 //! | `cli` | yes | the `alknet-http` command and the TOML configuration |
+//! | [`nats`] | no | scale-out on a NATS bus: `to_nats`, `from_nats`, `[nats]` in the configuration (`alknet-http-nats`) |
 //! | `full` | no | all of the above |
 //!
 //! ## Example
@@ -61,6 +62,9 @@ pub use alknet_http_gateway as gateway;
 #[cfg(feature = "mcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
 pub use alknet_http_mcp as mcp;
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub use alknet_http_nats as nats;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub use alknet_http_openapi as openapi;
@@ -99,6 +103,11 @@ pub mod mcp_config;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod metrics_endpoint;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod nats_config;
+#[cfg(all(feature = "cli", feature = "nats"))]
+mod nats_node;
 mod node;
 mod node_builder;
 #[cfg(feature = "cli")]

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use alknet_http_core::{CallOptions, ErrorCode, Identity};
 use alknet_http_nats::{NatsExport, NatsImport, to_nats};
-use alknet_http_tests::{Probe, within};
+use alknet_http_tests::{NatsServer, Probe, within};
 use futures::StreamExt as _;
 use serde_json::json;
 
-use crate::server::NatsServer;
 use crate::worker::{Gateway, Seen, bus, dispatch, registry};
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,6 +2,8 @@
 //! sockets by its own client subcommands.
 
 mod cli;
+#[cfg(feature = "nats")]
+mod cluster;
 mod federation;
 mod lifecycle;
 mod mcp_sdk;

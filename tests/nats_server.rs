@@ -1,4 +1,5 @@
-//! A `nats-server` process on a free loopback port, for the length of a test.
+//! A `nats-server` process on a free loopback port, for the length of a test (Debian's, named
+//! by `ALKNET_NATS_SERVER`; `cargo xtask nats` installs it).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -6,9 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A running (or killed, and restartable) `nats-server`.
-pub(crate) struct NatsServer {
+#[derive(Debug)]
+pub struct NatsServer {
     child: Option<Child>,
-    pub(crate) url: String,
+    /// Its client URL (`nats://127.0.0.1:PORT`).
+    pub url: String,
     port: u16,
     dir: PathBuf,
 }
@@ -26,12 +29,15 @@ fn free_port() -> u16 {
 
 impl NatsServer {
     /// A server with its defaults.
-    pub(crate) async fn start() -> Self {
+    pub async fn start() -> Self {
         Self::start_with("").await
     }
 
     /// A server with these extra configuration lines (`max_payload: 4096`).
-    pub(crate) async fn start_with(extra: &str) -> Self {
+    ///
+    /// # Panics
+    /// When the server cannot be started or does not listen within five seconds.
+    pub async fn start_with(extra: &str) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("alknet-nats-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a scratch directory");
@@ -48,7 +54,7 @@ impl NatsServer {
     }
 
     /// Starts the server again on the same port (after [`NatsServer::kill`]).
-    pub(crate) async fn restart(&mut self) {
+    pub async fn restart(&mut self) {
         let child = Command::new(program())
             .arg("-c")
             .arg(self.dir.join("nats.conf"))
@@ -70,7 +76,7 @@ impl NatsServer {
     }
 
     /// Kills the server (SIGKILL): connections drop without a goodbye.
-    pub(crate) fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
