@@ -354,10 +354,9 @@ fn the_bus_tables_resolve_or_say_what_is_wrong() {
     let tables = format!("[nats]\nservers = [\"nats://127.0.0.1:4222\"]\n\n{export}");
     if cfg!(feature = "nats") {
         resolve(&tables).unwrap();
-        let both = resolve(
-            "[nats]\nservers = [\"nats://h:4222\"]\ntoken_file = \"t\"\nuser = \"u\"\n",
-        )
-        .unwrap_err();
+        let both =
+            resolve("[nats]\nservers = [\"nats://h:4222\"]\ntoken_file = \"t\"\nuser = \"u\"\n")
+                .unwrap_err();
         assert!(both.starts_with("nats: one of"), "{both}");
         let visibility = resolve(
             "[nats]\nservers = [\"nats://h:4222\"]\n[[import.nats]]\nvisibility = \"public\"\n",
