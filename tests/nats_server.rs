@@ -9,6 +9,7 @@ use std::time::Duration;
 /// A running (or killed, and restartable) `nats-server`.
 #[derive(Debug)]
 pub struct NatsServer {
+    program: String,
     child: Option<Child>,
     /// Its client URL (`nats://127.0.0.1:PORT`).
     pub url: String,
@@ -34,16 +35,22 @@ impl NatsServer {
     }
 
     /// A server with these extra configuration lines (`max_payload: 4096`).
+    pub async fn start_with(extra: &str) -> Self {
+        Self::start_program(&program(), extra).await
+    }
+
+    /// The server at `program` with these extra configuration lines.
     ///
     /// # Panics
     /// When the server cannot be started or does not listen within five seconds.
-    pub async fn start_with(extra: &str) -> Self {
+    pub async fn start_program(program: &str, extra: &str) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("alknet-nats-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a scratch directory");
         let mut config = std::fs::File::create(dir.join("nats.conf")).expect("config");
         writeln!(config, "host: 127.0.0.1\nport: {port}\n{extra}").expect("config");
         let mut server = NatsServer {
+            program: program.to_owned(),
             child: None,
             url: format!("nats://127.0.0.1:{port}"),
             port,
@@ -55,7 +62,7 @@ impl NatsServer {
 
     /// Starts the server again on the same port (after [`NatsServer::kill`]).
     pub async fn restart(&mut self) {
-        let child = Command::new(program())
+        let child = Command::new(&self.program)
             .arg("-c")
             .arg(self.dir.join("nats.conf"))
             .stdout(Stdio::null())

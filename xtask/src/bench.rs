@@ -202,8 +202,9 @@ pub(crate) fn bench(args: &[String]) -> Result {
     }
     let latency = forward_and_idle()?;
     let interleaved = format!(
-        "{INTERLEAVED_NOTE}\n{}\n{}\n{}\n{}",
+        "{INTERLEAVED_NOTE}\n{}\n{}\n{}\n{}\n{}",
         mcp_cost()?,
+        nats_cost()?,
         telemetry_cost()?,
         auth_cost()?,
         limit_isolation()?
@@ -398,6 +399,49 @@ pub(crate) fn mcp_cost() -> Result<String> {
             "direct_on_axum",
             "a direct tool, `to_mcp`'s router on plain `axum::serve` with anonymous callers (no bearer layer, limits or timeouts)",
             "what the server stack costs (no goal)"
+        ),
+    ))
+}
+
+/// What the bus costs (`bench/src/bin/nats_cost.rs`): calls through a gateway node over NATS
+/// against a bare HTTP gateway over NATS, and subscription items against bare pub/sub.
+pub(crate) fn nats_cost() -> Result<String> {
+    crate::e2e::debian_package(crate::e2e::NATS_SERVER, "nats-server")?;
+    let r = release_json(
+        &["-p", "alknet-http-bench", "--bin", "nats_cost", "--", "20"],
+        &[std::ffi::OsStr::new(crate::e2e::NATS_SERVER)],
+    )?;
+    let (calls, streams) = (&r["calls"], &r["streams"]);
+    let raw = calls["bare_request_reply"]["rate"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    Ok(format!(
+        "{}{}| (for scale: 64 tasks of request/reply with the bare responder, no HTTP: {raw:.0} calls/s) | | | | |\n\n{}{}",
+        interleaved_header(
+            "NATS (one `nats-server`, 64 HTTP clients, `bench/echo`)",
+            "a bare axum `POST /call` doing async-nats request/reply with a bare echo responder",
+            calls,
+            "bare_http_gateway"
+        ),
+        interleaved_row(
+            calls,
+            "bare_http_gateway",
+            "gateway_post_call",
+            "`POST /call` through a gateway node → `from_nats` → the bus → a worker's `to_nats`",
+            "≥ 0.70"
+        ),
+        interleaved_header(
+            "NATS subscription items (`bench/stream`, 2,000 per stream, window 64)",
+            "a bare publisher and subscriber of the same items",
+            streams,
+            "bare_publish_subscribe"
+        ),
+        interleaved_row(
+            streams,
+            "bare_publish_subscribe",
+            "gateway_subscription",
+            "through the gateway's dispatch over the bus (items/s)",
+            "reported"
         ),
     ))
 }

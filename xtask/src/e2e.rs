@@ -208,7 +208,7 @@ pub(crate) fn schemathesis() -> Result {
 }
 
 /// Installs Debian's `package` when `program` is missing (as root; otherwise says how).
-fn debian_package(program: &str, package: &str) -> Result {
+pub(crate) fn debian_package(program: &str, package: &str) -> Result {
     if Path::new(program).exists() {
         return Ok(());
     }
@@ -247,7 +247,7 @@ pub(crate) fn prometheus_e2e() -> Result {
 }
 
 /// Debian's NATS server.
-const NATS_SERVER: &str = "/usr/sbin/nats-server";
+pub(crate) const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
 /// `to_nats` and `from_nats` against Debian's `nats-server`, which each test starts: calls,
 /// errors, deadlines, aborts, subscriptions with flow control, load over two workers, the bus

@@ -495,12 +495,20 @@ async fn once(
         .dispatch
         .call(Some(worker.identity.clone()), name, input, options);
     tokio::pin!(call);
-    let mut beat = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
-    let result = loop {
-        tokio::select! {
-            biased;
-            result = &mut call => break result,
-            _ = beat.tick() => worker.publish(reply, wire::kind("beat"), Bytes::new()).await,
+    // Most calls answer on their first poll: no heartbeat timer for them.
+    let result = match futures::FutureExt::now_or_never(&mut call) {
+        Some(result) => result,
+        None => {
+            let mut beat = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+            loop {
+                tokio::select! {
+                    biased;
+                    result = &mut call => break result,
+                    _ = beat.tick() => {
+                        worker.publish(reply, wire::kind("beat"), Bytes::new()).await;
+                    }
+                }
+            }
         }
     };
     let (headers, body) = match result.map_err(|failure| (failure.status.as_u16(), failure.error)) {

@@ -211,20 +211,23 @@ impl Forwarder {
     async fn wait(&self, slot: &mut Slot, deadline: Option<Instant>) -> Outcome {
         let mut losses = self.bus.losses();
         losses.borrow_and_update();
-        let expired = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
+        // One timer per call: the worker's silence or the deadline, whichever comes first,
+        // pushed back by each beat.
+        let wake = |now: Instant| {
+            let silent = now + self.silence;
+            deadline.map_or(silent, |at| at.min(silent))
         };
-        tokio::pin!(expired);
+        let timer = tokio::time::sleep_until(wake(Instant::now()));
+        tokio::pin!(timer);
         loop {
             let reply = tokio::select! {
                 reply = slot.replies.recv() => reply,
-                () = tokio::time::sleep(self.silence) => {
+                () = &mut timer => {
+                    if deadline.is_some_and(|at| at <= Instant::now()) {
+                        return Outcome::Timeout;
+                    }
                     return Outcome::Lost("the worker stopped answering");
                 }
-                () = &mut expired => return Outcome::Timeout,
                 _ = losses.changed() => {
                     return Outcome::Lost("the connection to the message bus was lost");
                 }
@@ -236,7 +239,7 @@ impl Forwarder {
                 Reply::Result(body) => return Outcome::Result(body),
                 Reply::Error(error) => return Outcome::Error(error),
                 Reply::NoResponders => return Outcome::NoResponders,
-                Reply::Beat => {}
+                Reply::Beat => timer.as_mut().reset(wake(Instant::now())),
                 Reply::Item(..) | Reply::Done => {
                     return Outcome::Error(CallError::internal(
                         "a worker answered a query with a stream",
@@ -308,6 +311,12 @@ impl Forwarder {
             read: 0,
             acked: 0,
             control: None,
+            heard: Instant::now(),
+            watch: {
+                let mut watch = tokio::time::interval(self.silence);
+                watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                watch
+            },
         }))
     }
 }
@@ -331,16 +340,28 @@ struct Open {
     acked: u64,
     /// The worker's control subject, once it said it.
     control: Option<String>,
+    /// When the worker was last heard, and the tick that looks at it.
+    heard: Instant,
+    watch: tokio::time::Interval,
 }
 
 impl Open {
     /// The next item or the terminal error; `None` when the stream is done.
     async fn next(&mut self) -> Option<Result<Value, CallError>> {
         loop {
-            let reply = tokio::select! {
-                reply = self.slot.replies.recv() => reply,
-                () = tokio::time::sleep(self.forwarder.silence) => None,
+            // Not a timer per item: the watch ticks every `silence` and looks at when the
+            // worker was last heard.
+            let reply = loop {
+                tokio::select! {
+                    reply = self.slot.replies.recv() => break reply,
+                    _ = self.watch.tick() => {
+                        if self.heard.elapsed() >= self.forwarder.silence {
+                            break None;
+                        }
+                    }
+                }
             };
+            self.heard = Instant::now();
             let Some(reply) = reply else {
                 self.abort.disarm();
                 return Some(Err(lost(
