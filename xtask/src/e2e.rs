@@ -249,12 +249,17 @@ pub(crate) fn prometheus_e2e() -> Result {
 /// Debian's NATS server.
 pub(crate) const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
+/// Debian's nginx (the light build), the load balancer in front of gateway replicas.
+const NGINX: &str = "/usr/sbin/nginx";
+
 /// `to_nats` and `from_nats` against Debian's `nats-server`, which each test starts: calls,
 /// errors, deadlines, aborts, subscriptions with flow control, load over two workers, the bus
 /// and workers going away, payloads past `max_payload`; then `alknet-http serve` nodes on it
-/// (two workers and a gateway, a worker killed and the bus restarted under load).
+/// (two workers and a gateway, a worker killed and the bus restarted under load; two gateways
+/// behind Debian's nginx serving calls, batches, SSE, WebSocket sessions and MCP 2026-07-28).
 pub(crate) fn nats_e2e() -> Result {
     debian_package(NATS_SERVER, "nats-server")?;
+    debian_package(NGINX, "nginx-light")?;
     ignored_tests(
         "to_nats and from_nats against nats-server",
         "alknet-http-nats",
@@ -277,7 +282,8 @@ pub(crate) fn nats_e2e() -> Result {
                 "--ignored",
                 "--nocapture",
             ])
-            .env("ALKNET_NATS_SERVER", NATS_SERVER),
+            .env("ALKNET_NATS_SERVER", NATS_SERVER)
+            .env("ALKNET_NGINX", NGINX),
     )
 }
 

@@ -11,6 +11,22 @@
 //!   node's answer gathered), `Internal` by default like every import, and
 //!   [follows](FromNats::follow) it as nodes come and go.
 //!
+//! ## Module map
+//!
+//! | item | what it is |
+//! |---|---|
+//! | [`Bus`], [`NatsConnect`], [`NatsAuth`] | the connection to the bus, and how it is made |
+//! | [`to_nats`], [`NatsExport`], [`NatsExporter`] | a worker: operations served on the bus |
+//! | [`FromNats`], [`NatsImport`], [`Following`], [`Advertised`] | a gateway: what the bus serves, imported |
+//! | [`operation_subject`] | the subject an operation is served on |
+//! | [`NatsError`] | what can go wrong setting either up |
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | *(none)* | | both directions are always built |
+//!
 //! ## A call on the bus
 //!
 //! The gateway publishes the input JSON to the operation's subject with a reply subject of

@@ -183,3 +183,241 @@ async fn a_gateway_serves_two_workers_over_the_bus() {
     drop((two, gate));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// nginx (Debian's, unprivileged from a scratch prefix) balancing two gateways round-robin.
+struct Nginx {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nginx {
+    async fn start(dir: &Path, upstreams: &[&str]) -> Nginx {
+        let program = std::env::var("ALKNET_NGINX").unwrap_or_else(|_| "nginx".to_owned());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let prefix = dir.join("nginx");
+        std::fs::create_dir_all(prefix.join("logs")).unwrap();
+        let p = prefix.display();
+        let servers: String = upstreams
+            .iter()
+            .map(|u| format!("    server {};\n", u.trim_start_matches("http://")))
+            .collect();
+        let conf = format!(
+            "worker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n\
+               client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n\
+               fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n\
+               map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
+               upstream gateways {{\n{servers}  }}\n\
+               server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+                 proxy_pass http://gateways;\n      proxy_http_version 1.1;\n\
+                 proxy_set_header Upgrade $http_upgrade;\n\
+                 proxy_set_header Connection $connection_upgrade;\n\
+                 proxy_set_header Host $host;\n      proxy_buffering off;\n\
+                 proxy_read_timeout 1h;\n    }}\n  }}\n}}\n"
+        );
+        let conf_path = prefix.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = std::process::Command::new(program)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(&prefix)
+            .args(["-g", "daemon off;"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx (Debian's `nginx-light`; `cargo xtask nats` installs it)");
+        let up = until(Duration::from_secs(10), || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(up.is_some(), "nginx did not listen");
+        Nginx {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+/// One 2026-07-28 MCP request (no session): its JSON-RPC result.
+async fn mcp(http: &reqwest::Client, base: &str, id: u64, method: &str, params: Value) -> Value {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "cluster-test", "version": "1"}
+    });
+    let mut request = http
+        .post(format!("{base}/mcp"))
+        .bearer_auth(TOKEN)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", method);
+    if let Some(name) = params["name"].as_str() {
+        request = request.header("Mcp-Name", name);
+    }
+    let response = request
+        .json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{method}");
+    assert!(response.headers().get("mcp-session-id").is_none());
+    let text = response.text().await.unwrap();
+    let last = text
+        .lines()
+        .map(|line| line.strip_prefix("data:").unwrap_or(line).trim())
+        .rfind(|line| line.starts_with('{'))
+        .unwrap_or_else(|| panic!("{method}: {text}"));
+    let message: Value = serde_json::from_str(last).unwrap();
+    message["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server and nginx; run by `cargo xtask nats`"]
+async fn gateways_behind_nginx_serve_every_surface() {
+    alknet_http::core::client::install_crypto_provider();
+    let bus = NatsServer::start().await;
+    let dir = temp_dir("edge");
+    let _one = NodeProcess::start(Path::new(BIN), true, &worker(&dir, "one", &bus.url), "one");
+    let _two = NodeProcess::start(Path::new(BIN), true, &worker(&dir, "two", &bus.url), "two");
+    let gateways: Vec<NodeProcess> = ["east", "west"]
+        .iter()
+        .map(|name| {
+            let config = gateway(&dir, &bus.url);
+            let named = dir.join(format!("{name}.toml"));
+            std::fs::rename(&config, &named).unwrap();
+            NodeProcess::start(Path::new(BIN), true, &named, name)
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    for gateway in &gateways {
+        let base = gateway.http.clone();
+        let ready = until(Duration::from_secs(15), || {
+            let (http, base) = (&http, &base);
+            async move { call(http, base, "demo/echo", json!(0)).await.0 == 200 }
+        })
+        .await;
+        assert!(ready.is_some(), "{base} never served demo/echo");
+    }
+    let nginx = Nginx::start(&dir, &[&gateways[0].http, &gateways[1].http]).await;
+    let base = nginx.url.clone();
+    let logged = |name: &str| {
+        std::fs::read_to_string(dir.join(format!("{name}.log")))
+            .unwrap_or_default()
+            .matches("surface=\"gateway\"")
+            .count()
+    };
+    let (east, west) = (logged("east"), logged("west"));
+
+    // Calls and batches, round-robin over both gateways.
+    for n in 0..20 {
+        let (status, body) = call(&http, &base, "demo/echo", json!({"n": n})).await;
+        assert_eq!((status, body), (200, json!({"n": n})));
+    }
+    assert!(
+        logged("east") > east && logged("west") > west,
+        "nginx did not use both gateways"
+    );
+    let batch: Value = http
+        .post(format!("{base}/batch"))
+        .bearer_auth(TOKEN)
+        .json(&json!([
+            {"operation": "demo/echo", "input": 1},
+            {"operation": "demo/greet", "input": {"name": "ada"}}
+        ]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(batch[0]["output"], json!(1), "{batch}");
+    assert!(batch[1]["output"]["greeting"].is_string(), "{batch}");
+
+    // SSE through the proxy arrives event by event, not when the stream ends.
+    let started = Instant::now();
+    let mut events = http
+        .post(format!("{base}/subscribe"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"operation": "demo/ticks", "input": {"count": 3, "interval_ms": 400}}))
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream();
+    let first = futures::StreamExt::next(&mut events)
+        .await
+        .unwrap()
+        .unwrap();
+    let first_at = started.elapsed();
+    let mut text = String::from_utf8_lossy(&first).into_owned();
+    while let Some(chunk) = futures::StreamExt::next(&mut events).await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    let all_at = started.elapsed();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("id:")).count(),
+        3,
+        "{text}"
+    );
+    assert!(
+        all_at - first_at >= Duration::from_millis(600),
+        "buffered: the first event came at {first_at:?}, the end at {all_at:?}"
+    );
+
+    // A WebSocket session through the proxy, pinned to the gateway that took it.
+    let ws_url = base.replace("http://", "ws://") + "/alknet/call";
+    let options = alknet_http::ws::client::ClientOptions::new(Some(TOKEN.to_owned()));
+    let session = alknet_http::ws::client::connect(&ws_url, options)
+        .await
+        .unwrap();
+    for n in 0..5 {
+        assert_eq!(
+            session.call("/demo/echo", json!({"ws": n})).await.unwrap(),
+            json!({"ws": n})
+        );
+    }
+
+    // MCP 2026-07-28: stateless requests, any gateway answers.
+    let listed = mcp(&http, &base, 1, "tools/list", json!({})).await;
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"demo.echo"), "{names:?}");
+    for n in 0..4 {
+        let called = mcp(
+            &http,
+            &base,
+            10 + n,
+            "tools/call",
+            json!({"name": "demo.echo", "arguments": {"mcp": n}}),
+        )
+        .await;
+        // `demo/echo` declares no object output: its result travels under `result`.
+        assert_eq!(
+            called["structuredContent"]["result"],
+            json!({"mcp": n}),
+            "{called}"
+        );
+    }
+    drop(session);
+    drop(nginx);
+    drop(gateways);
+    let _ = std::fs::remove_dir_all(dir);
+}
