@@ -5,26 +5,19 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use alknet_http_core::{CallOptions, ErrorCode, Identity};
-use alknet_http_nats::{NatsExport, NatsImport, to_nats};
+use alknet_http_nats::NatsImport;
 use alknet_http_tests::{NatsServer, Probe, within};
 use futures::StreamExt as _;
 use serde_json::json;
 
-use crate::worker::{Gateway, Seen, bus, dispatch, registry};
+use crate::worker::{Gateway, Seen, as_bus, bus, worker};
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs nats-server; run by `cargo xtask nats`"]
 async fn queries_mutations_and_errors_cross_the_bus() {
     let server = NatsServer::start().await;
     let seen = Arc::new(Seen::default());
-    let worker_bus = bus(&server.url).await;
-    let exporter = to_nats(
-        &worker_bus,
-        dispatch(registry(seen.clone(), &Probe::new())),
-        NatsExport::new(Identity::new("bus")),
-    )
-    .await
-    .expect("exported");
+    let (_worker_bus, exporter) = worker(&server.url, seen.clone(), &Probe::new(), as_bus()).await;
     assert!(exporter.operations().contains(&"demo/echo".to_owned()));
     assert!(exporter.subjects().contains(&"alknet.demo.echo".to_owned()));
     let gateway = Gateway::start(&bus(&server.url).await, NatsImport::default()).await;
@@ -75,14 +68,7 @@ async fn queries_mutations_and_errors_cross_the_bus() {
 async fn the_deadline_travels_and_an_abort_reaches_the_worker() {
     let server = NatsServer::start().await;
     let probe = Probe::new();
-    let worker_bus = bus(&server.url).await;
-    let _exporter = to_nats(
-        &worker_bus,
-        dispatch(registry(Arc::default(), &probe)),
-        NatsExport::new(Identity::new("bus")),
-    )
-    .await
-    .unwrap();
+    let (_worker_bus, _exporter) = worker(&server.url, Arc::default(), &probe, as_bus()).await;
     let gateway_bus = bus(&server.url).await;
     let gateway = Gateway::start(&gateway_bus, NatsImport::default()).await;
     // The gateway's deadline (300 ms) is the worker's: the held call times out there, and
@@ -124,14 +110,7 @@ async fn the_deadline_travels_and_an_abort_reaches_the_worker() {
 async fn a_subscription_streams_in_order_and_stops_on_abort() {
     let server = NatsServer::start().await;
     let seen = Arc::new(Seen::default());
-    let worker_bus = bus(&server.url).await;
-    let _exporter = to_nats(
-        &worker_bus,
-        dispatch(registry(seen.clone(), &Probe::new())),
-        NatsExport::new(Identity::new("bus")),
-    )
-    .await
-    .unwrap();
+    let (_worker_bus, _exporter) = worker(&server.url, seen.clone(), &Probe::new(), as_bus()).await;
     // A small window: the worker waits for acknowledgements many times over.
     let gateway = Gateway::start(
         &bus(&server.url).await,
@@ -172,21 +151,8 @@ async fn a_subscription_streams_in_order_and_stops_on_abort() {
 async fn two_workers_share_the_calls() {
     let server = NatsServer::start().await;
     let (one, two) = (Arc::new(Seen::default()), Arc::new(Seen::default()));
-    let (bus_one, bus_two) = (bus(&server.url).await, bus(&server.url).await);
-    let _one = to_nats(
-        &bus_one,
-        dispatch(registry(one.clone(), &Probe::new())),
-        NatsExport::new(Identity::new("bus")),
-    )
-    .await
-    .unwrap();
-    let _two = to_nats(
-        &bus_two,
-        dispatch(registry(two.clone(), &Probe::new())),
-        NatsExport::new(Identity::new("bus")),
-    )
-    .await
-    .unwrap();
+    let _one = worker(&server.url, one.clone(), &Probe::new(), as_bus()).await;
+    let _two = worker(&server.url, two.clone(), &Probe::new(), as_bus()).await;
     let gateway = Gateway::start(&bus(&server.url).await, NatsImport::default()).await;
     let calls = 400;
     futures::stream::iter(0..calls)
@@ -210,14 +176,8 @@ async fn two_workers_share_the_calls() {
 #[ignore = "needs nats-server; run by `cargo xtask nats`"]
 async fn payloads_past_max_payload_fail_clearly() {
     let server = NatsServer::start_with("max_payload: 8192").await;
-    let worker_bus = bus(&server.url).await;
-    let _exporter = to_nats(
-        &worker_bus,
-        dispatch(registry(Arc::default(), &Probe::new())),
-        NatsExport::new(Identity::new("bus")),
-    )
-    .await
-    .unwrap();
+    let (_worker_bus, _exporter) =
+        worker(&server.url, Arc::default(), &Probe::new(), as_bus()).await;
     let gateway = Gateway::start(&bus(&server.url).await, NatsImport::default()).await;
     let error = gateway
         .call("demo/echo", json!("y".repeat(20_000)))

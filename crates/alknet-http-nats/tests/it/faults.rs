@@ -4,25 +4,19 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use alknet_http_core::{ErrorCode, Identity};
-use alknet_http_nats::{NatsExport, NatsImport, to_nats};
+use alknet_http_core::ErrorCode;
+use alknet_http_nats::NatsImport;
 use alknet_http_tests::{NatsServer, Probe, within};
 use serde_json::json;
 
-use crate::worker::{Gateway, Seen, bus, dispatch, registry};
+use crate::worker::{Gateway, Seen, as_bus, bus, worker};
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs nats-server; run by `cargo xtask nats`"]
 async fn with_no_worker_or_no_bus_calls_fail_fast_and_recover() {
     let mut server = NatsServer::start().await;
-    let worker_bus = bus(&server.url).await;
-    let exporter = to_nats(
-        &worker_bus,
-        dispatch(registry(Arc::default(), &Probe::new())),
-        NatsExport::new(Identity::new("bus")),
-    )
-    .await
-    .unwrap();
+    let (_worker_bus, exporter) =
+        worker(&server.url, Arc::default(), &Probe::new(), as_bus()).await;
     let gateway = Gateway::start(&bus(&server.url).await, NatsImport::default()).await;
     assert_eq!(gateway.call("demo/echo", json!(1)).await.unwrap(), json!(1));
 
@@ -65,16 +59,10 @@ async fn with_no_worker_or_no_bus_calls_fail_fast_and_recover() {
 async fn a_silent_worker_is_lost_a_query_is_retried_and_a_mutation_is_not() {
     let server = NatsServer::start().await;
     let seen = Arc::new(Seen::default());
-    let worker_bus = bus(&server.url).await;
     // The worker beats every 10 s; the gateway expects one every 100 ms: any call longer than
     // 300 ms looks lost.
-    let _exporter = to_nats(
-        &worker_bus,
-        dispatch(registry(seen.clone(), &Probe::new())),
-        NatsExport::new(Identity::new("bus")).with_heartbeat(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    let slow_beat = as_bus().with_heartbeat(Duration::from_secs(10));
+    let _worker = worker(&server.url, seen.clone(), &Probe::new(), slow_beat).await;
     let gateway = Gateway::start(
         &bus(&server.url).await,
         NatsImport::default().with_heartbeat(Duration::from_millis(100)),

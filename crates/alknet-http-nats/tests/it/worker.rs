@@ -9,7 +9,9 @@ use alknet_http_core::{
     CallError, Capabilities, ErrorDefinition, GatewayDispatch, HandlerKind, Identity,
     OperationOverlay, OperationRegistry, OperationSpec, Visibility,
 };
-use alknet_http_nats::{Bus, Following, FromNats, NatsConnect, NatsImport};
+use alknet_http_nats::{
+    Bus, Following, FromNats, NatsConnect, NatsExport, NatsExporter, NatsImport, to_nats,
+};
 use alknet_http_tests::{Probe, within};
 use serde_json::{Value, json};
 
@@ -137,6 +139,26 @@ pub(crate) fn registry(seen: Arc<Seen>, probe: &Probe) -> OperationRegistry {
 /// A worker's dispatch over `registry`.
 pub(crate) fn dispatch(registry: OperationRegistry) -> GatewayDispatch {
     GatewayDispatch::new(registry, Arc::new(AnonymousOnly))
+}
+
+/// A worker on `url` serving [`registry`] as `export` says: its bus and exporter (the worker
+/// leaves the bus when the exporter is dropped).
+pub(crate) async fn worker(
+    url: &str,
+    seen: Arc<Seen>,
+    probe: &Probe,
+    export: NatsExport,
+) -> (Bus, NatsExporter) {
+    let bus = bus(url).await;
+    let exporter = to_nats(&bus, dispatch(registry(seen, probe)), export)
+        .await
+        .expect("exported");
+    (bus, exporter)
+}
+
+/// Every `External` operation, run as `bus`.
+pub(crate) fn as_bus() -> NatsExport {
+    NatsExport::new(Identity::new("bus"))
 }
 
 pub(crate) async fn bus(url: &str) -> Bus {

@@ -112,26 +112,7 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
 
 /// An OTLP/HTTP collector that decodes the real protobuf: its URL and the spans it got.
 async fn collector() -> (String, Arc<Mutex<Vec<Span>>>) {
-    let received: Arc<Mutex<Vec<Span>>> = Arc::default();
-    let sink = received.clone();
-    let url = serve(axum::Router::new().route(
-        "/v1/traces",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let sink = sink.clone();
-            async move {
-                let request = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
-                let mut spans = sink.lock().unwrap();
-                for resource in request.resource_spans {
-                    for scope in resource.scope_spans {
-                        spans.extend(scope.spans);
-                    }
-                }
-                axum::http::StatusCode::OK
-            }
-        }),
-    ))
-    .await;
-    (url, received)
+    collector_holding_first(None).await
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -196,19 +177,23 @@ async fn the_command_exports_its_spans_to_the_configured_collector() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// A collector that holds its first export until `release` is notified: the spans of every
-/// export it decoded.
-async fn stalling_collector(release: Arc<tokio::sync::Notify>) -> (String, Arc<Mutex<Vec<Span>>>) {
+/// The collector, holding its first export until `hold` (when given) is notified: its URL
+/// and the spans of every export it decoded.
+async fn collector_holding_first(
+    hold: Option<Arc<tokio::sync::Notify>>,
+) -> (String, Arc<Mutex<Vec<Span>>>) {
     let received: Arc<Mutex<Vec<Span>>> = Arc::default();
     let sink = received.clone();
     let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let url = serve(axum::Router::new().route(
         "/v1/traces",
         axum::routing::post(move |body: axum::body::Bytes| {
-            let (sink, release, first) = (sink.clone(), release.clone(), first.clone());
+            let (sink, hold, first) = (sink.clone(), hold.clone(), first.clone());
             async move {
-                if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                    release.notified().await;
+                if let Some(hold) = hold
+                    && first.swap(false, std::sync::atomic::Ordering::SeqCst)
+                {
+                    hold.notified().await;
                 }
                 let request = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
                 let mut spans = sink.lock().unwrap();
@@ -231,7 +216,7 @@ async fn stalling_collector(release: Arc<tokio::sync::Notify>) -> (String, Arc<M
 async fn spans_beyond_the_export_queue_are_dropped_and_calls_do_not_wait() {
     alknet_http::core::client::install_crypto_provider();
     let release = Arc::new(tokio::sync::Notify::new());
-    let (collector, received) = stalling_collector(release.clone()).await;
+    let (collector, received) = collector_holding_first(Some(release.clone())).await;
     let dir = crate::cli::temp_dir("otlp-queue");
     let config = dir.join("node.toml");
     std::fs::write(
