@@ -198,8 +198,11 @@ struct Worker {
     identity: Arc<Identity>,
     heartbeat: Duration,
     permits: Arc<Semaphore>,
-    /// Running calls by id: what an abort cancels.
-    in_flight: Mutex<HashMap<String, CancellationToken>>,
+    /// Running calls by id: what an abort cancels. A Query sent again under the same id (its
+    /// gateway took the first run for lost) replaces the entry; the generation keeps the first
+    /// run's end from removing the second's.
+    in_flight: Mutex<HashMap<String, (u64, CancellationToken)>>,
+    generations: std::sync::atomic::AtomicU64,
     /// Running subscriptions by id: the highest item their gateway acknowledged.
     streams: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// Where gateways send this worker's stream acknowledgements.
@@ -292,6 +295,7 @@ pub async fn to_nats(
         heartbeat: export.heartbeat,
         permits: Arc::new(Semaphore::new(export.max_in_flight)),
         in_flight: Mutex::default(),
+        generations: std::sync::atomic::AtomicU64::new(0),
         streams: Mutex::default(),
         control,
     });
@@ -334,7 +338,7 @@ async fn serve(
             },
             Some(message) = aborts.next() => {
                 if let Ok(id) = std::str::from_utf8(&message.payload)
-                    && let Some(abort) = lock(&worker.in_flight).get(id)
+                    && let Some((_, abort)) = lock(&worker.in_flight).get(id)
                 {
                     abort.cancel();
                 }
@@ -365,7 +369,7 @@ impl Worker {
             });
         }
         if control["abort"].as_bool() == Some(true)
-            && let Some(abort) = lock(&self.in_flight).get(id)
+            && let Some((_, abort)) = lock(&self.in_flight).get(id)
         {
             abort.cancel();
         }
@@ -401,16 +405,23 @@ impl Worker {
     }
 }
 
-/// Removes a call from the running ones when it ends.
+/// Removes a call from the running ones when it ends (unless a later run took its id).
 struct Running {
     worker: Arc<Worker>,
     id: String,
+    generation: u64,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        lock(&self.worker.in_flight).remove(&self.id);
-        lock(&self.worker.streams).remove(&self.id);
+        let mut in_flight = lock(&self.worker.in_flight);
+        if in_flight
+            .get(&self.id)
+            .is_some_and(|(g, _)| *g == self.generation)
+        {
+            in_flight.remove(&self.id);
+            lock(&self.worker.streams).remove(&self.id);
+        }
     }
 }
 
@@ -450,10 +461,14 @@ async fn handle(worker: Arc<Worker>, name: String, request: async_nats::service:
         }
     };
     let abort = CancellationToken::new();
-    lock(&worker.in_flight).insert(id.as_str().to_owned(), abort.clone());
+    let generation = worker
+        .generations
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    lock(&worker.in_flight).insert(id.as_str().to_owned(), (generation, abort.clone()));
     let running = Running {
         worker: worker.clone(),
         id: id.as_str().to_owned(),
+        generation,
     };
     let options = CallOptions {
         abort: Some(abort.clone()),
