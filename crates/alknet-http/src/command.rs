@@ -203,14 +203,12 @@ pub async fn serve(
         .fold(node, |node, listener| node.listen(listener))
         .build()
         .map_err(|e| e.to_string())?;
-    #[cfg(feature = "nats")]
-    let exported = registry_for_bus.clone();
     let running = node.start().await.map_err(|e| e.to_string())?;
     #[cfg(feature = "nats")]
     if let Some(bus) = &mut on_the_bus {
         let identities: Arc<dyn alknet_http_core::IdentityProvider> = identities.clone();
         for line in bus
-            .export(&exported, identities, resolved.call_timeout)
+            .export(&registry_for_bus, identities, resolved.call_timeout)
             .await?
         {
             let _ = writeln!(std::io::stdout().lock(), "{line}");
