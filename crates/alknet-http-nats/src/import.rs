@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connect::Bus;
 use crate::error::NatsError;
-use crate::export::{OPERATION_KEY, SPEC_KEY, selected};
+use crate::export_config::{OPERATION_KEY, SPEC_KEY, selected};
 use crate::forward::Forwarder;
 use crate::mux::Mux;
 use crate::subject::is_token;

@@ -85,6 +85,7 @@
 mod connect;
 mod error;
 mod export;
+mod export_config;
 mod forward;
 mod import;
 mod mux;
@@ -93,7 +94,8 @@ mod wire;
 
 pub use connect::{Bus, NatsAuth, NatsConnect};
 pub use error::NatsError;
-pub use export::{NatsExport, NatsExporter, OPERATION_KEY, SPEC_KEY, to_nats};
+pub use export::{NatsExporter, to_nats};
+pub use export_config::{NatsExport, OPERATION_KEY, SPEC_KEY};
 pub use import::{Advertised, Following, FromNats, NatsImport};
 pub use subject::{MAX_SUBJECT_LEN, operation_subject};
 
