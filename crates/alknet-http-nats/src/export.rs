@@ -271,9 +271,7 @@ impl Worker {
             .map_err(|e| CallError::internal(format!("the output is not JSON: {e}")))?;
         let max = self.bus.max_payload();
         if body.len() + wire::HEADER_ALLOWANCE > max {
-            let mut error = wire::too_large("the output", body.len(), max);
-            error.code = ErrorCode::Internal.as_str().to_owned();
-            return Err(error);
+            return Err(wire::output_too_large(body.len(), max));
         }
         Ok(body.into())
     }

@@ -18,6 +18,7 @@
 //! | [`Bus`], [`NatsConnect`], [`NatsAuth`] | the connection to the bus, and how it is made |
 //! | [`to_nats`], [`NatsExport`], [`NatsExporter`] | a worker: operations served on the bus |
 //! | [`FromNats`], [`NatsImport`], [`Following`], [`Advertised`] | a gateway: what the bus serves, imported |
+//! | `SessionDirectory`, `DirectoryConfig`, `ClusterSession`, `Listing` | (feature `sessions`) the cluster's WebSocket sessions, listed and called from any node |
 //! | [`operation_subject`] | the subject an operation is served on |
 //! | [`NatsError`] | what can go wrong setting either up |
 //!
@@ -26,6 +27,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | *(none)* | | both directions are always built |
+//! | `sessions` | no | `SessionDirectory`: hub-side code lists the WebSocket sessions of every node by identity and calls an operation a browser registered on another replica (`alknet-http-ws`) |
 //!
 //! ## A call on the bus
 //!
@@ -79,10 +81,17 @@
 //! let following = FromNats::new(&bus, NatsImport::default()).await?.follow(layer.clone());
 //! # Ok(()) }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod connect;
+#[cfg(feature = "sessions")]
+mod directory;
+#[cfg(feature = "sessions")]
+mod directory_node;
+#[cfg(feature = "sessions")]
+mod directory_types;
 mod error;
 mod export;
 mod export_config;
@@ -93,6 +102,12 @@ mod subject;
 mod wire;
 
 pub use connect::{Bus, NatsAuth, NatsConnect};
+#[cfg(feature = "sessions")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sessions")))]
+pub use directory::SessionDirectory;
+#[cfg(feature = "sessions")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sessions")))]
+pub use directory_types::{ClusterSession, DirectoryConfig, Listing};
 pub use error::NatsError;
 pub use export::{NatsExporter, to_nats};
 pub use export_config::{NatsExport, OPERATION_KEY, SPEC_KEY};

@@ -135,6 +135,13 @@ pub(crate) fn too_large(what: &str, len: usize, max: usize) -> CallError {
     .with_details(json!({ "reason": "payload_too_large", "bytes": len, "max_payload": max }))
 }
 
+/// The error of an output the bus would refuse: the worker's fault, not the caller's.
+pub(crate) fn output_too_large(len: usize, max: usize) -> CallError {
+    let mut error = too_large("the output", len, max);
+    error.code = ErrorCode::Internal.as_str().to_owned();
+    error
+}
+
 /// The subject aborts of `service`'s calls are broadcast on (every worker listens).
 pub(crate) fn abort_subject(service: &str) -> String {
     format!("_ALKNET.{service}.abort")

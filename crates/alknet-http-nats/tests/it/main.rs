@@ -2,5 +2,7 @@
 //! itself: run by `cargo xtask nats`, which installs it and names it in `ALKNET_NATS_SERVER`.
 
 mod calls;
+#[cfg(feature = "sessions")]
+mod directory;
 mod faults;
 mod worker;
