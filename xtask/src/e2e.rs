@@ -256,18 +256,33 @@ const NGINX: &str = "/usr/sbin/nginx";
 /// errors, deadlines, aborts, subscriptions with flow control, load over two workers, the bus
 /// and workers going away, payloads past `max_payload`; then `alknet-http serve` nodes on it
 /// (two workers and a gateway, a worker killed and the bus restarted under load; two gateways
-/// behind Debian's nginx serving calls, batches, SSE, WebSocket sessions and MCP 2026-07-28).
+/// behind Debian's nginx serving calls, batches, SSE, WebSocket sessions and MCP 2026-07-28;
+/// a Chromium page behind nginx called by hub-side code on another node); and the session
+/// directory across replicas.
 pub(crate) fn nats_e2e() -> Result {
     debian_package(NATS_SERVER, "nats-server")?;
     debian_package(NGINX, "nginx-light")?;
-    ignored_tests(
-        "to_nats and from_nats against nats-server",
-        "alknet-http-nats",
-        "",
-        &[("ALKNET_NATS_SERVER", Path::new(NATS_SERVER))],
+    debian_package(CHROMIUM, "chromium")?;
+    let e2e = npm_packages(&[PLAYWRIGHT_CORE])?;
+    run(
+        "to_nats, from_nats and the session directory against nats-server",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "alknet-http-nats",
+                "--features",
+                "sessions",
+                "--test",
+                "it",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("ALKNET_NATS_SERVER", NATS_SERVER),
     )?;
     run(
-        "alknet-http nodes on a bus (two workers, a gateway, faults)",
+        "alknet-http nodes on a bus (workers, gateways behind nginx, faults, a browser called across)",
         cargo()
             .args([
                 "test",
@@ -277,13 +292,14 @@ pub(crate) fn nats_e2e() -> Result {
                 "nats",
                 "--test",
                 "it",
-                "cluster::",
+                "cluster",
                 "--",
                 "--ignored",
                 "--nocapture",
             ])
             .env("ALKNET_NATS_SERVER", NATS_SERVER)
-            .env("ALKNET_NGINX", NGINX),
+            .env("ALKNET_NGINX", NGINX)
+            .env("ALKNET_E2E_NODE_MODULES", e2e.join("node_modules")),
     )
 }
 

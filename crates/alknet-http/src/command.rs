@@ -203,9 +203,14 @@ pub async fn serve(
         .fold(node, |node, listener| node.listen(listener))
         .build()
         .map_err(|e| e.to_string())?;
+    #[cfg(feature = "nats")]
+    let sessions = node.sessions();
     let running = node.start().await.map_err(|e| e.to_string())?;
     #[cfg(feature = "nats")]
     if let Some(bus) = &mut on_the_bus {
+        if let Some(line) = bus.join_directory(sessions).await? {
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        }
         let identities: Arc<dyn alknet_http_core::IdentityProvider> = identities.clone();
         for line in bus
             .export(&registry_for_bus, identities, resolved.call_timeout)

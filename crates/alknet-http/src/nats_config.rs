@@ -18,6 +18,9 @@
 //! [[import.nats]]                      # import what a service advertises
 //! service = "alknet"
 //! visibility = "external"              # default internal, like every import
+//!
+//! [nats.directory]                     # list and call this node's WebSocket sessions
+//! cluster = "alknet"                   # from any node of the cluster
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -47,6 +50,25 @@ pub struct NatsSection {
     pub tls_ca: Option<PathBuf>,
     /// Heartbeat of running calls, in milliseconds, for exports and imports alike (default 1000).
     pub heartbeat_ms: Option<u64>,
+    /// `[nats.directory]`: this node's WebSocket sessions in the cluster's session directory.
+    pub directory: Option<NatsDirectorySection>,
+}
+
+/// The `[nats.directory]` table: the node answers other nodes for its WebSocket sessions
+/// (listed by identity, called by hub-side code anywhere in the cluster).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsDirectorySection {
+    /// The cluster's name (default `alknet`).
+    pub cluster: Option<String>,
+    /// How often the node announces itself, in milliseconds (default 5000).
+    pub announce_interval_ms: Option<u64>,
+    /// How long a listing waits for the other nodes, in milliseconds (default 1000).
+    pub answer_timeout_ms: Option<u64>,
+    /// The longest a call to a session may take, in milliseconds (default 30000).
+    pub call_timeout_ms: Option<u64>,
+    /// Calls from other nodes served at once (default 256).
+    pub max_in_flight: Option<usize>,
 }
 
 /// The `[export]` table.
@@ -111,6 +133,8 @@ pub struct NatsSetup {
     pub exports: Vec<alknet_http_nats::NatsExport>,
     /// What it imports.
     pub imports: Vec<alknet_http_nats::NatsImport>,
+    /// Its part in the cluster's session directory, if any.
+    pub directory: Option<alknet_http_nats::DirectoryConfig>,
 }
 
 /// Reads a secret file, at most 64 KiB, trimmed.
@@ -246,10 +270,28 @@ pub(crate) fn resolve(
             Ok(import)
         })
         .collect::<Result<_, ConfigError>>()?;
+    let directory = section.directory.map(|table| {
+        let defaults = alknet_http_nats::DirectoryConfig::default();
+        let ms =
+            |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_millis);
+        alknet_http_nats::DirectoryConfig::new(table.cluster.unwrap_or(defaults.cluster))
+            .with_announce_interval(ms(table.announce_interval_ms, defaults.announce_interval))
+            .with_answer_timeout(ms(table.answer_timeout_ms, defaults.answer_timeout))
+            .with_call_timeout(ms(table.call_timeout_ms, defaults.call_timeout))
+            .with_max_in_flight(table.max_in_flight.unwrap_or(defaults.max_in_flight))
+    });
+    if let Some(directory) = &directory
+        && (directory.announce_interval.is_zero() || directory.answer_timeout.is_zero())
+    {
+        return fail(
+            "nats.directory: `announce_interval_ms` and `answer_timeout_ms` must be above 0",
+        );
+    }
     Ok(Some(NatsSetup {
         connect,
         exports,
         imports,
+        directory,
     }))
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alknet_http_core::{GatewayDispatch, IdentityProvider, OperationOverlay, OperationRegistry};
-use alknet_http_nats::{Bus, Following, FromNats, NatsExporter, to_nats};
+use alknet_http_nats::{Bus, Following, FromNats, NatsExporter, SessionDirectory, to_nats};
 
 use crate::nats_config::NatsSetup;
 
@@ -16,6 +16,7 @@ pub(crate) struct OnTheBus {
     setup: NatsSetup,
     following: Vec<Following>,
     exporters: Vec<NatsExporter>,
+    directory: Option<SessionDirectory>,
 }
 
 impl OnTheBus {
@@ -55,6 +56,7 @@ impl OnTheBus {
                 setup,
                 following,
                 exporters: Vec::new(),
+                directory: None,
             },
             layers,
             lines,
@@ -88,8 +90,33 @@ impl OnTheBus {
         Ok(lines)
     }
 
-    /// Withdraws the exports (gateways stop sending calls here) and stops following.
+    /// Joins the cluster's session directory with the node's WebSocket `sessions`, when
+    /// `[nats.directory]` asks; the line to print.
+    pub(crate) async fn join_directory(
+        &mut self,
+        sessions: alknet_http_ws::Sessions,
+    ) -> Result<Option<String>, String> {
+        let Some(config) = self.setup.directory.clone() else {
+            return Ok(None);
+        };
+        let directory = SessionDirectory::join(&self.bus, sessions, config.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let line = format!(
+            "in the session directory of cluster {} as node {}",
+            config.cluster,
+            directory.node()
+        );
+        self.directory = Some(directory);
+        Ok(Some(line))
+    }
+
+    /// Withdraws the exports (gateways stop sending calls here), leaves the session
+    /// directory and stops following.
     pub(crate) async fn leave(self) {
+        if let Some(directory) = self.directory {
+            directory.leave().await;
+        }
         for exporter in self.exporters {
             exporter.stop().await;
         }

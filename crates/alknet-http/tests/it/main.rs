@@ -4,9 +4,13 @@
 mod cli;
 #[cfg(feature = "nats")]
 mod cluster;
+#[cfg(feature = "nats")]
+mod cluster_browser;
 mod federation;
 mod lifecycle;
 mod mcp_sdk;
+#[cfg(feature = "nats")]
+mod nginx;
 mod oidc;
 mod otlp;
 mod prism;
