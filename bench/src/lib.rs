@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod call_load;
+pub mod cluster;
 pub mod interleaved;
 pub mod load;
 pub mod modes;

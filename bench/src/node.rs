@@ -105,6 +105,11 @@ pub async fn start(call_timeout: Duration) -> Started {
     let registry: OperationRegistry = operations(OperationRegistry::builder())
         .build()
         .expect("the benchmark registry builds");
+    start_serving(registry, call_timeout).await
+}
+
+/// Starts a node serving `registry` on a loopback port with `call_timeout`.
+pub async fn start_serving(registry: OperationRegistry, call_timeout: Duration) -> Started {
     let node = Node::builder()
         .registry(registry)
         .identity_provider(identities())

@@ -55,6 +55,16 @@ pub(crate) fn ci() -> Result {
     prometheus_e2e()?;
     oidc_e2e()?;
     nats_e2e()?;
+    // The cluster soak: a gateway over NATS while its workers churn (nats_e2e installed it).
+    soak(
+        &[
+            "--duration".into(),
+            "15".into(),
+            "--cluster".into(),
+            crate::e2e::NATS_SERVER.into(),
+        ],
+        false,
+    )?;
     hack()?;
     package()
 }

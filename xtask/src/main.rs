@@ -15,7 +15,7 @@
 //! | `schemathesis` | schemathesis (PyPI, in a venv under `target/e2e`) runs `--checks all` against `/openapi.json` of a running demo node |
 //! | `package` | `cargo package` of every publishable crate, verified (inter-crate path dependencies resolve through workspace packaging) |
 //! | `bench` | the benchmarks (release builds, loopback only), each against its baseline in the same run, three rounds (`--rounds N`); writes `BENCHMARKS.md` with the median ratios |
-//! | `soak` | the node under churn and abuse (1,000 WebSocket sessions, vanishing SSE clients, timed-out calls) for a bounded time, then the leak check; arguments go to the `soak` binary (`--duration S`, default 120) |
+//! | `soak` | the node under churn and abuse (1,000 WebSocket sessions, vanishing SSE clients, timed-out calls) for a bounded time, then the leak check; arguments go to the `soak` binary (`--duration S`, default 120; `--cluster /usr/sbin/nats-server`: a gateway whose workers on a NATS bus churn, see `bench/src/bin/soak.rs`) |
 //! | `lint-source` | the source checks alone: no environment reads and no `todo!`/`unimplemented!` in library code |
 //! | `structure` | no import cycle between the modules of any crate, no library source file over 600 lines |
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]

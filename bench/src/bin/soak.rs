@@ -16,8 +16,18 @@
 //! count must return to its baseline, no session may remain, and resident memory must stay under
 //! the stated bound (`--rss-growth-mib`, default 256, over the baseline). Prints one JSON line.
 //!
+//! With `--cluster <nats-server>` the node is a gateway that serves the operations from two
+//! workers on a NATS bus (the program given, started here), and every `--churn-ms` (default
+//! 2000) a new worker joins and the oldest leaves, every other time by crashing. The load is a
+//! quarter (250 sessions, 16 HTTP workers, unless given) and the deadline 1.5 s: long enough
+//! for a Query whose worker crashed to be sent to another. Subscriptions
+//! cut by a leaving worker and calls that found no worker fail typed (`UNAVAILABLE`): counted
+//! as `churn_failures`, not wrong. At the end the live workers must be idle again and the
+//! server's subscription count (its `/subsz`) back to what it was before the load.
+//!
 //! ```sh
 //! cargo run --release -p alknet-http-bench --bin soak -- --duration 120
+//! cargo run --release -p alknet-http-bench --bin soak -- --duration 60 --cluster /usr/sbin/nats-server
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
@@ -28,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use alknet_http::core::client::reqwest;
 use alknet_http::ws::client::{ClientOptions, connect};
+use alknet_http_bench::cluster::Cluster;
 use alknet_http_bench::load::{self, NATIVE_CALL};
 use alknet_http_bench::{TOKEN, node, rss};
 use fastwebsockets::{Frame, OpCode, Payload};
@@ -36,6 +47,9 @@ use serde_json::{Value, json};
 
 /// The node's deadline for Query/Mutation calls during the soak.
 const CALL_TIMEOUT: Duration = Duration::from_millis(300);
+/// In cluster mode: long enough for a Query whose worker crashed to be noticed (three 200 ms
+/// heartbeats) and sent to another; `bench/sleep` of 2 s still passes it.
+const CLUSTER_CALL_TIMEOUT: Duration = Duration::from_millis(1500);
 
 #[derive(Debug)]
 struct Options {
@@ -43,6 +57,9 @@ struct Options {
     sessions: usize,
     http: usize,
     rss_growth_mib: u64,
+    /// The `nats-server` program, in cluster mode.
+    cluster: Option<String>,
+    churn: Duration,
 }
 
 fn options() -> Options {
@@ -51,15 +68,30 @@ fn options() -> Options {
         sessions: 1000,
         http: 32,
         rss_growth_mib: 256,
+        cluster: None,
+        churn: Duration::from_secs(2),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Each call costs a gateway, a worker and nats-server on the same cores in cluster mode:
+    // a quarter of the load keeps calls inside their deadline while the workers churn.
+    if args.iter().any(|a| a == "--cluster") {
+        options.sessions = 250;
+        options.http = 16;
+    }
     for pair in args.chunks(2) {
+        if let ("--cluster", Some(program)) = (pair[0].as_str(), pair.get(1)) {
+            options.cluster = Some(program.clone());
+            continue;
+        }
         let value = pair.get(1).and_then(|v| v.parse::<u64>().ok());
         let Some(value) = value else {
-            eprintln!("usage: soak [--duration S] [--sessions N] [--http N] [--rss-growth-mib M]");
+            eprintln!(
+                "usage: soak [--duration S] [--sessions N] [--http N] [--rss-growth-mib M] [--cluster NATS_SERVER] [--churn-ms MS]"
+            );
             std::process::exit(2);
         };
         match pair[0].as_str() {
+            "--churn-ms" => options.churn = Duration::from_millis(value.max(1)),
             "--duration" => options.duration = Duration::from_secs(value),
             "--sessions" => options.sessions = value as usize,
             "--http" => options.http = value as usize,
@@ -83,12 +115,25 @@ struct Stats {
     vanished_sse: AtomicU64,
     abandoned_calls: AtomicU64,
     sessions_opened: AtomicU64,
+    /// Typed failures of calls a leaving worker took with it (cluster mode).
+    churn_failures: AtomicU64,
+    /// Cluster mode: `UNAVAILABLE` is what a call cut by churn gets.
+    cluster: bool,
     /// Answers that were not what the node promises.
     wrong: AtomicU64,
     samples: std::sync::Mutex<Vec<String>>,
 }
 
 impl Stats {
+    /// Whether an error with `code` is a call lost to worker churn (and counts it).
+    fn churned(&self, code: &str) -> bool {
+        let churned = self.cluster && code == "UNAVAILABLE";
+        if churned {
+            bump(&self.churn_failures);
+        }
+        churned
+    }
+
     fn wrong(&self, what: String) {
         self.wrong.fetch_add(1, Ordering::Relaxed);
         let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
@@ -142,11 +187,13 @@ async fn ws_worker(addr: SocketAddr, deadline: Instant, stats: Arc<Stats>, seed:
                     let input = json!({"message": "soak", "n": n});
                     match session.call("bench/echo", input.clone()).await {
                         Ok(out) if out == input => bump(&stats.ok),
+                        Err(e) if stats.churned(&e.code) => {}
                         other => stats.wrong(format!("ws echo: {other:?}")),
                     }
                 }
                 1 => match session.call("bench/fail", json!({})).await {
                     Err(e) if e.code == "BENCH_FAILED" => bump(&stats.expected_errors),
+                    Err(e) if stats.churned(&e.code) => {}
                     other => stats.wrong(format!("ws fail: {other:?}")),
                 },
                 _ => {
@@ -159,6 +206,10 @@ async fn ws_worker(addr: SocketAddr, deadline: Instant, stats: Arc<Stats>, seed:
                     while let Some(item) = items.next().await {
                         match item {
                             Ok(v) if v["n"] == seen => seen += 1,
+                            Err(e) if stats.churned(&e.code) => {
+                                failed = Some("churn".to_owned());
+                                break;
+                            }
                             other => {
                                 failed = Some(format!("{other:?}"));
                                 break;
@@ -168,6 +219,7 @@ async fn ws_worker(addr: SocketAddr, deadline: Instant, stats: Arc<Stats>, seed:
                     stats.subscription_items.fetch_add(seen, Ordering::Relaxed);
                     match failed {
                         None if seen == count => bump(&stats.ok),
+                        Some(churn) if churn == "churn" => {}
                         f => stats.wrong(format!("ws subscription: {seen}/{count} {f:?}")),
                     }
                 }
@@ -203,8 +255,9 @@ async fn vanish(addr: SocketAddr, stats: &Stats, rng: &mut Rng) {
         let _ = ws.read_frame().await;
     }
     let mut next_id = 0;
-    if rng.below(4) == 0 {
-        // Sometimes also an ordinary call first, to prove the session was working.
+    // Sometimes also an ordinary call first, to prove the session was working (not in cluster
+    // mode: a worker leaving may fail the endless subscription first, out of turn).
+    if !stats.cluster && rng.below(4) == 0 {
         let ok = tokio::time::timeout(
             Duration::from_secs(10),
             load::pipelined(&mut ws, NATIVE_CALL, 1, 1, &mut next_id),
@@ -241,6 +294,7 @@ async fn http_worker(addr: SocketAddr, deadline: Instant, stats: Arc<Stats>, see
                         Ok(out) if out == input => bump(&stats.ok),
                         other => stats.wrong(format!("http echo body: {other:?}")),
                     },
+                    Ok(r) if r.status() == 503 => unavailable(r, &stats).await,
                     other => stats.wrong(format!("http echo: {other:?}")),
                 }
             }
@@ -292,6 +346,9 @@ async fn http_worker(addr: SocketAddr, deadline: Instant, stats: Arc<Stats>, see
                         {
                             bump(&stats.ok);
                         }
+                        Ok(v) if stats.cluster && v[0]["error"]["code"] == "UNAVAILABLE" => {
+                            bump(&stats.churn_failures);
+                        }
                         other => stats.wrong(format!("batch body: {other:?}")),
                     },
                     other => stats.wrong(format!("batch: {other:?}")),
@@ -313,6 +370,11 @@ async fn http_worker(addr: SocketAddr, deadline: Instant, stats: Arc<Stats>, see
                         while read < want {
                             match body.next().await {
                                 Some(Ok(chunk)) => read += chunk.len(),
+                                // A leaving worker ends the stream with an error event.
+                                None if stats.cluster => {
+                                    bump(&stats.churn_failures);
+                                    break;
+                                }
                                 other => {
                                     stats.wrong(format!("sse read: {other:?}"));
                                     break;
@@ -334,7 +396,16 @@ async fn expect_error(request: reqwest::RequestBuilder, status: u16, code: &str,
             Ok(v) if v["code"] == code => bump(&stats.expected_errors),
             other => stats.wrong(format!("{code} body: {other:?}")),
         },
+        Ok(r) if r.status() == 503 => unavailable(r, stats).await,
         other => stats.wrong(format!("{code}: expected {status}, got {other:?}")),
+    }
+}
+
+/// A 503: right only for a call lost to churn in cluster mode.
+async fn unavailable(response: reqwest::Response, stats: &Stats) {
+    match response.json::<Value>().await {
+        Ok(v) if stats.churned(v["code"].as_str().unwrap_or_default()) => {}
+        other => stats.wrong(format!("503: {other:?}")),
     }
 }
 
@@ -342,6 +413,7 @@ fn main() {
     let options = options();
     let open_files = alknet_http_bench::raise_open_files();
     alknet_http::core::client::install_crypto_provider();
+    let mut on_the_bus: Option<Cluster> = None;
     let node_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("node")
@@ -352,12 +424,29 @@ fn main() {
         running,
         addr,
         sessions,
-    } = node_runtime.block_on(node::start(CALL_TIMEOUT));
+    } = node_runtime.block_on(async {
+        match &options.cluster {
+            None => node::start(CALL_TIMEOUT).await,
+            Some(program) => {
+                let layer = Arc::new(alknet_http::core::OperationOverlay::new());
+                let cluster = Cluster::start(program, layer.clone()).await;
+                let registry = alknet_http::core::OperationRegistry::builder()
+                    .with_layer(layer)
+                    .build()
+                    .expect("the gateway's registry");
+                on_the_bus = Some(cluster);
+                node::start_serving(registry, CLUSTER_CALL_TIMEOUT).await
+            }
+        }
+    });
     let metrics = node_runtime.metrics();
     // Let the listeners settle, then take the baselines.
     std::thread::sleep(Duration::from_millis(200));
     let baseline_tasks = metrics.num_alive_tasks();
     let (baseline_rss, _) = rss();
+    let baseline_subscriptions = on_the_bus
+        .as_ref()
+        .map(|cluster| node_runtime.block_on(cluster.subscriptions()));
 
     let clients = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -365,9 +454,23 @@ fn main() {
         .enable_all()
         .build()
         .expect("the clients' runtime");
-    let stats = Arc::new(Stats::default());
+    let stats = Arc::new(Stats {
+        cluster: on_the_bus.is_some(),
+        ..Stats::default()
+    });
     let started = Instant::now();
     let deadline = started + options.duration;
+    // Churn runs on a thread of its own: workers start and stop their own runtimes.
+    let churner = on_the_bus.take().map(|mut cluster| {
+        let every = options.churn;
+        std::thread::spawn(move || {
+            while Instant::now() + every < deadline {
+                std::thread::sleep(every);
+                cluster.churn();
+            }
+            cluster
+        })
+    });
     let mut peak_tasks = 0;
     let mut peak_sessions = 0;
     clients.block_on(async {
@@ -394,17 +497,29 @@ fn main() {
         }
     });
     drop(clients);
+    let on_the_bus = churner.map(|c| c.join().expect("the churn thread"));
     let load_seconds = started.elapsed().as_secs_f64();
     let (_, peak_rss) = rss();
 
     // Every client is gone: the node must wind down to its baseline.
     let settle = Instant::now();
+    let subscriptions = || {
+        on_the_bus
+            .as_ref()
+            .map(|cluster| node_runtime.block_on(cluster.subscriptions()))
+    };
+    let busy_workers = || on_the_bus.as_ref().map_or(0, Cluster::busy_worker_tasks);
     let mut tasks = metrics.num_alive_tasks();
-    while (tasks > baseline_tasks || !sessions.is_empty())
+    let mut subscribed = subscriptions();
+    while (tasks > baseline_tasks
+        || !sessions.is_empty()
+        || busy_workers() > 0
+        || subscribed != baseline_subscriptions)
         && settle.elapsed() < Duration::from_secs(30)
     {
         std::thread::sleep(Duration::from_millis(100));
         tasks = metrics.num_alive_tasks();
+        subscribed = subscriptions();
     }
     let (final_rss, _) = rss();
     let rss_bound = baseline_rss + options.rss_growth_mib * 1024 * 1024;
@@ -423,6 +538,11 @@ fn main() {
         "vanished_sse": load(&stats.vanished_sse),
         "abandoned_calls": load(&stats.abandoned_calls),
         "wrong": wrong,
+        "churn_failures": load(&stats.churn_failures),
+        "workers_churned": on_the_bus.as_ref().map(Cluster::churned),
+        "busy_worker_tasks": busy_workers(),
+        "baseline_nats_subscriptions": baseline_subscriptions,
+        "final_nats_subscriptions": subscribed,
         "wrong_samples": *stats.samples.lock().unwrap_or_else(|e| e.into_inner()),
         "baseline_tasks": baseline_tasks,
         "peak_tasks": peak_tasks,
@@ -445,6 +565,17 @@ fn main() {
             "{tasks} live tasks remain (baseline {baseline_tasks})"
         ));
     }
+    if busy_workers() > 0 {
+        failures.push(format!("{} tasks remain on the workers", busy_workers()));
+    }
+    if subscribed != baseline_subscriptions {
+        failures.push(format!(
+            "{subscribed:?} NATS subscriptions remain (before the load: {baseline_subscriptions:?})"
+        ));
+    }
+    if on_the_bus.as_ref().is_some_and(|c| c.churned() == 0) {
+        failures.push("no worker churned".into());
+    }
     if !sessions.is_empty() {
         failures.push(format!("{} sessions remain", sessions.len()));
     }
@@ -462,6 +593,9 @@ fn main() {
         failures.push("the workload did not run".into());
     }
     node_runtime.block_on(running.shutdown());
+    if let Some(cluster) = on_the_bus {
+        cluster.stop();
+    }
     if failures.is_empty() {
         println!("soak: ok");
     } else {

@@ -271,25 +271,23 @@ impl Inner {
         }
         let mut headers = HeaderMap::new();
         headers.insert(DEADLINE_MS, timeout.as_millis().to_string().as_str());
-        let request = async_nats::Request::new()
-            .payload(body.into())
-            .headers(headers)
-            // The node answers TIMEOUT itself at the deadline; past it, it is not answering.
-            .timeout(Some(timeout + self.config.answer_timeout));
-        let reply = self
-            .bus
+        let mut slot = self.mux.slot(1);
+        self.bus
             .client()
-            .send_request(self.subjects.calls_of(node), request)
+            .publish_with_reply_and_headers(
+                self.subjects.calls_of(node),
+                slot.subject.clone(),
+                headers,
+                body.into(),
+            )
             .await
-            .map_err(|e| match e.kind() {
-                async_nats::RequestErrorKind::NoResponders => {
-                    unavailable(format!("node {node} is not in the cluster"))
-                }
-                async_nats::RequestErrorKind::TimedOut => {
-                    unavailable(format!("node {node} did not answer"))
-                }
-                _ => unavailable(format!("the bus failed the call to node {node}: {e}")),
-            })?;
+            .map_err(|e| unavailable(format!("the bus refused the call to node {node}: {e}")))?;
+        // The node answers TIMEOUT itself at the deadline; past it, it is not answering.
+        let reply = tokio::time::timeout(timeout + self.config.answer_timeout, slot.replies.recv())
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| unavailable(format!("node {node} did not answer")))?;
         match wire::reply_of(reply) {
             Reply::Result(output) => serde_json::from_slice(&output)
                 .map_err(|_| CallError::internal("a node answered with output that is not JSON")),

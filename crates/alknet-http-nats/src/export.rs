@@ -72,8 +72,9 @@ struct Worker {
     identity: Arc<Identity>,
     heartbeat: Duration,
     permits: Arc<Semaphore>,
-    /// Running calls by id: what an abort cancels. A Query sent again under the same id (its
-    /// gateway took the first run for lost) replaces the entry; the generation keeps the first
+    /// Running calls by id: what an abort cancels. A call sent twice under one id (a
+    /// duplicate on the bus; gateways give each attempt its own) replaces the entry; the
+    /// generation keeps the first
     /// run's end from removing the second's.
     in_flight: Mutex<HashMap<String, (u64, CancellationToken)>>,
     generations: std::sync::atomic::AtomicU64,

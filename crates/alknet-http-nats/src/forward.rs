@@ -93,8 +93,14 @@ fn is_overloaded(error: &CallError) -> bool {
 }
 
 impl Forwarder {
-    /// The request's headers, or why it cannot be sent.
-    fn request(&self, ctx: &OperationContext, payload: usize) -> Result<HeaderMap, CallError> {
+    /// The headers of the request `slot` answers (what is left of the deadline now), or why
+    /// it cannot be sent.
+    fn request(
+        &self,
+        ctx: &OperationContext,
+        payload: usize,
+        slot: &Slot,
+    ) -> Result<HeaderMap, CallError> {
         if !self.bus.is_connected() {
             return Err(unavailable("the message bus is not connected"));
         }
@@ -103,7 +109,7 @@ impl Forwarder {
             return Err(wire::too_large("the input", payload, max));
         }
         let mut headers = HeaderMap::new();
-        headers.insert(ID, ctx.request_id());
+        headers.insert(ID, slot.call_id.as_str());
         if let Some(deadline) = ctx.deadline() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -169,16 +175,17 @@ impl Forwarder {
         let payload: Bytes = serde_json::to_vec(&input)
             .map_err(|e| CallError::invalid_input(format!("the input is not JSON: {e}")))?
             .into();
-        let headers = self.request(ctx, payload.len())?;
         let mut attempts = 0;
         loop {
+            // Each attempt its own id and what is left of the deadline.
             let mut slot = self.mux.slot(8);
-            self.publish(subject, &slot, headers.clone(), payload.clone())
+            let headers = self.request(ctx, payload.len(), &slot)?;
+            self.publish(subject, &slot, headers, payload.clone())
                 .await?;
             let mut abort = AbortOnDrop {
                 client: Some(self.bus.client().clone()),
                 subject: self.abort_subject.clone(),
-                payload: Bytes::copy_from_slice(ctx.request_id().as_bytes()),
+                payload: Bytes::copy_from_slice(slot.call_id.as_bytes()),
             };
             let outcome = self.wait(&mut slot, ctx.deadline()).await;
             if !matches!(outcome, Outcome::Timeout) {
@@ -291,14 +298,14 @@ impl Forwarder {
         let payload: Bytes = serde_json::to_vec(input)
             .map_err(|e| CallError::invalid_input(format!("the input is not JSON: {e}")))?
             .into();
-        let mut headers = self.request(ctx, payload.len())?;
-        headers.insert(WINDOW, self.window.to_string().as_str());
         // Room for the window, and for beats between items.
         let slot = self
             .mux
             .slot(usize::try_from(self.window).unwrap_or(1024) + 16);
+        let mut headers = self.request(ctx, payload.len(), &slot)?;
+        headers.insert(WINDOW, self.window.to_string().as_str());
         self.publish(subject, &slot, headers, payload).await?;
-        let id = ctx.request_id().to_owned();
+        let id = slot.call_id.clone();
         Ok(Box::new(Open {
             forwarder: self.clone(),
             slot,

@@ -38,6 +38,11 @@ pub struct NatsImport {
     pub refresh: Duration,
     /// How long the answers of one discovery are gathered. Default 250 ms.
     pub discovery_window: Duration,
+    /// How many discoveries in a row must miss an operation before [`FromNats::follow`]
+    /// withdraws it. Default 3: a worker too busy to answer one discovery in time (or one
+    /// leaving as another joins) does not make the operation vanish; meanwhile its calls go
+    /// to whatever serves the subject, and fail `UNAVAILABLE` when nothing does.
+    pub withdraw_after: u32,
     /// The workers' heartbeat; a worker silent for three of them is taken for gone. Default
     /// 1 s (the workers' default).
     pub heartbeat: Duration,
@@ -56,6 +61,7 @@ impl Default for NatsImport {
             visibility: Visibility::Internal,
             refresh: Duration::from_secs(2),
             discovery_window: Duration::from_millis(250),
+            withdraw_after: 3,
             heartbeat: Duration::from_secs(1),
             query_retries: 1,
             stream_window: 64,
@@ -121,6 +127,13 @@ impl NatsImport {
     #[must_use]
     pub fn with_stream_window(mut self, window: u64) -> Self {
         self.stream_window = window.clamp(1, 1024);
+        self
+    }
+
+    /// Sets [`NatsImport::withdraw_after`] (at least 1).
+    #[must_use]
+    pub fn with_withdraw_after(mut self, discoveries: u32) -> Self {
+        self.withdraw_after = discoveries.max(1);
         self
     }
 }
@@ -247,6 +260,27 @@ impl FromNats {
         Ok(found)
     }
 
+    /// Whether no node serves the service: its `PING` subject has no subscriber (the
+    /// server's no-responders status). An answer, or none in time, says someone may.
+    async fn nobody_serves(&self) -> bool {
+        let forwarder = &self.forwarder;
+        let mut slot = forwarder.mux.slot(1);
+        let asked = forwarder
+            .bus
+            .client()
+            .publish_with_reply(
+                format!("$SRV.PING.{}", self.config.service),
+                slot.subject.clone(),
+                bytes::Bytes::new(),
+            )
+            .await;
+        if asked.is_err() {
+            return false;
+        }
+        let answer = tokio::time::timeout(self.config.discovery_window * 4, slot.replies.recv());
+        matches!(answer.await, Ok(Some(reply)) if reply.status == Some(async_nats::StatusCode::NO_RESPONDERS))
+    }
+
     /// The registrations of what is advertised now.
     pub async fn plan(&self) -> Result<Vec<HandlerRegistration>, NatsError> {
         Ok(self
@@ -291,6 +325,8 @@ impl FromNats {
         let stopped = stop.clone();
         tokio::spawn(async move {
             let mut current: Option<Vec<(String, String)>> = None;
+            // What was advertised, by name, with how many discoveries in a row missed it.
+            let mut known: BTreeMap<String, (Advertised, u32)> = BTreeMap::new();
             let mut tick = tokio::time::interval(self.config.refresh);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -306,10 +342,21 @@ impl FromNats {
                         continue;
                     }
                 };
-                let wanted: Vec<_> = advertised
-                    .into_values()
-                    .filter(|ad| selected(&self.config.operations, &ad.spec.name))
-                    .collect();
+                // Nobody answered in time: a miss only when nobody serves the service at all
+                // (a busy node or a slow gateway answers late, and its operations stay).
+                if advertised.is_empty() && !known.is_empty() && !self.nobody_serves().await {
+                    continue;
+                }
+                for (_, misses) in known.values_mut() {
+                    *misses += 1;
+                }
+                for (name, ad) in advertised {
+                    if selected(&self.config.operations, &ad.spec.name) {
+                        known.insert(name, (ad, 0));
+                    }
+                }
+                known.retain(|_, (_, misses)| *misses < self.config.withdraw_after);
+                let wanted: Vec<Advertised> = known.values().map(|(ad, _)| ad.clone()).collect();
                 let key: Vec<(String, String)> = wanted
                     .iter()
                     .map(|ad| (ad.spec.name.clone(), ad.subject.clone()))

@@ -32,7 +32,9 @@
 //! ## A call on the bus
 //!
 //! The gateway publishes the input JSON to the operation's subject with a reply subject of
-//! its own and these headers: `Alknet-Id` (the call's id), `Alknet-Deadline-Ms` (what is left
+//! its own and these headers: `Alknet-Id` (this attempt's id, unique on the bus: the
+//! gateway's inbox token and a counter, never a caller's own request id, which two callers may
+//! share), `Alknet-Deadline-Ms` (what is left
 //! of its deadline; a worker answers `TIMEOUT` without running work already expired),
 //! `Alknet-Forwarded-For` (the original caller, for audit: the worker runs the call as its own
 //! bus identity, the NATS account being the trust boundary) and `traceparent`/`tracestate`.

@@ -18,6 +18,8 @@ type Slots = Mutex<HashMap<u64, mpsc::Sender<Message>>>;
 /// The reply subjects of one node's calls.
 pub(crate) struct Mux {
     prefix: String,
+    /// The inbox's own token: unique to this node, it makes call ids unique on the bus.
+    node: String,
     slots: Arc<Slots>,
     next: AtomicU64,
     stop: CancellationToken,
@@ -26,6 +28,9 @@ pub(crate) struct Mux {
 /// One call's reply subject and what arrives on it; freed when dropped.
 pub(crate) struct Slot {
     pub(crate) subject: String,
+    /// The id of the call this slot answers, unique on the bus (what `Alknet-Id` carries; a
+    /// caller's own request id is not: two clients may well both say `c1`).
+    pub(crate) call_id: String,
     pub(crate) replies: mpsc::Receiver<Message>,
     id: u64,
     slots: Arc<Slots>,
@@ -85,7 +90,9 @@ impl Mux {
                 }
             }
         });
+        let node = prefix.rsplit('.').next().unwrap_or_default().to_owned();
         Ok(Mux {
+            node,
             prefix,
             slots,
             next: AtomicU64::new(1),
@@ -100,6 +107,7 @@ impl Mux {
         lock(&self.slots).insert(id, sender);
         Slot {
             subject: format!("{}.{id}", self.prefix),
+            call_id: format!("{}.{id}", self.node),
             replies,
             id,
             slots: self.slots.clone(),

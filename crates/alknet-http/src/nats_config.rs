@@ -121,6 +121,8 @@ pub struct NatsImportEntry {
     pub query_retries: Option<usize>,
     /// A subscription's window (default 64).
     pub stream_window: Option<u64>,
+    /// Discoveries in a row that must miss an operation before it is withdrawn (default 3).
+    pub withdraw_after: Option<u32>,
 }
 
 /// What the node does on the bus, resolved (feature `nats`).
@@ -266,6 +268,9 @@ pub(crate) fn resolve(
             }
             if let Some(window) = entry.stream_window {
                 import = import.with_stream_window(window);
+            }
+            if let Some(discoveries) = entry.withdraw_after {
+                import = import.with_withdraw_after(discoveries);
             }
             Ok(import)
         })

@@ -87,22 +87,36 @@ async fn the_deadline_travels_and_an_abort_reaches_the_worker() {
         .unwrap_err();
     assert_eq!(timed.error.code, "TIMEOUT");
     probe.wait_for(Probe::dropped, 1).await;
-    // A caller that goes away: the Query is aborted on the worker.
-    let dispatch = gateway.dispatch.clone();
-    let running = tokio::spawn(async move {
-        dispatch
-            .call(
-                Some(Arc::new(Identity::new("alice"))),
-                "demo/hold",
-                json!({}),
-                CallOptions::default(),
-            )
-            .await
-    });
+    // A caller that goes away: the Query is aborted on the worker — and only its own call,
+    // though another caller (on another gateway) chose the same request id.
+    let same_id = || CallOptions {
+        request_id: alknet_http_core::dispatch::RequestId::from_header("c1"),
+        ..CallOptions::default()
+    };
+    let hold = |dispatch: alknet_http_core::GatewayDispatch| {
+        let options = same_id();
+        tokio::spawn(async move {
+            dispatch
+                .call(
+                    Some(Arc::new(Identity::new("alice"))),
+                    "demo/hold",
+                    json!({}),
+                    options,
+                )
+                .await
+        })
+    };
+    let other_gateway = Gateway::start(&bus(&server.url).await, NatsImport::default()).await;
+    let running = hold(gateway.dispatch.clone());
     probe.wait_for(Probe::started, 2).await;
+    let bystander = hold(other_gateway.dispatch.clone());
+    probe.wait_for(Probe::started, 3).await;
     running.abort();
     probe.wait_for(Probe::dropped, 2).await;
-    assert_eq!(probe.finished(), 0);
+    probe.release();
+    let answer = within(bystander).await.unwrap();
+    assert_eq!(answer.map_err(|f| f.error).unwrap(), json!("released"));
+    assert_eq!((probe.dropped(), probe.finished()), (2, 1));
 }
 
 #[tokio::test(flavor = "multi_thread")]
