@@ -96,3 +96,70 @@ async fn a_silent_worker_is_lost_a_query_is_retried_and_a_mutation_is_not() {
         json!({"write": 2})
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server; run by `cargo xtask nats`"]
+async fn a_crashed_worker_fails_its_mutation_and_its_query_completes_elsewhere() {
+    let server = NatsServer::start().await;
+    let seen = Arc::new(Seen::default());
+    let beat = as_bus().with_heartbeat(Duration::from_millis(100));
+    // Worker A on a runtime of its own, so that it can crash: the runtime dropped, its tasks
+    // and its connection gone mid-call.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (url, a_seen, a_beat) = (server.url.clone(), seen.clone(), beat.clone());
+    let crashable = std::thread::spawn(move || {
+        let a = runtime.block_on(worker(&url, a_seen, &Probe::new(), a_beat));
+        (runtime, a)
+    })
+    .join()
+    .unwrap();
+    let gateway = Gateway::start(
+        &bus(&server.url).await,
+        NatsImport::default().with_heartbeat(Duration::from_millis(100)),
+    )
+    .await;
+    // A Mutation and a Query in flight on A, the only worker yet.
+    let (mutation, query) = (gateway.dispatch.clone(), gateway.dispatch.clone());
+    let call = |dispatch: alknet_http_core::GatewayDispatch, op: &'static str| {
+        tokio::spawn(async move {
+            dispatch
+                .call(
+                    Some(Arc::new(alknet_http_core::Identity::new("alice"))),
+                    op,
+                    json!({"sleep_ms": 1500}),
+                    Default::default(),
+                )
+                .await
+                .map_err(|f| f.error)
+        })
+    };
+    let write = call(mutation, "demo/write");
+    let slow = call(query, "demo/slow");
+    within(async {
+        while seen.slow.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    // B joins; A crashes.
+    let _b = worker(&server.url, seen.clone(), &Probe::new(), beat).await;
+    let (runtime, a) = crashable;
+    std::thread::spawn(move || runtime.shutdown_background())
+        .join()
+        .unwrap();
+    drop(a);
+    let error = within(write).await.unwrap().unwrap_err();
+    assert_eq!(error.code, ErrorCode::Internal.as_str(), "{error}");
+    assert_eq!(error.details.as_ref().unwrap()["reason"], "worker_lost");
+    // The Query was sent again, to B, and answered.
+    let answer = within(slow).await.unwrap().unwrap();
+    assert_eq!(answer, json!({"slept": 1500}));
+    assert_eq!(seen.slow.load(Ordering::SeqCst), 2);
+    // The Mutation never finished on A (it crashed) and was never sent to B.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(seen.writes.load(Ordering::SeqCst), 0);
+}
