@@ -142,10 +142,11 @@ pub(crate) fn hack() -> Result {
         members.args(["--exclude", krate]);
     }
     run("cargo hack check --each-feature (members)", &mut members)?;
-    // `nats` only adds its crate and the modules gated on it: checked on its own and with the
-    // defaults rather than in every combination (which would add 40 % to this step).
+    // `nats` only adds its crate and the modules gated on it, `console` one module and its
+    // assets: each is checked on its own and with the defaults rather than in every
+    // combination (`nats` alone would add 40 % to this step).
     run(
-        "cargo hack check --feature-powerset (facade, without nats)",
+        "cargo hack check --feature-powerset (facade, without nats and console)",
         cargo().args([
             "hack",
             "check",
@@ -155,13 +156,14 @@ pub(crate) fn hack() -> Result {
             "--depth",
             "3",
             "--exclude-features",
-            "nats",
+            "nats,console",
             "--no-dev-deps",
         ]),
     )?;
     for features in [
         &["--no-default-features", "--features", "nats"][..],
         &["--features", "nats"],
+        &["--no-default-features", "--features", "console"],
     ] {
         run(
             &format!("cargo check (facade, {})", features.join(" ")),

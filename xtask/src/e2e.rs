@@ -321,19 +321,20 @@ pub(crate) fn oidc_e2e() -> Result {
     )
 }
 
-/// Real-browser tests of the WebSocket surface.
+/// Real-browser tests of the WebSocket surface and of the console (its screenshots go to
+/// `target/console-screenshots/`).
 pub(crate) fn browser() -> Result {
     debian_package(CHROMIUM, "chromium")?;
     let e2e = npm_packages(&[PLAYWRIGHT_CORE])?;
+    let modules = e2e.join("node_modules");
+    let env = [("ALKNET_E2E_NODE_MODULES", modules.as_path())];
     ignored_tests(
         "browser tests (Chromium, h2 and http/1.1)",
         "alknet-http-ws",
         "browser::",
-        &[(
-            "ALKNET_E2E_NODE_MODULES",
-            e2e.join("node_modules").as_path(),
-        )],
-    )
+        &env,
+    )?;
+    ignored_tests("the console in Chromium", "alknet-http", "console::", &env)
 }
 
 /// The pinned Prism mock server (5.14.2 is the last release that runs on Node 20).

@@ -19,6 +19,7 @@
 //! | [`demo`] | the demo operations of the embedded default node |
 //! | [`config`] | the TOML node configuration (feature `cli`) |
 //! | [`imports`] | `[[import.openapi]]`: REST APIs imported at startup (feature `cli`) |
+//! | [`console`] | the console's page and embedded assets at `/alknet/console` (feature `console`) |
 //!
 //! ## Features
 //!
@@ -30,8 +31,9 @@
 //! | `openapi` | yes | `/openapi.json` and the REST importers (`alknet-http-openapi`); implies `gateway` |
 //! | `mcp` | yes | `/mcp` and `from_mcp` (`alknet-http-mcp`); implies `server` |
 //! | `tls` | yes | HTTPS listeners (rustls with ring, ALPN `h2`/`http/1.1`) |
-//! | `quic` | no | the native `alknet/call` transport over QUIC |
+//! | `quic` | yes | the native `alknet/call` transport over QUIC, and federation |
 //! | `cli` | yes | the `alknet-http` command and the TOML configuration |
+//! | [`console`] | yes | the console at `/alknet/console`: explore and call operations as the signed-in caller; implies `ws` |
 //! | [`nats`] | no | scale-out on a NATS bus: `to_nats`, `from_nats`, `[nats]` in the configuration (`alknet-http-nats`) |
 //! | `full` | no | all of the above |
 //!
@@ -84,6 +86,9 @@ pub mod config;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 mod config_error;
+#[cfg(feature = "console")]
+#[cfg_attr(docsrs, doc(cfg(feature = "console")))]
+pub mod console;
 #[cfg(feature = "cli")]
 mod credentials;
 pub mod demo;

@@ -141,6 +141,12 @@ impl Node {
             let fragment = alknet_http_ws::router(adapter.dispatch(), config, b.sessions.clone());
             adapter.with_surface(alknet_http_server::Surface::new("ws", paths, fragment))
         };
+        #[cfg(feature = "console")]
+        let adapter = adapter.with_surface(alknet_http_server::Surface::new(
+            "console",
+            crate::console::PATHS,
+            crate::console::router(),
+        ));
         #[cfg(feature = "mcp")]
         let adapter = {
             let dispatch = adapter.dispatch().with_timeout(b.call_timeout);

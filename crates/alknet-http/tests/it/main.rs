@@ -6,6 +6,8 @@ mod cli;
 mod cluster;
 #[cfg(feature = "nats")]
 mod cluster_browser;
+#[cfg(feature = "console")]
+mod console;
 mod federation;
 mod lifecycle;
 mod mcp_sdk;
