@@ -363,6 +363,13 @@ fn the_bus_tables_resolve_or_say_what_is_wrong() {
         )
         .unwrap_err();
         assert!(visibility.contains("public"), "{visibility}");
+        let directory =
+            "[nats]\nservers = [\"nats://h:4222\"]\n[nats.directory]\ncluster = \"edge\"\n";
+        resolve(directory).unwrap();
+        let still = resolve(&format!("{directory}announce_interval_ms = 0\n")).unwrap_err();
+        assert!(still.contains("announce_interval_ms"), "{still}");
+        let unknown = resolve(&format!("{directory}clustre = \"x\"\n")).unwrap_err();
+        assert!(unknown.contains("clustre"), "{unknown}");
     } else {
         let refused = resolve(&tables).unwrap_err();
         assert!(refused.contains("feature `nats`"), "{refused}");
