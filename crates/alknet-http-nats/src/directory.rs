@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connect::Bus;
 use crate::directory_node::{
-    ASKED_BY, CallRequest, Inner, ListAnswer, ListRequest, Subjects, lock, timed_out, unavailable,
+    ASKED_BY, CallRequest, Inner, ListAnswer, ListRequest, Subjects, lock, timed_out,
 };
 use crate::directory_types::{ClusterSession, DirectoryConfig, Listing};
 use crate::error::NatsError;
@@ -258,7 +258,7 @@ impl Inner {
                 .unwrap_or_else(|_| Err(timed_out(timeout)));
         }
         if !self.bus.is_connected() || !is_token(node) {
-            return Err(unavailable(format!("node {node} cannot be reached")));
+            return Err(wire::unavailable(format!("node {node} cannot be reached")));
         }
         let body = serde_json::to_vec(&CallRequest {
             session: id,
@@ -281,18 +281,22 @@ impl Inner {
                 body.into(),
             )
             .await
-            .map_err(|e| unavailable(format!("the bus refused the call to node {node}: {e}")))?;
+            .map_err(|e| {
+                wire::unavailable(format!("the bus refused the call to node {node}: {e}"))
+            })?;
         // The node answers TIMEOUT itself at the deadline; past it, it is not answering.
         let reply = tokio::time::timeout(timeout + self.config.answer_timeout, slot.replies.recv())
             .await
             .ok()
             .flatten()
-            .ok_or_else(|| unavailable(format!("node {node} did not answer")))?;
+            .ok_or_else(|| wire::unavailable(format!("node {node} did not answer")))?;
         match wire::reply_of(reply) {
             Reply::Result(output) => serde_json::from_slice(&output)
                 .map_err(|_| CallError::internal("a node answered with output that is not JSON")),
             Reply::Error(error) => Err(error),
-            Reply::NoResponders => Err(unavailable(format!("node {node} is not in the cluster"))),
+            Reply::NoResponders => Err(wire::unavailable(format!(
+                "node {node} is not in the cluster"
+            ))),
             _ => Err(CallError::internal(
                 "a node answered a session call with a stream",
             )),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use alknet_http_core::{CallError, ErrorCode};
+use alknet_http_core::CallError;
 use alknet_http_ws::Sessions;
 use async_nats::Message;
 use bytes::Bytes;
@@ -85,10 +85,6 @@ pub(crate) struct Inner {
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-pub(crate) fn unavailable(message: impl Into<String>) -> CallError {
-    CallError::protocol(ErrorCode::Unavailable, message)
 }
 
 impl Inner {
@@ -226,7 +222,7 @@ impl Inner {
             .map_or(self.config.call_timeout, Duration::from_millis)
             .min(self.config.call_timeout);
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            let busy = unavailable("this node serves too many session calls at once")
+            let busy = wire::unavailable("this node serves too many session calls at once")
                 .with_retry_after(Duration::from_millis(100))
                 .with_details(json!({ "reason": "overloaded" }));
             tokio::spawn(async move { self.answer(reply, Err(busy)).await });
@@ -243,7 +239,7 @@ impl Inner {
                         self.sessions
                             .call(request.session, &request.operation, request.input);
                     tokio::select! {
-                        () = self.stop.cancelled() => Err(unavailable("the node left the cluster")),
+                        () = self.stop.cancelled() => Err(wire::unavailable("the node left the cluster")),
                         result = tokio::time::timeout(deadline, call) => {
                             result.unwrap_or_else(|_| Err(timed_out(deadline)))
                         }

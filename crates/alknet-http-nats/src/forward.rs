@@ -68,10 +68,6 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn unavailable(message: impl Into<String>) -> CallError {
-    CallError::protocol(ErrorCode::Unavailable, message)
-}
-
 /// The error of a call whose worker was lost: a Query never ran to an answer and may be sent
 /// again; a Mutation may have run, so it is not, and says so.
 fn lost(op_type: OperationType, why: &str) -> CallError {
@@ -80,7 +76,7 @@ fn lost(op_type: OperationType, why: &str) -> CallError {
             CallError::internal(format!("{why}; the mutation may or may not have run"))
                 .with_details(json!({ "reason": "worker_lost" }))
         }
-        _ => unavailable(why).with_details(json!({ "reason": "worker_lost" })),
+        _ => wire::unavailable(why).with_details(json!({ "reason": "worker_lost" })),
     }
 }
 
@@ -102,7 +98,7 @@ impl Forwarder {
         slot: &Slot,
     ) -> Result<HeaderMap, CallError> {
         if !self.bus.is_connected() {
-            return Err(unavailable("the message bus is not connected"));
+            return Err(wire::unavailable("the message bus is not connected"));
         }
         let max = self.bus.max_payload();
         if payload + wire::HEADER_ALLOWANCE > max {
@@ -145,7 +141,7 @@ impl Forwarder {
                 payload,
             )
             .await
-            .map_err(|e| unavailable(format!("the message bus refused the call: {e}")))
+            .map_err(|e| wire::unavailable(format!("the message bus refused the call: {e}")))
     }
 
     /// Calls a Query or Mutation on the workers serving `subject`.
@@ -201,7 +197,7 @@ impl Forwarder {
                 Outcome::Error(error) if retry && is_overloaded(&error) => {}
                 Outcome::Error(error) => return Err(error),
                 Outcome::NoResponders => {
-                    return Err(unavailable("no worker serves this operation now"));
+                    return Err(wire::unavailable("no worker serves this operation now"));
                 }
                 Outcome::Lost(_) if retry && self.bus.is_connected() => {}
                 Outcome::Lost(why) => return Err(lost(op_type, why)),
@@ -410,7 +406,7 @@ impl Open {
                 }
                 Reply::Error(error) => return ended(&mut self.abort, error),
                 Reply::NoResponders => {
-                    let error = unavailable("no worker serves this operation now");
+                    let error = wire::unavailable("no worker serves this operation now");
                     return ended(&mut self.abort, error);
                 }
                 Reply::Result(_) => {

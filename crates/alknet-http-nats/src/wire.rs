@@ -127,6 +127,11 @@ pub(crate) fn control(id: &str, ack: Option<u64>, abort: bool) -> Bytes {
     serde_json::to_vec(&message).unwrap_or_default().into()
 }
 
+/// `UNAVAILABLE`: nothing on the bus can take the call now.
+pub(crate) fn unavailable(message: impl Into<String>) -> CallError {
+    CallError::protocol(ErrorCode::Unavailable, message)
+}
+
 /// The error of a payload the bus would refuse.
 pub(crate) fn too_large(what: &str, len: usize, max: usize) -> CallError {
     CallError::invalid_input(format!(
