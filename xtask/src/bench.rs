@@ -351,8 +351,20 @@ fn interleaved_header(
     )
 }
 
-/// One row of an interleaved table.
+/// One row of an interleaved table of calls per second.
 fn interleaved_row(
+    report: &serde_json::Value,
+    base: &str,
+    name: &str,
+    label: &str,
+    goal: &str,
+) -> String {
+    interleaved_row_in("calls/s", report, base, name, label, goal)
+}
+
+/// One row of an interleaved table whose rates are in `unit`.
+fn interleaved_row_in(
+    unit: &str,
     report: &serde_json::Value,
     base: &str,
     name: &str,
@@ -362,7 +374,7 @@ fn interleaved_row(
     let (rate, ratio, listed) = contender(report, name);
     let base_rate = report[base]["rate"].as_f64().unwrap_or(f64::NAN);
     format!(
-        "| {label}: {rate:.0} calls/s | {base_rate:.0} calls/s | {ratio:.2} | {listed} | {goal} |\n"
+        "| {label}: {rate:.0} {unit} | {base_rate:.0} {unit} | {ratio:.2} | {listed} | {goal} |\n"
     )
 }
 
@@ -436,11 +448,12 @@ pub(crate) fn nats_cost() -> Result<String> {
             streams,
             "bare_publish_subscribe"
         ),
-        interleaved_row(
+        interleaved_row_in(
+            "items/s",
             streams,
             "bare_publish_subscribe",
             "gateway_subscription",
-            "through the gateway's dispatch over the bus (items/s)",
+            "through the gateway's dispatch over the bus",
             "reported"
         ),
     ))
