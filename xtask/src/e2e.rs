@@ -321,11 +321,14 @@ pub(crate) fn oidc_e2e() -> Result {
     )
 }
 
+/// The pinned axe-core: the console's pages are checked for accessibility violations.
+pub(crate) const AXE_CORE: &str = "axe-core@4.14.1";
+
 /// Real-browser tests of the WebSocket surface and of the console (its screenshots go to
-/// `target/console-screenshots/`).
+/// `target/console-screenshots/`; axe-core checks its pages).
 pub(crate) fn browser() -> Result {
     debian_package(CHROMIUM, "chromium")?;
-    let e2e = npm_packages(&[PLAYWRIGHT_CORE])?;
+    let e2e = npm_packages(&[PLAYWRIGHT_CORE, AXE_CORE])?;
     let modules = e2e.join("node_modules");
     let env = [("ALKNET_E2E_NODE_MODULES", modules.as_path())];
     ignored_tests(

@@ -3,34 +3,37 @@
 // page as text (textContent), never as HTML: descriptions and schemas of imported operations
 // come from documents nobody here vouched for.
 import { connect } from "/alknet/client.mjs";
+import { copies } from "/alknet/console/copy.js";
+import { element, form, problems } from "/alknet/console/form.js";
+import { metricsPanel } from "/alknet/console/metrics.js";
+import { pagesPanel } from "/alknet/console/pages.js";
 
 const TOKEN_KEY = "alknet.console.token";
+/** The most calls one batch holds (the gateway's own cap may be lower). */
+const MAX_BATCH = 50;
 const $ = (id) => document.getElementById(id);
-const state = { session: null, operations: [], spec: null, running: null, lastCall: null };
-
-function element(tag, text, attributes = {}) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  return node;
-}
+const state = { session: null, operations: [], spec: null, form: null, running: null, lastCall: null, batch: [] };
 
 const slashed = (name) => `/${String(name).replace(/^\/+/, "")}`;
 const pretty = (value) => JSON.stringify(value, null, 2);
+const token = () => sessionStorage.getItem(TOKEN_KEY) ?? "";
+
+const metrics = metricsPanel($("metrics-body"), token);
+const pages = pagesPanel($("pages-body"), () => state.session);
 
 // ---- signing in and out ----
 
-async function signIn(token) {
+async function signIn(secret) {
   $("sign-in-error").textContent = "";
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   try {
-    state.session = await connect(`${scheme}://${location.host}/alknet/call`, { token, reconnect: false });
+    state.session = await connect(`${scheme}://${location.host}/alknet/call`, { token: secret, reconnect: false });
   } catch (error) {
     sessionStorage.removeItem(TOKEN_KEY);
     $("sign-in-error").textContent = `Not signed in: ${error.code ?? ""} ${error.message ?? error}`.trim();
     return;
   }
-  sessionStorage.setItem(TOKEN_KEY, token);
+  sessionStorage.setItem(TOKEN_KEY, secret);
   $("token").value = "";
   $("sign-in").hidden = true;
   $("workspace").hidden = false;
@@ -41,6 +44,7 @@ async function signIn(token) {
 
 function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
+  metrics.stop();
   state.session?.close();
   state.session = null;
   $("workspace").hidden = true;
@@ -112,13 +116,12 @@ async function openOperation(name) {
   }
   $("errors-box").hidden = errors.children.length === 0;
   $("send").textContent = spec.op_type === "subscription" ? "Subscribe" : "Call";
-  $("copy-curl").disabled = true;
-  $("status").textContent = "";
-  $("output").textContent = "";
-  $("copied").textContent = "";
-  $("input-error").textContent = "";
-  renderFields(spec.input_schema ?? {});
-  $("input").value = pretty(fromFields());
+  $("add-to-batch").disabled = spec.op_type === "subscription";
+  for (const id of ["copy-curl", "copy-js", "copy-mcp"]) $(id).disabled = true;
+  for (const id of ["status", "output", "copied", "input-error"]) $(id).textContent = "";
+  $("input").value = "";
+  renderForm(undefined);
+  $("input").value = pretty(state.form?.get() ?? {});
   renderOperations();
   $("operation-title").setAttribute("tabindex", "-1");
   $("operation-title").focus();
@@ -132,67 +135,21 @@ function accessNeeds(access) {
   return needs.length ? `Needs ${needs.join("; ")}` : "Open to every caller";
 }
 
-/** The input form: a field per top-level property of simple type; the rest is edited as JSON. */
-function renderFields(schema) {
-  const fieldset = $("fields");
-  fieldset.replaceChildren(element("legend", "Input"));
-  const properties = schema?.type === "object" || schema?.properties ? schema.properties ?? {} : {};
-  const required = new Set(schema?.required ?? []);
-  let count = 0;
-  for (const [name, property] of Object.entries(properties)) {
-    const type = Array.isArray(property?.type) ? property.type.find((t) => t !== "null") : property?.type;
-    if (!property || !(property.enum || ["string", "integer", "number", "boolean"].includes(type))) continue;
-    const id = `field-${count++}`;
-    const label = element("label", `${name}${required.has(name) ? " (required)" : ""}`, { for: id });
-    let input;
-    if (property.enum) {
-      input = element("select", undefined, { id });
-      if (!required.has(name)) input.append(element("option", "", { value: "" }));
-      for (const choice of property.enum) input.append(element("option", String(choice), { value: JSON.stringify(choice) }));
-    } else if (type === "boolean") {
-      input = element("input", undefined, { id, type: "checkbox" });
-    } else {
-      input = element("input", undefined, { id, type: type === "string" ? "text" : "number" });
-      if (type === "integer") input.setAttribute("step", "1");
-    }
-    input.dataset.property = name;
-    input.dataset.kind = property.enum ? "enum" : type;
-    if (required.has(name)) input.required = true;
-    if (property.description) input.setAttribute("aria-description", property.description);
-    if (property.default !== undefined) setField(input, property.default);
-    input.addEventListener("input", () => { $("input").value = pretty(fromFields()); });
-    input.addEventListener("change", () => { $("input").value = pretty(fromFields()); });
-    fieldset.append(label, input);
-  }
-  fieldset.classList.toggle("empty", count === 0);
+/** The form from the input schema when it describes an object; anything else is edited as JSON. */
+function renderForm(value) {
+  const schema = state.spec?.input_schema ?? {};
+  const fields = $("fields");
+  const isObject = schema.type === "object" || (schema.properties && schema.type === undefined);
+  const changed = () => {
+    $("input").value = pretty(state.form.get() ?? {});
+    $("input-error").textContent = "";
+  };
+  state.form = isObject ? form(schema, value, changed) : null;
+  fields.replaceChildren(...(state.form ? [state.form.node] : [element("p", "This input is edited as JSON below.", { class: "muted" })]));
 }
 
-function setField(input, value) {
-  if (input.dataset.kind === "boolean") input.checked = Boolean(value);
-  else if (input.dataset.kind === "enum") input.value = value === undefined ? "" : JSON.stringify(value);
-  else input.value = value === undefined || value === null ? "" : String(value);
-}
-
-/** The JSON input the fields make, over what the JSON editor already holds. */
-function fromFields() {
-  let input = {};
-  try {
-    const edited = JSON.parse($("input").value || "{}");
-    if (edited && typeof edited === "object" && !Array.isArray(edited)) input = edited;
-  } catch { /* the fields win over an editor that does not parse */ }
-  for (const field of $("fields").querySelectorAll("[data-property]")) {
-    const name = field.dataset.property;
-    const kind = field.dataset.kind;
-    if (kind === "boolean") input[name] = field.checked;
-    else if (field.value === "") delete input[name];
-    else if (kind === "enum") input[name] = JSON.parse(field.value);
-    else if (kind === "integer" || kind === "number") input[name] = Number(field.value);
-    else input[name] = field.value;
-  }
-  return input;
-}
-
-function syncFields() {
+/** The JSON editor changed: the form follows it when it parses. */
+function syncForm() {
   let input;
   try {
     input = JSON.parse($("input").value);
@@ -201,11 +158,10 @@ function syncFields() {
     $("input-error").textContent = `The input is not JSON: ${error.message}`;
     return;
   }
-  if (!input || typeof input !== "object") return;
-  for (const field of $("fields").querySelectorAll("[data-property]")) setField(field, input[field.dataset.property]);
+  if (state.form) renderForm(input);
 }
 
-/** Checks the input before it is sent: JSON, an object when one is expected, required properties, simple types. */
+/** The input, checked against the schema before it is sent: [input, problem]. */
 function validInput() {
   let input;
   try {
@@ -213,22 +169,8 @@ function validInput() {
   } catch (error) {
     return [undefined, `The input is not JSON: ${error.message}`];
   }
-  const schema = state.spec?.input_schema ?? {};
-  if (schema.type === "object") {
-    if (!input || typeof input !== "object" || Array.isArray(input)) return [undefined, "The input must be a JSON object."];
-    const missing = (schema.required ?? []).filter((name) => !(name in input));
-    if (missing.length) return [undefined, `Missing required: ${missing.join(", ")}.`];
-    for (const [name, property] of Object.entries(schema.properties ?? {})) {
-      if (!(name in input) || !property?.type) continue;
-      const types = [].concat(property.type);
-      const value = input[name];
-      const actual = value === null ? "null" : Array.isArray(value) ? "array"
-        : Number.isInteger(value) ? "integer" : typeof value;
-      const fits = types.includes(actual) || (actual === "integer" && types.includes("number"));
-      if (!fits) return [undefined, `${name} must be ${types.join(" or ")}.`];
-    }
-  }
-  return [input, ""];
+  const found = problems(state.spec?.input_schema ?? {}, input);
+  return found.length ? [undefined, `${found.join("; ")}.`] : [input, ""];
 }
 
 // ---- calling ----
@@ -239,17 +181,21 @@ function showError(error) {
   $("output").textContent = pretty({ code: error.code, message: error.message, details: error.details });
 }
 
-async function send(event) {
-  event.preventDefault();
+/** The checked input, or nothing (the problem is shown and the editor focused). */
+function checkedInput() {
   const [input, problem] = validInput();
   $("input-error").textContent = problem;
-  if (problem) {
-    $("input").focus();
-    return;
-  }
+  if (problem) $("input").focus();
+  return problem ? undefined : input;
+}
+
+async function send(event) {
+  event.preventDefault();
+  const input = checkedInput();
+  if (input === undefined) return;
   const spec = state.spec;
   state.lastCall = { operation: slashed(spec.name), input, subscription: spec.op_type === "subscription" };
-  $("copy-curl").disabled = false;
+  for (const id of ["copy-curl", "copy-js", "copy-mcp"]) $(id).disabled = false;
   $("copied").textContent = "";
   $("output").textContent = "";
   if (spec.op_type === "subscription") return subscribe(spec, input);
@@ -293,14 +239,102 @@ function stopRunning() {
   running?.return();
 }
 
-function copyCurl() {
+function copy(kind) {
   const call = state.lastCall;
   if (!call) return;
-  const body = JSON.stringify({ operation: call.operation, input: call.input }).replaceAll("'", "'\\''");
-  const path = call.subscription ? "subscribe" : "call";
-  const line = `curl -s${call.subscription ? "N" : ""} ${location.origin}/${path} -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '${body}'`;
-  $("copied").textContent = line;
-  navigator.clipboard?.writeText(line).catch(() => {});
+  const text = copies(call, location.origin)[kind];
+  $("copied").textContent = text;
+  navigator.clipboard?.writeText(text).catch(() => {});
+}
+
+// ---- batches: calls sent together to POST /batch, answered in order ----
+
+function renderBatch() {
+  const list = $("batch-list");
+  list.replaceChildren();
+  state.batch.forEach((call, i) => {
+    const item = element("li");
+    const remove = element("button", `Remove ${i + 1}`, { type: "button", class: "quiet" });
+    remove.addEventListener("click", () => {
+      state.batch.splice(i, 1);
+      renderBatch();
+      $("run-batch").focus();
+    });
+    item.append(element("code", `${call.operation} ${JSON.stringify(call.input)}`), remove);
+    list.append(item);
+  });
+  $("batch-count").textContent = `${state.batch.length} call${state.batch.length === 1 ? "" : "s"} in the batch`;
+  $("run-batch").disabled = state.batch.length === 0;
+  $("clear-batch").disabled = state.batch.length === 0;
+}
+
+function addToBatch() {
+  const input = checkedInput();
+  if (input === undefined || !state.spec) return;
+  if (state.batch.length >= MAX_BATCH) {
+    $("input-error").textContent = `A batch holds at most ${MAX_BATCH} calls.`;
+    return;
+  }
+  state.batch.push({ operation: slashed(state.spec.name), input });
+  renderBatch();
+}
+
+async function runBatch() {
+  const calls = state.batch.slice();
+  const results = $("batch-results");
+  results.replaceChildren();
+  $("batch-status").textContent = `Sending ${calls.length} calls…`;
+  let response;
+  try {
+    response = await fetch("/batch", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token()}`, "content-type": "application/json" },
+      body: JSON.stringify(calls),
+    });
+  } catch (error) {
+    $("batch-status").textContent = `The batch was not sent: ${error.message}`;
+    return;
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok || !Array.isArray(body)) {
+    $("batch-status").textContent = `The batch was refused (HTTP ${response.status}): ${body?.message ?? ""}`;
+    return;
+  }
+  const failed = body.filter((r) => r.error).length;
+  $("batch-status").textContent = `${body.length} answered, ${failed} failed`;
+  body.forEach((result, i) => {
+    const item = element("li", undefined, { class: result.error ? "failed" : "ok" });
+    const outcome = result.error ? `${result.error.code} (${result.status}): ${result.error.message}` : JSON.stringify(result.output);
+    item.append(element("code", calls[i].operation), element("span", ` → ${outcome}`));
+    results.append(item);
+  });
+}
+
+// ---- this page's operations ----
+
+function registerOperation(event) {
+  event.preventDefault();
+  const name = $("page-op-name").value.trim().replace(/^\/+/, "");
+  if (!/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_.:-]+)+$/.test(name)) {
+    $("page-op-error").textContent = "A name like console/answer: a namespace, a slash, a name.";
+    $("page-op-name").focus();
+    return;
+  }
+  $("page-op-error").textContent = "";
+  pages.register(name, $("page-op-kind").value, "Answered by a person at the console");
+  $("page-op-status").textContent = `Registered ${name}: the node may call it now (try demo/ask).`;
+}
+
+// ---- panels ----
+
+function toggle(button, panel, onShow, onHide) {
+  button.addEventListener("click", () => {
+    const open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", String(open));
+    $(panel).hidden = !open;
+    if (open) onShow?.();
+    else onHide?.();
+  });
 }
 
 // ---- wiring ----
@@ -312,9 +346,19 @@ $("sign-in-form").addEventListener("submit", (event) => {
 $("sign-out").addEventListener("click", signOut);
 $("search").addEventListener("input", renderOperations);
 $("call-form").addEventListener("submit", send);
-$("input").addEventListener("change", syncFields);
+$("input").addEventListener("change", syncForm);
 $("stop").addEventListener("click", stopRunning);
-$("copy-curl").addEventListener("click", copyCurl);
+$("copy-curl").addEventListener("click", () => copy("curl"));
+$("copy-js").addEventListener("click", () => copy("js"));
+$("copy-mcp").addEventListener("click", () => copy("mcp"));
+$("add-to-batch").addEventListener("click", addToBatch);
+$("run-batch").addEventListener("click", runBatch);
+$("clear-batch").addEventListener("click", () => { state.batch = []; renderBatch(); });
+$("page-op-form").addEventListener("submit", registerOperation);
+toggle($("show-metrics"), "metrics", () => metrics.start(), () => metrics.stop());
+toggle($("show-pages"), "pages");
+toggle($("show-batch"), "batch");
+renderBatch();
 
 const kept = sessionStorage.getItem(TOKEN_KEY);
 if (kept) signIn(kept);

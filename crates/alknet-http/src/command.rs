@@ -165,6 +165,11 @@ pub async fn serve(
         .iter()
         .filter_map(|import| import.secret().cloned())
         .collect();
+    let mut node = Node::builder();
+    if resolved.demo {
+        // Hub-side code for the demo: it calls the caller's own pages.
+        builder = crate::demo_pages::register(builder, node.sessions());
+    }
     let (registry, summaries) = registry_of(builder, resolved.demo, resolved.imports).await?;
     for line in &summaries {
         let _ = writeln!(std::io::stdout().lock(), "{line}");
@@ -176,7 +181,6 @@ pub async fn serve(
             certificate.fingerprint_sha256()
         )
     });
-    let mut node = Node::builder();
     if let Some(resource) = resolved.protected_resource {
         node = node.protected_resource(resource);
     }

@@ -15,15 +15,56 @@ use axum::routing::get;
 /// The console's page.
 pub const PATH: &str = "/alknet/console";
 
-const SCRIPT_PATH: &str = "/alknet/console/console.js";
-const STYLE_PATH: &str = "/alknet/console/console.css";
+const PAGE: &str = include_str!("../console/index.html");
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// Every asset: its path, content type and body (embedded at build time).
+const ASSETS: [(&str, &str, &str); 7] = [
+    (PATH, HTML, PAGE),
+    (
+        "/alknet/console/console.js",
+        JS,
+        include_str!("../console/console.js"),
+    ),
+    (
+        "/alknet/console/form.js",
+        JS,
+        include_str!("../console/form.js"),
+    ),
+    (
+        "/alknet/console/copy.js",
+        JS,
+        include_str!("../console/copy.js"),
+    ),
+    (
+        "/alknet/console/pages.js",
+        JS,
+        include_str!("../console/pages.js"),
+    ),
+    (
+        "/alknet/console/metrics.js",
+        JS,
+        include_str!("../console/metrics.js"),
+    ),
+    (
+        "/alknet/console/console.css",
+        CSS,
+        include_str!("../console/console.css"),
+    ),
+];
 
 /// The paths the console serves.
-pub const PATHS: [&str; 3] = [PATH, SCRIPT_PATH, STYLE_PATH];
-
-const PAGE: &str = include_str!("../console/index.html");
-const SCRIPT: &str = include_str!("../console/console.js");
-const STYLE: &str = include_str!("../console/console.css");
+pub const PATHS: [&str; ASSETS.len()] = {
+    let mut paths = [""; ASSETS.len()];
+    let mut i = 0;
+    while i < ASSETS.len() {
+        paths[i] = ASSETS[i].0;
+        i += 1;
+    }
+    paths
+};
 
 /// Only the node's own script, style and connections (its WebSocket session); no inline
 /// script or style, no frames, no form posts elsewhere.
@@ -55,19 +96,11 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 
 /// The console's routes.
 pub fn router() -> Router {
-    Router::new()
-        .route(
-            PATH,
-            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
-        )
-        .route(
-            SCRIPT_PATH,
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            STYLE_PATH,
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
+    ASSETS
+        .iter()
+        .fold(Router::new(), |router, &(path, content_type, body)| {
+            router.route(path, get(move || async move { asset(content_type, body) }))
+        })
 }
 
 #[cfg(test)]
@@ -83,8 +116,19 @@ mod tests {
             assert!(tag[tag.find('>').unwrap() + 1..].starts_with("</script>"));
         }
         assert!(!PAGE.contains(" style=") && !PAGE.contains("<style"));
-        assert!(!SCRIPT.contains("innerHTML") && !SCRIPT.contains("insertAdjacentHTML"));
+        for (path, _, body) in &ASSETS[1..] {
+            for markup in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+            ] {
+                assert!(!body.contains(markup), "{path} uses {markup}");
+            }
+        }
         // The budget is 300 KB for the console's assets in the binary.
-        assert!(PAGE.len() + SCRIPT.len() + STYLE.len() < 300 * 1024);
+        let total: usize = ASSETS.iter().map(|(_, _, body)| body.len()).sum();
+        assert!(total < 300 * 1024, "{total} bytes");
     }
 }

@@ -10,6 +10,7 @@
 //! | `demo/register` | mutation | `demo:write` | a declared domain error (`NAME_TAKEN`, 409) |
 //! | `demo/ticks` | subscription | open | a stream that ticks |
 //! | `demo/admin` | query | `demo:admin` | a scope the dev token lacks (403) |
+//! | `demo/quote` | query | open | a nested input: objects, arrays, an enum, a nullable, a `oneOf` |
 
 use std::time::Duration;
 
@@ -103,6 +104,106 @@ pub struct Tick {
 pub struct Admin {
     /// The caller's identity id.
     pub admin: Option<String>,
+}
+
+/// What `demo/quote` quotes: a trip.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Trip {
+    /// Who travels.
+    pub traveller: Traveller,
+    /// Where, in order (at least one stop).
+    #[schemars(length(min = 1, max = 20))]
+    pub stops: Vec<Stop>,
+    /// The class of travel.
+    pub class: Class,
+    /// A note for the agent, or null.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// How the trip is paid.
+    pub payment: Payment,
+}
+
+/// Who travels.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Traveller {
+    /// Their name.
+    #[schemars(length(min = 1, max = 64))]
+    pub name: String,
+    /// Their age, when it matters.
+    #[serde(default)]
+    #[schemars(range(max = 150))]
+    pub age: Option<u32>,
+}
+
+/// One stop of a trip.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stop {
+    /// The city.
+    #[schemars(length(min = 1, max = 64))]
+    pub city: String,
+    /// Nights there.
+    #[schemars(range(min = 1, max = 90))]
+    pub nights: u32,
+}
+
+/// A class of travel.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// The cheapest.
+    Economy,
+    /// The comfortable.
+    Business,
+}
+
+/// How a trip is paid.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Payment {
+    /// By card.
+    Card {
+        /// The card's last four digits.
+        #[schemars(length(min = 4, max = 4))]
+        last4: String,
+    },
+    /// By invoice to a company.
+    Invoice {
+        /// The company billed.
+        company: String,
+    },
+}
+
+/// What `demo/quote` answers.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Quote {
+    /// The total, in euros.
+    pub total: u64,
+    /// How the total was made.
+    pub summary: String,
+}
+
+async fn quote(trip: Trip, _ctx: OperationContext) -> Result<Quote, CallError> {
+    let nights: u64 = trip.stops.iter().map(|stop| u64::from(stop.nights)).sum();
+    let rate = match trip.class {
+        Class::Economy => 90,
+        Class::Business => 240,
+    };
+    let paid = match &trip.payment {
+        Payment::Card { .. } => "by card",
+        Payment::Invoice { .. } => "by invoice",
+    };
+    Ok(Quote {
+        total: nights * rate,
+        summary: format!(
+            "{} night(s) in {} stop(s) for {}, paid {paid}",
+            nights,
+            trip.stops.len(),
+            trip.traveller.name
+        ),
+    })
 }
 
 async fn greet(input: Name, ctx: OperationContext) -> Result<Greeting, CallError> {
@@ -207,5 +308,13 @@ pub fn register(builder: RegistryBuilder) -> RegistryBuilder {
                 .with_description("Needs the demo:admin scope, which the dev token lacks")
                 .with_access_control(AccessControl::scopes(["demo:admin"]))
                 .handled_by(admin),
+        )
+        .with(
+            OperationSpec::query("demo/quote")
+                .with_description(
+                    "Quotes a trip: a nested input with objects, arrays, an enum, a nullable \
+                     note and a choice of payment",
+                )
+                .handled_by(quote),
         )
 }

@@ -17,6 +17,7 @@
 //! | [`mcp`] | `/mcp` (`to_mcp`) and `from_mcp` imports (`alknet-http-mcp`) |
 //! | [`Node`], [`NodeBuilder`], [`Listener`] | one process serving a registry on its listeners |
 //! | [`demo`] | the demo operations of the embedded default node |
+//! | `demo_pages` | `demo/ask`: hub-side code calling the caller's own pages (feature `ws`) |
 //! | [`config`] | the TOML node configuration (feature `cli`) |
 //! | [`imports`] | `[[import.openapi]]`: REST APIs imported at startup (feature `cli`) |
 //! | [`console`] | the console's page and embedded assets at `/alknet/console` (feature `console`) |
@@ -92,6 +93,9 @@ pub mod console;
 #[cfg(feature = "cli")]
 mod credentials;
 pub mod demo;
+#[cfg(feature = "ws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
+pub mod demo_pages;
 #[cfg(feature = "quic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
 pub mod federation;

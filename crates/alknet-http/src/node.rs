@@ -300,6 +300,7 @@ impl Node {
     }
 
     /// The peer links of the federation, if one is configured.
+    #[cfg_attr(not(feature = "quic"), allow(clippy::unused_self))]
     fn links(&self) -> Option<Arc<Links>> {
         #[cfg(feature = "quic")]
         {

@@ -13,6 +13,10 @@ export type DemoEchoOutput = unknown;
 export type DemoGreetInput = { /** A name of 1 to 64 characters. */ name: string; };
 export type DemoGreetOutput = { /** The greeting, shouted. */ greeting: string; };
 
+/** Quotes a trip: a nested input with objects, arrays, an enum, a nullable note and a choice of payment */
+export type DemoQuoteInput = { /** The class of travel. */ class: ("economy") | ("business"); /** A note for the agent, or null. */ note?: (string) | (null); /** How the trip is paid. */ payment: ({ card: { /** The card's last four digits. */ last4: string; }; }) | ({ invoice: { /** The company billed. */ company: string; }; }); /** Where, in order (at least one stop). */ stops: ({ /** The city. */ city: string; /** Nights there. */ nights: number; })[]; /** Who travels. */ traveller: { /** Their age, when it matters. */ age?: (number) | (null); /** Their name. */ name: string; }; };
+export type DemoQuoteOutput = { /** How the total was made. */ summary: string; /** The total, in euros. */ total: number; };
+
 /** Registers a name; `admin` is always taken */
 export type DemoRegisterInput = { /** A name of 1 to 64 characters. */ name: string; };
 export type DemoRegisterOutput = { /** The name now registered. */ registered: string; };
@@ -37,6 +41,8 @@ export type Operations = {
   "demo/echo": { kind: "query"; input: DemoEchoInput; output: DemoEchoOutput; errors: never; };
   /** Greets someone, loudly (composes the Internal demo/shout) */
   "demo/greet": { kind: "query"; input: DemoGreetInput; output: DemoGreetOutput; errors: never; };
+  /** Quotes a trip: a nested input with objects, arrays, an enum, a nullable note and a choice of payment */
+  "demo/quote": { kind: "query"; input: DemoQuoteInput; output: DemoQuoteOutput; errors: never; };
   /** Registers a name; `admin` is always taken */
   "demo/register": { kind: "mutation"; input: DemoRegisterInput; output: DemoRegisterOutput; errors: "NAME_TAKEN"; };
   /** Ticks `count` times, every `interval_ms`; the last tick is terminal */

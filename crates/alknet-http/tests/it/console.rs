@@ -1,14 +1,20 @@
 //! The console in a real headless Chromium (Debian's, driven by npm `playwright-core`,
 //! keyboard first): `alknet-http serve` with the demo operations and an OpenAPI import whose
 //! document holds markup; the driver signs in, searches, fills the form from the input
-//! schema, sees the output, a declared error with its description, a subscription streamed
-//! and stopped, the call copied as curl, and the imported markup shown as text with nothing
-//! run. Screenshots of each step go to `target/console-screenshots/`. Run by
+//! schema (a nested one too: objects, arrays, an enum, a nullable, a `oneOf`), sees the
+//! output, a declared error with its description, a subscription streamed and stopped (the
+//! node's metrics show it ended), a batch, the live metrics panel, the call copied as curl,
+//! JS and MCP (the copied curl and MCP lines are run against the node), a hub→page call
+//! answered (this test is the hub-side caller, through `demo/ask`), and the imported markup
+//! shown as text with nothing run; axe-core checks each page for serious or critical
+//! violations. Screenshots of each step go to `target/console-screenshots/`. Run by
 //! `cargo xtask browser`.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -43,7 +49,8 @@ async fn the_console_explores_calls_and_streams_as_the_caller() {
         &config,
         format!(
             "[[listen]]\nkind = \"tcp\"\naddr = \"127.0.0.1:0\"\n\n\
-             [[token]]\nid = \"tester\"\nsha256 = \"{hash}\"\nscopes = [\"demo:read\", \"demo:write\"]\n\n\
+             [[token]]\nid = \"tester\"\nsha256 = \"{hash}\"\nscopes = [\"demo:read\", \"demo:write\", \"metrics:read\"]\n\n\
+             [telemetry]\nmetrics_scope = \"metrics:read\"\n\n\
              [[import.openapi]]\nnamespace = \"hostile\"\nspec = \"hostile.json\"\n\
              base_url = \"http://127.0.0.1:9\"\nvisibility = \"external\"\n"
         ),
@@ -52,22 +59,49 @@ async fn the_console_explores_calls_and_streams_as_the_caller() {
     let node = NodeProcess::start(Path::new(BIN), true, &config, "console");
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
     let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/console/drive.mjs");
-    let run = tokio::process::Command::new("node")
+    let mut driver = tokio::process::Command::new("node")
         .arg(driver)
         .arg(format!("{}/alknet/console", node.http))
         .arg(TOKEN)
         .arg(&shots)
         .env("ALKNET_E2E_NODE_MODULES", node_modules)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("the console run did not finish")
+        .spawn()
         .expect("node is needed for the console test");
-    let seen: Value =
-        serde_json::from_slice(output.stdout.trim_ascii()).expect("the driver printed no JSON");
+    let mut to_driver = driver.stdin.take().unwrap();
+    let mut from_driver = BufReader::new(driver.stdout.take().unwrap()).lines();
+    let gateway = alknet_http::gateway::client::GatewayClient::new(&node.http)
+        .unwrap()
+        .with_token(TOKEN);
+    let run = async {
+        let mut asked = None;
+        let mut last = String::new();
+        while let Some(line) = from_driver.next_line().await.unwrap() {
+            if line == "registered" {
+                // Hub-side code on the node calls the page's own operation.
+                let answers: Result<Value, _> = gateway
+                    .call(
+                        "/demo/ask",
+                        &json!({"operation": "console/answer", "input": {"question": "6 x 7?"}}),
+                    )
+                    .await;
+                asked = Some(answers);
+                to_driver.write_all(b"asked\n").await.unwrap();
+            } else {
+                last = line;
+            }
+        }
+        (asked, last)
+    };
+    let (asked, last) = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the console run did not finish");
+    let _ = driver.wait().await;
+    let seen: Value = serde_json::from_str(&last).expect("the driver printed no JSON");
+    std::fs::write(shots.join("seen.json"), format!("{seen:#}")).unwrap();
     assert_eq!(seen.get("failure"), None, "{seen:#}");
     assert_eq!(seen["errors"], json!([]), "script errors on the page");
     assert_eq!(
@@ -136,6 +170,112 @@ async fn the_console_explores_calls_and_streams_as_the_caller() {
     assert_eq!(seen["tokenAfterSignOut"], Value::Null);
     for step in ["01-sign-in", "03-called", "04-declared-error", "06-stopped"] {
         assert!(shots.join(format!("{step}.png")).is_file(), "{step}");
+    }
+
+    // A nested input: the form's JSON, the checks before sending, the output.
+    let invalid = seen["quoteInvalid"].as_str().unwrap();
+    assert!(
+        invalid.contains("traveller.name: required") && invalid.contains("stops: at least 1 items"),
+        "{invalid}"
+    );
+    let trip = json!({
+        "traveller": {"name": "Ada"},
+        "stops": [{"city": "Lisbon", "nights": 3}],
+        "class": "business",
+        "note": null,
+        "payment": {"invoice": {"company": "ACME"}}
+    });
+    assert_eq!(seen["quoteJson"], trip);
+    assert_eq!(seen["quoteOutput"]["total"], json!(720));
+    assert_eq!(seen["secondStop"], json!(["Porto", "2"]));
+
+    // The exact call, copied: the curl and MCP lines answer the same when run.
+    for kind in ["quote_curl", "quote_mcp"] {
+        let line = seen[kind].as_str().unwrap();
+        assert!(!line.contains(TOKEN), "the token is never copied");
+        let ran = std::process::Command::new("sh")
+            .args(["-c", line])
+            .env("TOKEN", TOKEN)
+            .output()
+            .expect("sh and curl");
+        let answer = String::from_utf8_lossy(&ran.stdout);
+        assert!(answer.contains("720"), "{kind}: {line}\n{answer}");
+    }
+    let js = seen["quote_js"].as_str().unwrap();
+    assert!(
+        js.contains("hub.call(\"/demo/quote\"") && js.contains("process.env.TOKEN"),
+        "{js}"
+    );
+
+    // The batch, answered in order.
+    assert_eq!(seen["batchStatus"], json!("2 answered, 1 failed"));
+    let batch = seen["batchResults"].as_array().unwrap();
+    assert!(
+        batch[0].as_str().unwrap().contains("hello, GRACE!"),
+        "{batch:?}"
+    );
+    assert!(
+        batch[1].as_str().unwrap().contains("NAME_TAKEN (409)"),
+        "{batch:?}"
+    );
+
+    // Hub-side code called the page, and the person at the page answered.
+    assert_eq!(seen["incoming"], json!({"question": "6 x 7?"}));
+    assert_eq!(seen["answered"], json!("Answered"));
+    let answers = asked
+        .expect("the page registered its operation")
+        .expect("demo/ask");
+    assert_eq!(
+        answers["answers"][0]["output"],
+        json!({"answer": 42}),
+        "{answers}"
+    );
+
+    // The metrics panel shows the calls made, and draws them.
+    let rows = seen["metricsRows"].as_array().unwrap();
+    let greet = rows
+        .iter()
+        .find(|row| row[0] == "demo/greet")
+        .expect("a demo/greet row");
+    let calls: u64 = greet[6].as_str().unwrap().parse().unwrap();
+    assert!(calls >= 2, "{greet}");
+    assert!(
+        seen["metricsChart"]
+            .as_str()
+            .unwrap()
+            .starts_with("Calls per second"),
+        "{seen:#}"
+    );
+
+    // The stopped subscription ended on the node (its handler dropped), long before its
+    // 1000 ticks of 200 ms.
+    let metrics = alknet_http::core::client::reqwest::Client::new()
+        .get(format!("{}/metrics", node.http))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("alknet_calls_in_flight{operation=\"demo/ticks\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("alknet_call_duration_seconds_count{operation=\"demo/ticks\""),
+        "{metrics}"
+    );
+
+    // No serious or critical accessibility violation on any page.
+    for step in [
+        "sign-in",
+        "nested-form",
+        "batch",
+        "page-operations",
+        "metrics",
+    ] {
+        assert_eq!(seen["axe"][step], json!([]), "axe-core on {step}");
     }
     drop(node);
 }

@@ -459,8 +459,9 @@ async fn node_peer_state_and_readiness() {
     assert!(connected.is_some(), "{:?}", status.snapshot());
     let (id, state) = &status.snapshot()[0];
     assert_eq!(id, "spoke");
-    // The hub holds demo:read on the spoke: echo, greet and ticks (register needs demo:write).
-    assert_eq!(state, &PeerState::Connected { operations: 3 });
+    // The hub holds demo:read on the spoke: echo, greet, ticks and quote (register needs
+    // demo:write).
+    assert_eq!(state, &PeerState::Connected { operations: 4 });
     assert_eq!(readyz(http, None).await.0, 200);
     let (_, body) = readyz(http, Some(TOKEN)).await;
     assert!(body.contains("\"spoke\""), "{body}");
