@@ -39,6 +39,7 @@ const HOSTILE: &str = r#"{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium and playwright-core; run by `cargo xtask browser`"]
 async fn the_console_explores_calls_and_streams_as_the_caller() {
+    alknet_http::core::client::install_crypto_provider();
     let node_modules = std::env::var("ALKNET_E2E_NODE_MODULES")
         .expect("ALKNET_E2E_NODE_MODULES names the folder with node_modules/playwright-core");
     let dir = temp_dir("console");
@@ -278,4 +279,58 @@ async fn the_console_explores_calls_and_streams_as_the_caller() {
         assert_eq!(seen["axe"][step], json!([]), "axe-core on {step}");
     }
     drop(node);
+}
+
+/// In full stealth the console is like every other path: nothing of it answers a request
+/// without a valid identity, and all of it answers one with.
+#[tokio::test]
+async fn in_full_stealth_the_console_answers_only_a_valid_identity() {
+    use std::sync::Arc;
+
+    use alknet_http::core::{Identity, OperationRegistry, StaticTokenProvider};
+    use alknet_http::server::Stealth;
+    use alknet_http::{Listener, Node, console, demo};
+
+    alknet_http::core::client::install_crypto_provider();
+    let tokens = StaticTokenProvider::new()
+        .with_token(TOKEN, Identity::new("tester"))
+        .unwrap();
+    let node = Node::builder()
+        .registry(
+            demo::register(OperationRegistry::builder())
+                .build()
+                .unwrap(),
+        )
+        .identity_provider(Arc::new(tokens))
+        .protected(true)
+        .stealth(Stealth::Full)
+        .listen(Listener::Http("127.0.0.1:0".parse().unwrap()))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let base = format!("http://{}", node.addresses()[0].addr);
+    let http = alknet_http::core::client::reqwest::Client::new();
+    for path in console::PATHS {
+        for bearer in [None, Some("alk_not_a_valid_token_at_all_0000")] {
+            let mut request = http.get(format!("{base}{path}"));
+            if let Some(bearer) = bearer {
+                request = request.bearer_auth(bearer);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert_ne!(status, 200, "{path} with {bearer:?}");
+            assert!(!body.contains("alknet console"), "{path}: {body}");
+        }
+        let response = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    node.shutdown().await;
 }
