@@ -45,6 +45,7 @@ async function signIn(secret) {
 function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
   metrics.stop();
+  pages.reset();
   state.session?.close();
   state.session = null;
   $("workspace").hidden = true;

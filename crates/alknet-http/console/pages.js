@@ -68,8 +68,16 @@ export function pagesPanel(root, session) {
     /** Registers `name` (a query or mutation) on the session; calls to it are asked here. */
     register(name, opType, description) {
       session().register({ name, op_type: opType, description }, (input, { signal }) => ask(name, input, signal));
-      const item = element("li", `${name} (${opType})`, { "data-registered": name });
-      registered.append(item);
+      // Registering a name again replaces it, on the session as here.
+      registered.querySelector(`[data-registered="${CSS.escape(name)}"]`)?.remove();
+      registered.append(element("li", `${name} (${opType})`, { "data-registered": name }));
+    },
+    /** Forgets what was registered: a new session starts with none. */
+    reset() {
+      registered.replaceChildren();
+      incoming.replaceChildren();
+      empty.hidden = false;
+      calls = 0;
     },
   };
 }

@@ -334,3 +334,116 @@ async fn in_full_stealth_the_console_answers_only_a_valid_identity() {
     }
     node.shutdown().await;
 }
+
+/// `demo/ask` reaches only the caller's own pages: another identity's page is never asked,
+/// an anonymous caller is refused, and a page's own error comes back as its answer.
+#[tokio::test]
+async fn demo_ask_asks_only_the_callers_own_pages() {
+    use std::sync::Arc;
+
+    use alknet_http::core::{
+        CallError, Capabilities, HandlerKind, Identity, OperationRegistry, OperationSpec,
+        StaticTokenProvider,
+    };
+    use alknet_http::ws::client::{ClientOptions, connect};
+    use alknet_http::{Listener, Node, demo_pages};
+
+    const OTHER: &str = "alk_console_other_caller_token_0001";
+    alknet_http::core::client::install_crypto_provider();
+    let tokens = StaticTokenProvider::new()
+        .with_token(TOKEN, Identity::new("ada"))
+        .unwrap()
+        .with_token(OTHER, Identity::new("grace"))
+        .unwrap();
+    let builder = Node::builder();
+    let registry = demo_pages::register(OperationRegistry::builder(), builder.sessions())
+        .build()
+        .unwrap();
+    let node = builder
+        .registry(registry)
+        .identity_provider(Arc::new(tokens))
+        .listen(Listener::Http("127.0.0.1:0".parse().unwrap()))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let base = format!("http://{}", node.addresses()[0].addr);
+    let ws = base.replace("http://", "ws://") + "/alknet/call";
+    // Ada's page answers; Grace's page would say who it is, and must never be asked.
+    let page = |who: &'static str, fails: bool| {
+        OperationRegistry::builder()
+            .with_leaf(
+                OperationSpec::query("page/answer"),
+                HandlerKind::once(move |input, _| async move {
+                    if fails {
+                        Err(CallError::new("BUSY", "not now"))
+                    } else {
+                        Ok(json!({ "page": who, "input": input }))
+                    }
+                }),
+                Capabilities::new(),
+            )
+            .build()
+            .unwrap()
+    };
+    let ada = connect(
+        &ws,
+        ClientOptions::new(Some(TOKEN.to_owned())).serving(page("ada", false)),
+    )
+    .await
+    .unwrap();
+    let grace = connect(
+        &ws,
+        ClientOptions::new(Some(OTHER.to_owned())).serving(page("grace", false)),
+    )
+    .await
+    .unwrap();
+    let ask = json!({"operation": "page/answer", "input": 7});
+    let answers = ada.call("/demo/ask", ask.clone()).await.unwrap();
+    let answers = answers["answers"].as_array().unwrap();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0]["output"], json!({"page": "ada", "input": 7}));
+
+    // Over HTTP too, as Grace: only Grace's page.
+    let gateway = alknet_http::gateway::client::GatewayClient::new(&base)
+        .unwrap()
+        .with_token(OTHER);
+    let answers: Value = gateway.call("/demo/ask", &ask).await.unwrap();
+    assert_eq!(answers["answers"][0]["output"]["page"], json!("grace"));
+    assert_eq!(answers["answers"].as_array().unwrap().len(), 1);
+
+    // No page serves the operation: NOT_FOUND. An anonymous caller: refused.
+    let missing = json!({"operation": "page/nothing", "input": null});
+    let error = gateway
+        .call::<Value>("/demo/ask", &missing)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "NOT_FOUND", "{error:?}");
+    let anonymous = alknet_http::gateway::client::GatewayClient::new(&base).unwrap();
+    let error = anonymous
+        .call::<Value>("/demo/ask", &ask)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "FORBIDDEN", "{error:?}");
+
+    // A page's own error is its answer (undeclared, so its session masks it as INTERNAL).
+    grace.close();
+    let busy = connect(
+        &ws,
+        ClientOptions::new(Some(OTHER.to_owned())).serving(page("grace", true)),
+    )
+    .await
+    .unwrap();
+    let answers: Value = gateway.call("/demo/ask", &ask).await.unwrap();
+    // (The closed page may still be listed for a moment: look for the busy one.)
+    let busy_answered = answers["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|answer| answer["error"]["details"]["original_code"] == "BUSY");
+    assert!(busy_answered, "{answers}");
+    busy.close();
+    ada.close();
+    node.shutdown().await;
+}
