@@ -281,6 +281,19 @@ async fn the_console_explores_calls_and_streams_as_the_caller() {
     drop(node);
 }
 
+/// `node` started on a loopback HTTP listener, and its base URL.
+async fn on_loopback(node: alknet_http::NodeBuilder) -> (alknet_http::RunningNode, String) {
+    let node = node
+        .listen(alknet_http::Listener::Http("127.0.0.1:0".parse().unwrap()))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let base = format!("http://{}", node.addresses()[0].addr);
+    (node, base)
+}
+
 /// In full stealth the console is like every other path: nothing of it answers a request
 /// without a valid identity, and all of it answers one with.
 #[tokio::test]
@@ -289,7 +302,7 @@ async fn in_full_stealth_the_console_answers_only_a_valid_identity() {
 
     use alknet_http::core::{Identity, OperationRegistry, StaticTokenProvider};
     use alknet_http::server::Stealth;
-    use alknet_http::{Listener, Node, console, demo};
+    use alknet_http::{Node, console, demo};
 
     alknet_http::core::client::install_crypto_provider();
     let tokens = StaticTokenProvider::new()
@@ -303,14 +316,8 @@ async fn in_full_stealth_the_console_answers_only_a_valid_identity() {
         )
         .identity_provider(Arc::new(tokens))
         .protected(true)
-        .stealth(Stealth::Full)
-        .listen(Listener::Http("127.0.0.1:0".parse().unwrap()))
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let base = format!("http://{}", node.addresses()[0].addr);
+        .stealth(Stealth::Full);
+    let (node, base) = on_loopback(node).await;
     let http = alknet_http::core::client::reqwest::Client::new();
     for path in console::PATHS {
         for bearer in [None, Some("alk_not_a_valid_token_at_all_0000")] {
@@ -346,7 +353,7 @@ async fn demo_ask_asks_only_the_callers_own_pages() {
         StaticTokenProvider,
     };
     use alknet_http::ws::client::{ClientOptions, connect};
-    use alknet_http::{Listener, Node, demo_pages};
+    use alknet_http::{Node, demo_pages};
 
     const OTHER: &str = "alk_console_other_caller_token_0001";
     alknet_http::core::client::install_crypto_provider();
@@ -359,16 +366,12 @@ async fn demo_ask_asks_only_the_callers_own_pages() {
     let registry = demo_pages::register(OperationRegistry::builder(), builder.sessions())
         .build()
         .unwrap();
-    let node = builder
-        .registry(registry)
-        .identity_provider(Arc::new(tokens))
-        .listen(Listener::Http("127.0.0.1:0".parse().unwrap()))
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let base = format!("http://{}", node.addresses()[0].addr);
+    let (node, base) = on_loopback(
+        builder
+            .registry(registry)
+            .identity_provider(Arc::new(tokens)),
+    )
+    .await;
     let ws = base.replace("http://", "ws://") + "/alknet/call";
     // Ada's page answers; Grace's page would say who it is, and must never be asked.
     let page = |who: &'static str, fails: bool| {
