@@ -404,8 +404,13 @@ function variantEditor(field, options) {
     const named = option.title ?? option.description ?? (option.required?.length ? option.required.join(", ") : typesOf(option).join(" or "));
     select.append(element("option", `${i + 1}: ${shortText(named) || "form"}`, { value: String(i) }));
   });
-  const fitting = field.value === undefined ? 0 : resolved.findIndex((o) => problems(o, field.value, field.root).length === 0);
-  select.value = String(Math.max(fitting, 0));
+  // The form the value fits, or comes closest to (a half-filled one keeps what it has).
+  let closest = 0;
+  if (field.value !== undefined) {
+    const misses = resolved.map((o) => problems(o, field.value, field.root, 100).length);
+    closest = misses.indexOf(Math.min(...misses));
+  }
+  select.value = String(closest);
   describe(select, field);
   const box = element("div", undefined, { class: "variant" });
   let current;
@@ -415,7 +420,7 @@ function variantEditor(field, options) {
     box.replaceChildren(current.node);
   };
   select.addEventListener("change", () => { show(undefined); field.changed(); });
-  show(fitting >= 0 ? field.value : undefined);
+  show(field.value);
   const chooser = row(element("label", `${field.label}: which form`, { for: id }), select);
   const node = element("div", undefined, { class: "variants" });
   node.append(chooser, box);

@@ -59,8 +59,10 @@ async fn ask(sessions: Sessions, input: Ask, ctx: OperationContext) -> Result<An
         .into_iter()
         .take(MAX_PAGES)
         .collect();
+    // The page learns who asked (for its own records), and how long it has.
     let options = || OutgoingOptions {
         deadline: ctx.deadline(),
+        forwarded_for: Some(caller.clone()),
         ..OutgoingOptions::default()
     };
     let asked = pages.iter().map(|(id, session)| async {
@@ -72,7 +74,7 @@ async fn ask(sessions: Sessions, input: Ask, ctx: OperationContext) -> Result<An
     let answers: Vec<Answer> = futures::future::join_all(asked)
         .await
         .into_iter()
-        // A page that does not serve the operation is not asked for it.
+        // A page that does not serve the operation (it answered NOT_FOUND) is left out.
         .filter(|(_, result)| !matches!(result, Err(e) if e.is(ErrorCode::NotFound)))
         .map(|(session, result)| match result {
             Ok(output) => Answer {

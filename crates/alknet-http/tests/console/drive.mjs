@@ -208,6 +208,20 @@ try {
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(shots, "12-overview.png") });
 
+  // Every control on the page is reached by Tab alone: each one focused is marked, and no
+  // visible, enabled control is left unmarked.
+  const controls = "button, input, select, textarea, summary, a[href], [tabindex]:not([tabindex='-1'])";
+  const count = await page.$$eval(controls, (all) => all.filter((el) => el.offsetParent !== null && !el.disabled).length);
+  await page.evaluate(() => document.activeElement?.blur());
+  for (let i = 0; i < count + 10; i += 1) {
+    await page.keyboard.press("Tab");
+    await page.evaluate(() => { if (document.activeElement) document.activeElement.dataset.reached = "yes"; });
+  }
+  results.controls = count;
+  results.unreachable = await page.$$eval(controls, (all) => all
+    .filter((el) => el.offsetParent !== null && !el.disabled && el.dataset.reached !== "yes")
+    .map((el) => `${el.tagName.toLowerCase()}#${el.id} ${el.textContent.trim().slice(0, 40)}`));
+
   // Signing out forgets the token.
   await page.click("#sign-out");
   results.tokenAfterSignOut = await page.evaluate(() => sessionStorage.getItem("alknet.console.token"));

@@ -268,6 +268,11 @@ async fn the_console_explores_calls_and_streams_as_the_caller() {
         "{metrics}"
     );
 
+    // Every control of the overview (metrics, the operation list, a nested form) is reached
+    // by Tab alone.
+    assert!(seen["controls"].as_u64().unwrap() >= 15, "{seen:#}");
+    assert_eq!(seen["unreachable"], json!([]), "controls Tab never reached");
+
     // No serious or critical accessibility violation on any page.
     for step in [
         "sign-in",
