@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::temp_dir;
 use crate::federation::{NodeProcess, TOKEN};
+use crate::on_loopback;
 
 const BIN: &str = env!("CARGO_BIN_EXE_alknet-http");
 
@@ -284,19 +285,6 @@ async fn the_console_explores_calls_and_streams_as_the_caller() {
         assert_eq!(seen["axe"][step], json!([]), "axe-core on {step}");
     }
     drop(node);
-}
-
-/// `node` started on a loopback HTTP listener, and its base URL.
-async fn on_loopback(node: alknet_http::NodeBuilder) -> (alknet_http::RunningNode, String) {
-    let node = node
-        .listen(alknet_http::Listener::Http("127.0.0.1:0".parse().unwrap()))
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let base = format!("http://{}", node.addresses()[0].addr);
-    (node, base)
 }
 
 /// In full stealth the console is like every other path: nothing of it answers a request

@@ -18,3 +18,18 @@ mod otlp;
 mod prism;
 mod prometheus;
 mod typescript;
+
+/// `node` started on a loopback HTTP listener, and its base URL.
+pub(crate) async fn on_loopback(
+    node: alknet_http::NodeBuilder,
+) -> (alknet_http::RunningNode, String) {
+    let node = node
+        .listen(alknet_http::Listener::Http("127.0.0.1:0".parse().unwrap()))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let base = format!("http://{}", node.addresses()[0].addr);
+    (node, base)
+}

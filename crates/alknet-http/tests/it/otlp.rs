@@ -416,14 +416,8 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
             StaticTokenProvider::new()
                 .with_token(TOKEN, Identity::new("tracer"))
                 .unwrap(),
-        ))
-        .listen(Listener::Http("127.0.0.1:0".parse().unwrap()))
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let base = format!("http://{}", node.addresses()[0].addr);
+        ));
+    let (node, base) = crate::on_loopback(node).await;
 
     let caller = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
     let response = alknet_http::core::client::reqwest::Client::new()
