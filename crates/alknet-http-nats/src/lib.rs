@@ -44,7 +44,7 @@
 //! |---|---|---|
 //! | `result` | a Query or Mutation answered | the output JSON |
 //! | `error` | the call failed | the `CallError` JSON (with `Nats-Service-Error` headers) |
-//! | `beat` | every heartbeat while a call runs, or while a stream is idle | empty |
+//! | `beat` | every heartbeat while a call runs, or while a stream is idle; names the worker's control subject (`Alknet-Control`) | empty |
 //! | `item` | an item of a subscription, numbered by `Alknet-Seq` from 1 | the item JSON |
 //! | `done` | a subscription ended | empty |
 //!
@@ -53,7 +53,10 @@
 //! (`Alknet-Control`), where the gateway acknowledges what it read and sends the stream's
 //! abort. Other aborts (the caller went away) are broadcast on `_ALKNET.<service>.abort`, and
 //! the worker applies the operation's disconnect policy: a Query stops, a Mutation runs to
-//! completion unless it opted in to cancellation.
+//! completion unless it opted in to cancellation. NATS delivers at most once, so an abort can
+//! be lost (a reconnect at the wrong moment): a gateway that gets a beat for a call it no
+//! longer waits for sends the abort again, to the control subject the beat names, so a call
+//! or stream nobody waits for ends within a heartbeat of the next beat.
 //!
 //! What a gateway makes of failures:
 //!

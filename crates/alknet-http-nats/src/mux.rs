@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connect::Bus;
 use crate::error::NatsError;
+use crate::wire;
 
 type Slots = Mutex<HashMap<u64, mpsc::Sender<Message>>>;
 
@@ -48,6 +49,21 @@ impl Drop for Mux {
     }
 }
 
+/// A worker still beating for call `id`, which no longer waits for it (it ended, and its
+/// abort was lost on the way: NATS delivers at most once): the worker is told again, on the
+/// control subject its beat names, so that it does not run (or hold a stream open) for
+/// nobody.
+async fn orphaned(client: &async_nats::Client, node: &str, id: u64, message: &Message) {
+    if wire::header(message, wire::KIND) != Some("beat") {
+        return;
+    }
+    if let Some(control) = wire::header(message, wire::CONTROL) {
+        let call_id = format!("{node}.{id}");
+        let abort = wire::control(&call_id, None, true);
+        let _ = client.publish(control.to_owned(), abort).await;
+    }
+}
+
 fn lock(slots: &Slots) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::Sender<Message>>> {
     slots.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -65,7 +81,10 @@ impl Mux {
         let stop = CancellationToken::new();
         let routed = slots.clone();
         let stopped = stop.clone();
+        let node = prefix.rsplit('.').next().unwrap_or_default().to_owned();
+        let (client, mux_node) = (bus.client().clone(), node.clone());
         tokio::spawn(async move {
+            let node = mux_node;
             loop {
                 let message = tokio::select! {
                     () = stopped.cancelled() => break,
@@ -83,14 +102,16 @@ impl Mux {
                     continue;
                 };
                 let sender = lock(&routed).get(&id).cloned();
-                // A full slot is a worker sending past its window; the call sees the gap
-                // (its next item's number) and fails, and nothing here waits for it.
-                if let Some(sender) = sender {
-                    let _ = sender.try_send(message);
+                match sender {
+                    // A full slot is a worker sending past its window; the call sees the gap
+                    // (its next item's number) and fails, and nothing here waits for it.
+                    Some(sender) => {
+                        let _ = sender.try_send(message);
+                    }
+                    None => orphaned(&client, &node, id, &message).await,
                 }
             }
         });
-        let node = prefix.rsplit('.').next().unwrap_or_default().to_owned();
         Ok(Mux {
             node,
             prefix,

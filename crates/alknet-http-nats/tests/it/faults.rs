@@ -5,11 +5,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use alknet_http_core::ErrorCode;
-use alknet_http_nats::NatsImport;
+use alknet_http_nats::{Bus, NatsAuth, NatsConnect, NatsImport, to_nats};
 use alknet_http_tests::{NatsServer, Probe, within};
 use serde_json::json;
 
-use crate::worker::{Gateway, Seen, as_bus, bus, worker};
+use crate::worker::{Gateway, Seen, as_bus, bus, dispatch, registry, worker};
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs nats-server; run by `cargo xtask nats`"]
@@ -162,4 +162,67 @@ async fn a_crashed_worker_fails_its_mutation_and_its_query_completes_elsewhere()
     // The Mutation never finished on A (it crashed) and was never sent to B.
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(seen.writes.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server; run by `cargo xtask nats`"]
+async fn a_lost_abort_reaches_the_worker_at_its_next_beat() {
+    // The gateway may not publish on the abort subject: every abort it broadcasts is lost, as
+    // one is when the connection drops at the wrong moment (NATS delivers at most once).
+    let server = NatsServer::start_with(
+        "authorization { users = [
+            { user: worker, password: w }
+            { user: gateway, password: g, permissions: { publish: { deny: [\"_ALKNET.*.abort\"] } } }
+        ] }",
+    )
+    .await;
+    let probe = Probe::new();
+    let beat = as_bus().with_heartbeat(Duration::from_millis(100));
+    let worker_bus = bus_as(&server.url, "worker", "w").await;
+    let _exporter = to_nats(
+        &worker_bus,
+        dispatch(registry(Arc::default(), &probe)),
+        beat,
+    )
+    .await
+    .expect("exported");
+    let gateway = Gateway::start(
+        &bus_as(&server.url, "gateway", "g").await,
+        NatsImport::default(),
+    )
+    .await;
+    let dispatch = gateway.dispatch.clone();
+    let held = tokio::spawn(async move {
+        dispatch
+            .call(
+                Some(Arc::new(alknet_http_core::Identity::new("alice"))),
+                "demo/hold",
+                json!({}),
+                Default::default(),
+            )
+            .await
+    });
+    probe.wait_for(Probe::started, 1).await;
+    // The caller goes away; its abort never arrives. The worker's next beat reaches a gateway
+    // that no longer waits for the call, which tells the worker on its control subject.
+    let gone = Instant::now();
+    held.abort();
+    probe.wait_for(Probe::dropped, 1).await;
+    assert!(
+        gone.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        gone.elapsed()
+    );
+    assert_eq!(probe.finished(), 0);
+}
+
+/// A connection to `url` as `user`.
+async fn bus_as(url: &str, user: &str, password: &str) -> Bus {
+    let auth = NatsAuth::UserPassword {
+        user: user.to_owned(),
+        password: password.to_owned().into(),
+    };
+    Bus::connect(&NatsConnect::new([url]).with_auth(auth))
+        .await
+        .expect("connected")
 }
