@@ -82,6 +82,8 @@ struct Worker {
     streams: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// Where gateways send this worker's stream acknowledgements.
     control: String,
+    /// Where the server says that nobody took a beat (`<gone>.<generation>`).
+    gone: String,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -163,6 +165,11 @@ pub async fn to_nats(
         .subscribe(control.clone())
         .await
         .map_err(|e| NatsError::Subscribe(e.to_string()))?;
+    let gone = format!("{control}.gone");
+    let gones = client
+        .subscribe(format!("{gone}.*"))
+        .await
+        .map_err(|e| NatsError::Subscribe(e.to_string()))?;
     let worker = Arc::new(Worker {
         bus: bus.clone(),
         dispatch,
@@ -173,6 +180,7 @@ pub async fn to_nats(
         generations: std::sync::atomic::AtomicU64::new(0),
         streams: Mutex::default(),
         control,
+        gone,
     });
     let shutdown = CancellationToken::new();
     let names: Arc<[String]> = names.into();
@@ -182,6 +190,7 @@ pub async fn to_nats(
         futures::stream::select_all(endpoints),
         aborts,
         controls,
+        gones,
         shutdown.clone(),
     ));
     Ok(NatsExporter {
@@ -200,6 +209,7 @@ async fn serve(
     >,
     mut aborts: async_nats::Subscriber,
     mut controls: async_nats::Subscriber,
+    mut gones: async_nats::Subscriber,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -222,6 +232,7 @@ async fn serve(
                 }
             }
             Some(message) = controls.next() => worker.control(&message),
+            Some(message) = gones.next() => worker.gone(&message),
         }
     }
 }
@@ -286,12 +297,45 @@ impl Worker {
         }
     }
 
-    /// A beat, naming this worker's control subject: a gateway that no longer waits for the
-    /// call (its abort lost on the way) answers it with the call's abort.
-    fn beat(&self) -> HeaderMap {
+    /// Beats for the running call `generation`. The beat names this worker's control
+    /// subject, where a gateway that no longer waits for the call (its abort lost on the way)
+    /// sends the abort again; and it asks for a reply, so that when nobody at all listens on
+    /// `reply` (the gateway died) the server answers "no responders" on [`Worker::gone`].
+    async fn beat(&self, reply: &Subject, generation: u64) {
         let mut headers = wire::kind("beat");
         headers.insert(CONTROL, self.control.as_str());
-        headers
+        let gone = format!("{}.{generation}", self.gone);
+        if let Err(e) = self
+            .bus
+            .client()
+            .publish_with_reply_and_headers(reply.clone(), gone, headers, Bytes::new())
+            .await
+        {
+            tracing::debug!(error = %e, "a beat could not be published");
+        }
+    }
+
+    /// The server's word that a beat found nobody: the call's gateway is gone, and the call
+    /// is aborted as if its caller went away (a Mutation still runs to its end).
+    fn gone(&self, message: &Message) {
+        if message.status != Some(async_nats::StatusCode::NO_RESPONDERS) {
+            return;
+        }
+        let Some(generation) = message
+            .subject
+            .rsplit('.')
+            .next()
+            .and_then(|g| g.parse::<u64>().ok())
+        else {
+            return;
+        };
+        // Rare (a gateway died), so a scan rather than a second index on every call.
+        if let Some((_, abort)) = lock(&self.in_flight)
+            .values()
+            .find(|(g, _)| *g == generation)
+        {
+            abort.cancel();
+        }
     }
 
     async fn fail(&self, reply: &Subject, error: &CallError) {
@@ -398,13 +442,14 @@ async fn handle(worker: Arc<Worker>, name: String, request: async_nats::service:
             )
             .await;
         }
-        None => once(&worker, &name, input, options, &request, &reply).await,
+        None => once(&worker, &running, &name, input, options, &request, &reply).await,
     }
 }
 
 /// A Query or Mutation: beats while it runs, then its result.
 async fn once(
     worker: &Worker,
+    running: &Running,
     name: &str,
     input: Value,
     options: CallOptions,
@@ -426,7 +471,7 @@ async fn once(
                     biased;
                     result = &mut call => break result,
                     _ = beat.tick() => {
-                        worker.publish(reply, worker.beat(), Bytes::new()).await;
+                        worker.beat(reply, running.generation).await;
                     }
                 }
             }
@@ -480,7 +525,10 @@ async fn stream(
             tokio::select! {
                 () = abort.cancelled() => return,
                 changed = acked.changed() => if changed.is_err() { return },
-                _ = beat.tick() => if idle { send(&mut last_sent, worker.beat(), Bytes::new()).await },
+                _ = beat.tick() => if idle {
+                    last_sent = Some(Instant::now());
+                    worker.beat(reply, running.generation).await;
+                },
             }
             continue;
         }
@@ -511,7 +559,10 @@ async fn stream(
                     return;
                 }
             },
-            _ = beat.tick() => if idle { send(&mut last_sent, worker.beat(), Bytes::new()).await },
+            _ = beat.tick() => if idle {
+                    last_sent = Some(Instant::now());
+                    worker.beat(reply, running.generation).await;
+                },
         }
     }
 }

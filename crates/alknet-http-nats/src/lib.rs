@@ -55,8 +55,11 @@
 //! the worker applies the operation's disconnect policy: a Query stops, a Mutation runs to
 //! completion unless it opted in to cancellation. NATS delivers at most once, so an abort can
 //! be lost (a reconnect at the wrong moment): a gateway that gets a beat for a call it no
-//! longer waits for sends the abort again, to the control subject the beat names, so a call
-//! or stream nobody waits for ends within a heartbeat of the next beat.
+//! longer waits for sends the abort again, to the control subject the beat names. A beat also
+//! asks for a reply (`<control>.gone.<n>`) that nobody sends: when the gateway itself is gone
+//! (crashed, cut off), the server answers "no responders" there instead, and the worker
+//! aborts the call as if its caller went away. Either way a call or stream that nobody waits
+//! for ends at the worker's next beat.
 //!
 //! What a gateway makes of failures:
 //!

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use alknet_http_core::ErrorCode;
 use alknet_http_nats::{Bus, NatsAuth, NatsConnect, NatsImport, to_nats};
 use alknet_http_tests::{NatsServer, Probe, within};
+use futures::StreamExt as _;
 use serde_json::json;
 
 use crate::worker::{Gateway, Seen, as_bus, bus, dispatch, registry, worker};
@@ -225,4 +226,57 @@ async fn bus_as(url: &str, user: &str, password: &str) -> Bus {
     Bus::connect(&NatsConnect::new([url]).with_auth(auth))
         .await
         .expect("connected")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server; run by `cargo xtask nats`"]
+async fn a_stream_whose_gateway_died_ends_on_its_worker() {
+    let server = NatsServer::start().await;
+    let seen = Arc::new(Seen::default());
+    let beat = as_bus().with_heartbeat(Duration::from_millis(100));
+    let (_worker_bus, _exporter) = worker(&server.url, seen.clone(), &Probe::new(), beat).await;
+    // The gateway on a runtime of its own, so that it can die: reading an endless stream,
+    // then its runtime dropped (its connection cut), the stream never dropped (no abort).
+    let url = server.url.clone();
+    let (runtime, gateway, stream) = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (gateway, stream) = runtime.block_on(async {
+            let gateway = Gateway::start(
+                &bus(&url).await,
+                NatsImport::default().with_stream_window(8),
+            )
+            .await;
+            let mut stream = gateway.dispatch.invoke_streaming(
+                Some(Arc::new(alknet_http_core::Identity::new("alice"))),
+                "demo/ticks",
+                json!({"count": 0}),
+            );
+            for _ in 0..3 {
+                within(stream.next()).await.unwrap().result.unwrap();
+            }
+            (gateway, stream)
+        });
+        (runtime, gateway, stream)
+    })
+    .join()
+    .unwrap();
+    runtime.shutdown_background();
+    std::mem::forget((gateway, stream));
+    // The worker's beats now find nobody; the server says so, and the worker drops the stream.
+    let died = Instant::now();
+    within(async {
+        while seen.streams_dropped.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        died.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        died.elapsed()
+    );
 }
