@@ -265,7 +265,8 @@ async fn a_stream_whose_gateway_died_ends_on_its_worker() {
     .join()
     .unwrap();
     runtime.shutdown_background();
-    std::mem::forget((gateway, stream));
+    // Never dropped: a dying process runs no destructor (the stream's abort would be sent).
+    let _dead = std::mem::ManuallyDrop::new((gateway, stream));
     // The worker's beats now find nobody; the server says so, and the worker drops the stream.
     let died = Instant::now();
     within(async {
