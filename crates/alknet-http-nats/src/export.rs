@@ -321,12 +321,7 @@ impl Worker {
         if message.status != Some(async_nats::StatusCode::NO_RESPONDERS) {
             return;
         }
-        let Some(generation) = message
-            .subject
-            .rsplit('.')
-            .next()
-            .and_then(|g| g.parse::<u64>().ok())
-        else {
+        let Some(generation) = wire::trailing_number(&message.subject) else {
             return;
         };
         // Rare (a gateway died), so a scan rather than a second index on every call.

@@ -82,9 +82,8 @@ impl Mux {
         let routed = slots.clone();
         let stopped = stop.clone();
         let node = prefix.rsplit('.').next().unwrap_or_default().to_owned();
-        let (client, mux_node) = (bus.client().clone(), node.clone());
+        let (client, call_ids) = (bus.client().clone(), node.clone());
         tokio::spawn(async move {
-            let node = mux_node;
             loop {
                 let message = tokio::select! {
                     () = stopped.cancelled() => break,
@@ -93,12 +92,7 @@ impl Mux {
                         None => break,
                     },
                 };
-                let Some(id) = message
-                    .subject
-                    .rsplit('.')
-                    .next()
-                    .and_then(|id| id.parse::<u64>().ok())
-                else {
+                let Some(id) = wire::trailing_number(&message.subject) else {
                     continue;
                 };
                 let sender = lock(&routed).get(&id).cloned();
@@ -108,7 +102,7 @@ impl Mux {
                     Some(sender) => {
                         let _ = sender.try_send(message);
                     }
-                    None => orphaned(&client, &node, id, &message).await,
+                    None => orphaned(&client, &call_ids, id, &message).await,
                 }
             }
         });

@@ -56,6 +56,11 @@ pub(crate) fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
         .map(|v| v.as_str())
 }
 
+/// The number a subject ends with (`<inbox>.<n>`, `<control>.gone.<n>`): the call it is about.
+pub(crate) fn trailing_number(subject: &str) -> Option<u64> {
+    subject.rsplit('.').next()?.parse().ok()
+}
+
 /// Reads a reply; an unreadable one is a worker speaking another protocol.
 pub(crate) fn reply_of(message: Message) -> Reply {
     if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
