@@ -62,6 +62,7 @@ pub struct RootCall {
     pub trace_parent: Option<TraceParent>,
     /// The surface's own server span for this call, when it has one the call may record
     /// itself on instead of opening a child span (see [`trace::hosts_call`](crate::trace::hosts_call)).
+    /// The surface runs the call inside it: a hosted call does not enter it again.
     pub span: Option<tracing::Span>,
     /// The address the call came from, which counts an anonymous caller's calls against the
     /// per-address rate limits.
@@ -357,7 +358,11 @@ pub(crate) fn invoke_once(
     let Some(observed) = Observed::start(seed.facts(&op, name)) else {
         return dispatch_once(op, name, input, seed);
     };
-    let call = dispatch_once(op, name, input, seed).instrument(observed.span().clone());
+    let call = dispatch_once(op, name, input, seed);
+    let call = match observed.span_to_enter() {
+        Some(span) => call.instrument(span.clone()).boxed(),
+        None => call,
+    };
     async move {
         let reply = call.await;
         observed.finish(&reply);

@@ -20,6 +20,8 @@ pub(crate) struct Observed {
     access: Option<Access>,
     /// The call's span (disabled when no subscriber wants it).
     span: tracing::Span,
+    /// Whether `span` is the surface's own, which the surface already runs the call in.
+    hosted: bool,
 }
 
 /// What the access-log line of a root call says besides its outcome.
@@ -71,7 +73,7 @@ impl Observed {
                 trace_id: call.trace_parent.map(|parent| parent.trace_id().to_owned()),
                 started: Instant::now(),
             });
-        let span = trace::call_span(
+        let (span, hosted) = trace::call_span(
             operation,
             call.surface,
             call.identity.map(|i| i.id.as_str()),
@@ -82,12 +84,15 @@ impl Observed {
             timer,
             access,
             span,
+            hosted,
         })
     }
 
-    /// The call's span.
-    pub(crate) fn span(&self) -> &tracing::Span {
-        &self.span
+    /// The span the call's future must run in: `None` when it is the surface's own span, which
+    /// the surface already runs it in (entering a span again on every poll costs the exporter
+    /// a lock and a clock read each time, for nothing).
+    pub(crate) fn span_to_enter(&self) -> Option<&tracing::Span> {
+        (!self.hosted && !self.span.is_disabled()).then_some(&self.span)
     }
 
     /// Counts one subscription item.

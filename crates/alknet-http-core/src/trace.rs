@@ -237,21 +237,22 @@ fn record_on_host(
     true
 }
 
-/// The span of a call: `server` for a root call (with the caller's context as parent when it
-/// sent one), `internal` for a composed one. A root call whose surface gave it a span that
-/// [hosts calls](hosts_call) records itself on that span instead: one span per request, where
-/// two nested `server` spans would say the same thing twice (and cost twice).
+/// The span of a call, and whether it is the surface's own: `server` for a root call (with
+/// the caller's context as parent when it sent one), `internal` for a composed one. A root
+/// call whose surface gave it a span that [hosts calls](hosts_call) records itself on that
+/// span instead: one span per request, where two nested `server` spans would say the same
+/// thing twice (and cost twice).
 pub(crate) fn call_span(
     operation: &str,
     surface: Option<&'static str>,
     identity: Option<&str>,
     parent: Option<&TraceParent>,
     host: Option<&tracing::Span>,
-) -> tracing::Span {
+) -> (tracing::Span, bool) {
     if let Some(host) = host
         && record_on_host(host, operation, surface.unwrap_or("composed"), identity)
     {
-        return host.clone();
+        return (host.clone(), true);
     }
     let span = tracing::info_span!(
         target: CALL_SPAN,
@@ -270,7 +271,7 @@ pub(crate) fn call_span(
     if let Some(parent) = parent {
         parent.adopt(&span);
     }
-    span
+    (span, false)
 }
 
 /// Marks `span` failed with `code` (`otel.status_code = ERROR`, `error.type`): a call's span,

@@ -15,6 +15,7 @@ use futures::future::BoxFuture;
 use http::StatusCode;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::access::OwnershipProvider;
 use crate::compose::PeerCompositeEnv;
@@ -50,7 +51,10 @@ pub struct CallOptions {
     pub trace_parent: Option<crate::trace::TraceParent>,
     /// The surface's own span for this one call (the request span of `POST /call`): the call
     /// records itself on it, when it [hosts calls](crate::trace::hosts_call), instead of
-    /// opening a child span — one server span per request, as the conventions ask.
+    /// opening a child span — one server span per request, as the conventions ask. The
+    /// surface runs the call inside it (the current span while the call's future is polled,
+    /// as `Span::current()` or an `instrument`ed future makes it): a hosted call does not
+    /// enter it again.
     pub span: Option<tracing::Span>,
     /// The address the request came from (see [`RootCall::source`]).
     pub source: Option<std::net::IpAddr>,
@@ -341,8 +345,10 @@ impl GatewayDispatch {
         };
         let call = invoke_once(op, name, input, self.seed(identity, options));
         let result = if spared {
-            // Handlers' panics are caught inside the call, so the task itself cannot fail.
-            match tokio::spawn(call).await {
+            // Handlers' panics are caught inside the call, so the task itself cannot fail. The
+            // task runs in the caller's span, as the call would have (a call recorded on the
+            // surface's span does not enter it again).
+            match tokio::spawn(call.in_current_span()).await {
                 Ok(reply) => reply.result,
                 Err(e) => Err(CallError::internal(format!("call failed: {e}"))),
             }

@@ -56,6 +56,8 @@ const HUB_TRACE: &str = "2af7651916cd43dd8448eb211c80319e";
 const HUB_SPAN: &str = "d7ad6b7169203333";
 const IMPORT_TRACE: &str = "3af7651916cd43dd8448eb211c80319f";
 const IMPORT_SPAN: &str = "e7ad6b7169203334";
+const MUTATION_TRACE: &str = "5af7651916cd43dd8448eb211c8031a0";
+const MUTATION_SPAN: &str = "f7ad6b7169203335";
 
 /// One JSON-RPC message to `/mcp` (the SSE or JSON answer's message, and the session id).
 async fn mcp(
@@ -367,6 +369,17 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
             Some(ScopedPeerEnv::allowing(["up/echo"])),
             Capabilities::new(),
         )
+        // A Mutation runs detached from its HTTP request (a disconnect spares it), on a task
+        // of its own: its composed call must still be a child of the request's span.
+        .with_local(
+            OperationSpec::mutation("chain/write"),
+            HandlerKind::once(|input: Value, ctx| async move {
+                ctx.call("up/echo", json!({ "body": input })).await
+            }),
+            None,
+            Some(ScopedPeerEnv::allowing(["up/echo"])),
+            Capabilities::new(),
+        )
         .build()
         .unwrap();
     // The spoke: a node of its own (same process, same exporter) that the hub dials over QUIC
@@ -424,6 +437,18 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         .post(format!("{base}/call"))
         .header("traceparent", &caller)
         .body(r#"{"operation":"/chain/run","input":{"n":1}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let response = alknet_http::core::client::reqwest::Client::new()
+        .post(format!("{base}/call"))
+        .header(
+            "traceparent",
+            format!("00-{MUTATION_TRACE}-{MUTATION_SPAN}-01"),
+        )
+        .body(r#"{"operation":"/chain/write","input":{"n":4}}"#)
         .send()
         .await
         .unwrap();
@@ -517,6 +542,8 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         (HUB_TRACE, "spoke/echo"),
         (IMPORT_TRACE, "mcpup/call"),
         (IMPORT_TRACE, "tools/call call"),
+        (MUTATION_TRACE, "chain/write"),
+        (MUTATION_TRACE, "up/echo"),
     ];
     let all_there = until(Duration::from_secs(20), || {
         let (export, received) = (&export, &received);
@@ -581,6 +608,20 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         upstream_saw[0],
         format!("00-{CALLER_TRACE}-{}-01", hex(&composed.span_id)),
         "the upstream's parent is the composed call"
+    );
+
+    // The detached Mutation: its task runs in the request's span.
+    let mutation_trace = in_trace(MUTATION_TRACE);
+    let write = mutation_trace
+        .iter()
+        .find(|s| s.name == "chain/write")
+        .unwrap_or_else(|| panic!("{mutation_trace:#?}"));
+    assert_eq!(hex(&write.parent_span_id), MUTATION_SPAN);
+    assert!(
+        mutation_trace
+            .iter()
+            .any(|s| s.name == "up/echo" && s.parent_span_id == write.span_id),
+        "{mutation_trace:#?}"
     );
 
     // WebSocket: the caller's context in `meta` parents the session call's server span.
