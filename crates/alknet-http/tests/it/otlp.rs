@@ -357,31 +357,27 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     .plan()
     .unwrap()
     .into_registrations();
-    let registry = OperationRegistry::builder()
+    // Both call the REST upstream. A Mutation runs detached from its HTTP request (a
+    // disconnect spares it), on a task of its own: its composed call must still be a child of
+    // the request's span.
+    let mut registry = OperationRegistry::builder()
         .with_all(imported)
-        .with_all(mcp_import)
-        .with_local(
-            OperationSpec::query("chain/run"),
+        .with_all(mcp_import);
+    for spec in [
+        OperationSpec::query("chain/run"),
+        OperationSpec::mutation("chain/write"),
+    ] {
+        registry = registry.with_local(
+            spec,
             HandlerKind::once(|input: Value, ctx| async move {
                 ctx.call("up/echo", json!({ "body": input })).await
             }),
             None,
             Some(ScopedPeerEnv::allowing(["up/echo"])),
             Capabilities::new(),
-        )
-        // A Mutation runs detached from its HTTP request (a disconnect spares it), on a task
-        // of its own: its composed call must still be a child of the request's span.
-        .with_local(
-            OperationSpec::mutation("chain/write"),
-            HandlerKind::once(|input: Value, ctx| async move {
-                ctx.call("up/echo", json!({ "body": input })).await
-            }),
-            None,
-            Some(ScopedPeerEnv::allowing(["up/echo"])),
-            Capabilities::new(),
-        )
-        .build()
-        .unwrap();
+        );
+    }
+    let registry = registry.build().unwrap();
     // The spoke: a node of its own (same process, same exporter) that the hub dials over QUIC
     // and imports `spoke/echo` from, as `s/spoke/echo`.
     let (hub_cert, spoke_cert) = (
