@@ -358,11 +358,12 @@ pub(crate) fn invoke_once(
     let Some(observed) = Observed::start(seed.facts(&op, name)) else {
         return dispatch_once(op, name, input, seed);
     };
-    let call = dispatch_once(op, name, input, seed);
-    let call = match observed.span_to_enter() {
-        Some(span) => call.instrument(span.clone()).boxed(),
-        None => call,
-    };
+    // A span that is `none` is entered for nothing.
+    let span = observed
+        .span_to_enter()
+        .cloned()
+        .unwrap_or_else(tracing::Span::none);
+    let call = dispatch_once(op, name, input, seed).instrument(span);
     async move {
         let reply = call.await;
         observed.finish(&reply);
