@@ -270,7 +270,7 @@ impl Inner {
             return Err(wire::too_large("the input", body.len(), self.room()));
         }
         let mut headers = HeaderMap::new();
-        headers.insert(DEADLINE_MS, timeout.as_millis().to_string().as_str());
+        headers.insert(DEADLINE_MS, timeout.as_millis().to_string());
         let mut slot = self.mux.slot(1);
         self.bus
             .client()

@@ -23,7 +23,8 @@ use crate::subject::is_token;
 use crate::wire::{self, DEADLINE_MS, HEADER_ALLOWANCE, header};
 
 /// On a listing request: the node that asked (it answers for itself without the bus).
-pub(crate) const ASKED_BY: &str = "Alknet-Node";
+pub(crate) const ASKED_BY: async_nats::HeaderName =
+    async_nats::HeaderName::from_static("Alknet-Node");
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Here {

@@ -535,7 +535,7 @@ async fn stream(
                     Ok(body) => {
                         seq += 1;
                         let mut headers = wire::kind("item");
-                        headers.insert(SEQ, seq.to_string().as_str());
+                        headers.insert(SEQ, seq.to_string());
                         send(&mut last_sent, headers, body).await;
                     }
                     Err(error) => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use alknet_http_core::trace::TraceParent;
 use alknet_http_core::{CallError, ErrorCode, OperationContext, OperationType};
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt as _, stream};
@@ -21,7 +21,8 @@ use crate::wire::{self, DEADLINE_MS, FORWARDED_FOR, ID, Reply, TRACEPARENT, TRAC
 pub(crate) struct Forwarder {
     pub(crate) bus: Bus,
     pub(crate) mux: Mux,
-    pub(crate) abort_subject: String,
+    /// Where aborts go (a `Subject` clones without copying: one is armed per call).
+    pub(crate) abort_subject: Subject,
     /// How long a worker may stay silent before it is taken for gone.
     pub(crate) silence: Duration,
     /// How often a Query is sent again after its worker was lost or full.
@@ -45,7 +46,7 @@ enum Outcome {
 /// Publishes an abort for a call whose caller went away before it answered.
 struct AbortOnDrop {
     client: Option<async_nats::Client>,
-    subject: String,
+    subject: Subject,
     payload: Bytes,
 }
 
@@ -60,7 +61,7 @@ impl Drop for AbortOnDrop {
         if let Some(client) = self.client.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            let (subject, payload) = (std::mem::take(&mut self.subject), self.payload.clone());
+            let (subject, payload) = (self.subject.clone(), self.payload.clone());
             runtime.spawn(async move {
                 let _ = client.publish(subject, payload).await;
             });
@@ -111,10 +112,10 @@ impl Forwarder {
             if left.is_zero() {
                 return Err(CallError::timeout("the call's deadline passed"));
             }
-            headers.insert(DEADLINE_MS, left.as_millis().to_string().as_str());
+            headers.insert(DEADLINE_MS, left.as_millis().to_string());
         }
         if let Some(caller) = ctx.forwarded_for().or(ctx.identity()) {
-            headers.insert(FORWARDED_FOR, wire::forwarded_for(caller).as_str());
+            headers.insert(FORWARDED_FOR, wire::forwarded_for(caller));
         }
         if let Some(trace) = TraceParent::current() {
             headers.insert(TRACEPARENT, trace.traceparent());
@@ -127,19 +128,14 @@ impl Forwarder {
 
     async fn publish(
         &self,
-        subject: &str,
+        subject: &Subject,
         slot: &Slot,
         headers: HeaderMap,
         payload: Bytes,
     ) -> Result<(), CallError> {
         self.bus
             .client()
-            .publish_with_reply_and_headers(
-                subject.to_owned(),
-                slot.subject.clone(),
-                headers,
-                payload,
-            )
+            .publish_with_reply_and_headers(subject.clone(), slot.subject.clone(), headers, payload)
             .await
             .map_err(|e| wire::unavailable(format!("the message bus refused the call: {e}")))
     }
@@ -147,7 +143,7 @@ impl Forwarder {
     /// Calls a Query or Mutation on the workers serving `subject`.
     pub(crate) async fn once(
         &self,
-        subject: &str,
+        subject: &Subject,
         op_type: OperationType,
         input: Value,
         ctx: &OperationContext,
@@ -163,7 +159,7 @@ impl Forwarder {
 
     async fn once_unmetered(
         &self,
-        subject: &str,
+        subject: &Subject,
         op_type: OperationType,
         input: Value,
         ctx: &OperationContext,
@@ -206,7 +202,11 @@ impl Forwarder {
                 }
             }
             attempts += 1;
-            tracing::debug!(subject, attempts, "sending a query again");
+            tracing::debug!(
+                subject = subject.as_str(),
+                attempts,
+                "sending a query again"
+            );
         }
     }
 
@@ -256,7 +256,7 @@ impl Forwarder {
     /// are read (the worker sends at most `window` ahead); dropping the stream aborts it.
     pub(crate) fn stream(
         self: Arc<Self>,
-        subject: String,
+        subject: Subject,
         input: Value,
         ctx: OperationContext,
     ) -> BoxStream<'static, Result<Value, CallError>> {
@@ -287,7 +287,7 @@ impl Forwarder {
     /// Sends a subscription's request.
     async fn open(
         self: &Arc<Self>,
-        subject: &str,
+        subject: &Subject,
         input: &Value,
         ctx: &OperationContext,
     ) -> Result<Box<Open>, CallError> {
@@ -299,7 +299,7 @@ impl Forwarder {
             .mux
             .slot(usize::try_from(self.window).unwrap_or(1024) + 16);
         let mut headers = self.request(ctx, payload.len(), &slot)?;
-        headers.insert(WINDOW, self.window.to_string().as_str());
+        headers.insert(WINDOW, self.window.to_string());
         self.publish(subject, &slot, headers, payload).await?;
         let id = slot.call_id.clone();
         Ok(Box::new(Open {
@@ -326,7 +326,7 @@ impl Forwarder {
 
 /// Where a subscription over the bus is.
 enum State {
-    Start(Box<(Arc<Forwarder>, String, Value, OperationContext)>),
+    Start(Box<(Arc<Forwarder>, Subject, Value, OperationContext)>),
     Open(Box<Open>),
     Ended,
 }
@@ -377,7 +377,7 @@ impl Open {
             {
                 // Acknowledgements and the abort go to the worker itself from now on.
                 self.control = Some(control.to_owned());
-                self.abort.subject = control.to_owned();
+                self.abort.subject = control.into();
                 self.abort.payload = wire::control(&self.id, None, true);
             }
             let ended = |abort: &mut AbortOnDrop, error: CallError| {

@@ -182,7 +182,7 @@ impl FromNats {
         let forwarder = Arc::new(Forwarder {
             bus: bus.clone(),
             mux: Mux::start(bus).await?,
-            abort_subject: wire::abort_subject(&config.service),
+            abort_subject: wire::abort_subject(&config.service).into(),
             silence: config.heartbeat * 3,
             query_retries: config.query_retries,
             window: config.stream_window,
@@ -302,11 +302,12 @@ impl FromNats {
         }
         spec.visibility = self.config.visibility;
         let forwarder = self.forwarder.clone();
-        let subject: Arc<str> = subject.into();
+        // A `Subject` clones without copying: each call publishes to it.
+        let subject = async_nats::Subject::from(subject);
         let op_type = spec.op_type;
         let handler = match op_type {
             OperationType::Subscription => HandlerKind::stream(move |input, ctx| {
-                forwarder.clone().stream(subject.to_string(), input, ctx)
+                forwarder.clone().stream(subject.clone(), input, ctx)
             }),
             _ => HandlerKind::once(move |input, ctx| {
                 let forwarder = forwarder.clone();

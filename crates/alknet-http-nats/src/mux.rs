@@ -28,7 +28,7 @@ pub(crate) struct Mux {
 
 /// One call's reply subject and what arrives on it; freed when dropped.
 pub(crate) struct Slot {
-    pub(crate) subject: String,
+    pub(crate) subject: async_nats::Subject,
     /// The id of the call this slot answers, unique on the bus (what `Alknet-Id` carries; a
     /// caller's own request id is not: two clients may well both say `c1`).
     pub(crate) call_id: String,
@@ -121,7 +121,7 @@ impl Mux {
         let (sender, replies) = mpsc::channel(capacity.max(1));
         lock(&self.slots).insert(id, sender);
         Slot {
-            subject: format!("{}.{id}", self.prefix),
+            subject: format!("{}.{id}", self.prefix).into(),
             call_id: format!("{}.{id}", self.node),
             replies,
             id,

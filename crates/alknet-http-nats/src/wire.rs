@@ -2,31 +2,34 @@
 //! control messages of a subscription (see the crate docs for the whole exchange).
 
 use alknet_http_core::{CallError, ErrorCode, Identity};
-use async_nats::{HeaderMap, Message};
+use async_nats::{HeaderMap, HeaderName, Message};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+// Header names are `HeaderName`s built once: a `&str` name is checked, matched against the
+// standard names and copied into a new buffer at every insert and lookup.
+
 /// The call's id (the gateway's request id): aborts name it, the worker's access log shows it.
-pub(crate) const ID: &str = "Alknet-Id";
+pub(crate) const ID: HeaderName = HeaderName::from_static("Alknet-Id");
 /// The caller's remaining deadline in milliseconds; the worker drops work already expired.
-pub(crate) const DEADLINE_MS: &str = "Alknet-Deadline-Ms";
+pub(crate) const DEADLINE_MS: HeaderName = HeaderName::from_static("Alknet-Deadline-Ms");
 /// The original caller, as JSON (`{"id":…,"scopes":[…]}`), for the worker's audit only.
-pub(crate) const FORWARDED_FOR: &str = "Alknet-Forwarded-For";
+pub(crate) const FORWARDED_FOR: HeaderName = HeaderName::from_static("Alknet-Forwarded-For");
 /// On a request: a subscription, with how many items may be unacknowledged at once.
-pub(crate) const WINDOW: &str = "Alknet-Window";
+pub(crate) const WINDOW: HeaderName = HeaderName::from_static("Alknet-Window");
 /// On a reply: what it is (see [`Reply`]).
-pub(crate) const KIND: &str = "Alknet-Kind";
+pub(crate) const KIND: HeaderName = HeaderName::from_static("Alknet-Kind");
 /// On an item: its number, from 1.
-pub(crate) const SEQ: &str = "Alknet-Seq";
+pub(crate) const SEQ: HeaderName = HeaderName::from_static("Alknet-Seq");
 /// On the first reply of a subscription: the worker's control subject (acknowledgements and
 /// aborts of this stream go there).
-pub(crate) const CONTROL: &str = "Alknet-Control";
+pub(crate) const CONTROL: HeaderName = HeaderName::from_static("Alknet-Control");
 /// W3C trace context.
-pub(crate) const TRACEPARENT: &str = "traceparent";
-pub(crate) const TRACESTATE: &str = "tracestate";
+pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(crate) const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// The service API's error headers (ADR-32), so that its tools show failures.
-const SERVICE_ERROR: &str = "Nats-Service-Error";
-const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
+const SERVICE_ERROR: HeaderName = HeaderName::from_static("Nats-Service-Error");
+const SERVICE_ERROR_CODE: HeaderName = HeaderName::from_static("Nats-Service-Error-Code");
 
 /// Room left for headers when a payload is checked against the server's `max_payload`.
 pub(crate) const HEADER_ALLOWANCE: usize = 2048;
@@ -48,7 +51,7 @@ pub(crate) enum Reply {
     NoResponders,
 }
 
-pub(crate) fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
+pub(crate) fn header(message: &Message, name: HeaderName) -> Option<&str> {
     message
         .headers
         .as_ref()
@@ -96,7 +99,7 @@ pub(crate) fn kind(kind: &'static str) -> HeaderMap {
 pub(crate) fn error_reply(error: &CallError, status: u16) -> (HeaderMap, Bytes) {
     let mut headers = kind("error");
     headers.insert(SERVICE_ERROR, error.code.as_str());
-    headers.insert(SERVICE_ERROR_CODE, status.to_string().as_str());
+    headers.insert(SERVICE_ERROR_CODE, status.to_string());
     let body = serde_json::to_vec(error).unwrap_or_default();
     (headers, body.into())
 }
