@@ -606,33 +606,30 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         "the upstream's parent is the composed call"
     );
 
-    // The detached Mutation: its task runs in the request's span.
-    let mutation_trace = in_trace(MUTATION_TRACE);
-    let write = mutation_trace
-        .iter()
-        .find(|s| s.name == "chain/write")
-        .unwrap_or_else(|| panic!("{mutation_trace:#?}"));
-    assert_eq!(hex(&write.parent_span_id), MUTATION_SPAN);
-    assert!(
-        mutation_trace
+    // The call `name` of `trace`, child of the caller's span `parent`, whose composed call to
+    // the upstream is its child.
+    let composing = |trace: &str, name: &str, parent: &str| -> &Span {
+        let spans = in_trace(trace);
+        let call = *spans
             .iter()
-            .any(|s| s.name == "up/echo" && s.parent_span_id == write.span_id),
-        "{mutation_trace:#?}"
-    );
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no `{name}` span in {spans:#?}"));
+        assert_eq!(hex(&call.parent_span_id), parent, "{spans:#?}");
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.name == "up/echo" && s.parent_span_id == call.span_id),
+            "{spans:#?}"
+        );
+        call
+    };
+
+    // The detached Mutation: its task runs in the request's span.
+    composing(MUTATION_TRACE, "chain/write", MUTATION_SPAN);
 
     // WebSocket: the caller's context in `meta` parents the session call's server span.
-    let ws_trace = in_trace(WS_TRACE);
-    let ws_call = ws_trace
-        .iter()
-        .find(|s| s.name == "chain/run")
-        .unwrap_or_else(|| panic!("{ws_trace:#?}"));
-    assert_eq!(hex(&ws_call.parent_span_id), WS_SPAN);
+    let ws_call = composing(WS_TRACE, "chain/run", WS_SPAN);
     assert_eq!(attribute(ws_call, "alknet.surface").as_deref(), Some("ws"));
-    assert!(
-        ws_trace
-            .iter()
-            .any(|s| s.name == "up/echo" && s.parent_span_id == ws_call.span_id)
-    );
 
     // MCP: the `_meta` context parents the tool call's span (the MCP conventions), on which
     // the `call` tool's call records itself.
