@@ -195,9 +195,12 @@ impl Bus {
         self.client.connection_state() == State::Connected
     }
 
-    /// The largest message the server takes, in bytes (0 before the first connection).
+    /// The largest message the server takes, in bytes (before the first connection, the
+    /// servers' default of 1 MiB).
     pub fn max_payload(&self) -> usize {
-        self.client.server_info().max_payload
+        // The client keeps it in an atomic; `server_info()` would clone the whole INFO (about
+        // fifteen strings) at every call that checks a payload.
+        self.client.max_payload()
     }
 
     /// Changes each time the connection is lost.

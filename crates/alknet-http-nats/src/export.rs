@@ -76,10 +76,10 @@ struct Worker {
     /// duplicate on the bus; gateways give each attempt its own) replaces the entry; the
     /// generation keeps the first
     /// run's end from removing the second's.
-    in_flight: Mutex<HashMap<String, (u64, CancellationToken)>>,
+    in_flight: Mutex<HashMap<Arc<str>, (u64, CancellationToken)>>,
     generations: std::sync::atomic::AtomicU64,
     /// Running subscriptions by id: the highest item their gateway acknowledged.
-    streams: Mutex<HashMap<String, watch::Sender<u64>>>,
+    streams: Mutex<HashMap<Arc<str>, watch::Sender<u64>>>,
     /// Where gateways send this worker's stream acknowledgements.
     control: String,
     /// Where the server says that nobody took a beat (`<gone>.<generation>`).
@@ -143,13 +143,12 @@ pub async fn to_nats(
             .await
             .map_err(|e| NatsError::Service(format!("{}: {e}", op.spec().name)))?;
         endpoints.push(endpoint.map(move |request| (index, request)).boxed());
-        names.push(op.spec().name.clone());
+        names.push(Arc::<str>::from(op.spec().name.as_str()));
         subjects.push(subject);
     }
     // Discovery answers with every spec in one message: it must fit.
-    // (Not known before the first connection; the server's default is 1 MiB.)
     let max = bus.max_payload();
-    if max > 0 && info_bytes + wire::HEADER_ALLOWANCE > max {
+    if info_bytes + wire::HEADER_ALLOWANCE > max {
         let _ = service.stop().await;
         return Err(NatsError::Service(format!(
             "the specs of {} operations take about {info_bytes} bytes, more than the server's \
@@ -183,7 +182,7 @@ pub async fn to_nats(
         gone,
     });
     let shutdown = CancellationToken::new();
-    let names: Arc<[String]> = names.into();
+    let names: Arc<[Arc<str>]> = names.into();
     tokio::spawn(serve(
         worker,
         names.clone(),
@@ -196,14 +195,14 @@ pub async fn to_nats(
     Ok(NatsExporter {
         service: Some(service),
         shutdown,
-        operations: names.to_vec(),
+        operations: names.iter().map(|name| name.to_string()).collect(),
         subjects,
     })
 }
 
 async fn serve(
     worker: Arc<Worker>,
-    names: Arc<[String]>,
+    names: Arc<[Arc<str>]>,
     mut requests: futures::stream::SelectAll<
         futures::stream::BoxStream<'static, (usize, async_nats::service::Request)>,
     >,
@@ -353,8 +352,10 @@ impl Worker {
 /// Removes a call from the running ones when it ends (unless a later run took its id).
 struct Running {
     worker: Arc<Worker>,
-    id: String,
+    id: Arc<str>,
     generation: u64,
+    /// Whether it is a stream, whose acknowledgements are registered too.
+    stream: bool,
 }
 
 impl Drop for Running {
@@ -365,12 +366,14 @@ impl Drop for Running {
             .is_some_and(|(g, _)| *g == self.generation)
         {
             in_flight.remove(&self.id);
-            lock(&self.worker.streams).remove(&self.id);
+            if self.stream {
+                lock(&self.worker.streams).remove(&self.id);
+            }
         }
     }
 }
 
-async fn handle(worker: Arc<Worker>, name: String, request: async_nats::service::Request) {
+async fn handle(worker: Arc<Worker>, name: Arc<str>, request: async_nats::service::Request) {
     let message = &request.message;
     // A publish without a reply subject has nobody to answer; nothing runs for it.
     let Some(reply) = message.reply.clone() else {
@@ -409,11 +412,13 @@ async fn handle(worker: Arc<Worker>, name: String, request: async_nats::service:
     let generation = worker
         .generations
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    lock(&worker.in_flight).insert(id.as_str().to_owned(), (generation, abort.clone()));
-    let running = Running {
+    let key: Arc<str> = id.as_str().into();
+    lock(&worker.in_flight).insert(key.clone(), (generation, abort.clone()));
+    let mut running = Running {
         worker: worker.clone(),
-        id: id.as_str().to_owned(),
+        id: key,
         generation,
+        stream: false,
     };
     let options = CallOptions {
         abort: Some(abort.clone()),
@@ -426,6 +431,7 @@ async fn handle(worker: Arc<Worker>, name: String, request: async_nats::service:
     };
     match header(message, WINDOW).and_then(|w| w.parse::<u64>().ok()) {
         Some(window) => {
+            running.stream = true;
             stream(
                 &worker,
                 &running,

@@ -106,7 +106,7 @@ impl Forwarder {
             return Err(wire::too_large("the input", payload, max));
         }
         let mut headers = HeaderMap::new();
-        headers.insert(ID, slot.call_id.as_str());
+        headers.insert(ID, slot.call_id());
         if let Some(deadline) = ctx.deadline() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -177,7 +177,7 @@ impl Forwarder {
             let mut abort = AbortOnDrop {
                 client: Some(self.bus.client().clone()),
                 subject: self.abort_subject.clone(),
-                payload: Bytes::copy_from_slice(slot.call_id.as_bytes()),
+                payload: Bytes::copy_from_slice(slot.call_id().as_bytes()),
             };
             let outcome = self.wait(&mut slot, ctx.deadline()).await;
             if !matches!(outcome, Outcome::Timeout) {
@@ -301,7 +301,7 @@ impl Forwarder {
         let mut headers = self.request(ctx, payload.len(), &slot)?;
         headers.insert(WINDOW, self.window.to_string());
         self.publish(subject, &slot, headers, payload).await?;
-        let id = slot.call_id.clone();
+        let id = slot.call_id().to_owned();
         Ok(Box::new(Open {
             forwarder: self.clone(),
             slot,

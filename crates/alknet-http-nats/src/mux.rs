@@ -18,9 +18,11 @@ type Slots = Mutex<HashMap<u64, mpsc::Sender<Message>>>;
 
 /// The reply subjects of one node's calls.
 pub(crate) struct Mux {
+    /// `<inbox prefix>.<node>`: the node's token is unique to it, and makes call ids unique
+    /// on the bus.
     prefix: String,
-    /// The inbox's own token: unique to this node, it makes call ids unique on the bus.
-    node: String,
+    /// Where the node's token starts in `prefix`.
+    node_at: usize,
     slots: Arc<Slots>,
     next: AtomicU64,
     stop: CancellationToken,
@@ -29,12 +31,20 @@ pub(crate) struct Mux {
 /// One call's reply subject and what arrives on it; freed when dropped.
 pub(crate) struct Slot {
     pub(crate) subject: async_nats::Subject,
-    /// The id of the call this slot answers, unique on the bus (what `Alknet-Id` carries; a
-    /// caller's own request id is not: two clients may well both say `c1`).
-    pub(crate) call_id: String,
+    /// Where the call's id starts in `subject`.
+    call_id_at: usize,
     pub(crate) replies: mpsc::Receiver<Message>,
     id: u64,
     slots: Arc<Slots>,
+}
+
+impl Slot {
+    /// The id of the call this slot answers, unique on the bus (what `Alknet-Id` carries; a
+    /// caller's own request id is not: two clients may well both say `c1`): the subject's
+    /// last two tokens, `<node>.<n>`.
+    pub(crate) fn call_id(&self) -> &str {
+        &self.subject[self.call_id_at..]
+    }
 }
 
 impl Drop for Slot {
@@ -81,8 +91,8 @@ impl Mux {
         let stop = CancellationToken::new();
         let routed = slots.clone();
         let stopped = stop.clone();
-        let node = prefix.rsplit('.').next().unwrap_or_default().to_owned();
-        let (client, call_ids) = (bus.client().clone(), node.clone());
+        let node_at = prefix.rfind('.').map_or(0, |dot| dot + 1);
+        let (client, call_ids) = (bus.client().clone(), prefix[node_at..].to_owned());
         tokio::spawn(async move {
             loop {
                 let message = tokio::select! {
@@ -107,8 +117,8 @@ impl Mux {
             }
         });
         Ok(Mux {
-            node,
             prefix,
+            node_at,
             slots,
             next: AtomicU64::new(1),
             stop,
@@ -122,7 +132,7 @@ impl Mux {
         lock(&self.slots).insert(id, sender);
         Slot {
             subject: format!("{}.{id}", self.prefix).into(),
-            call_id: format!("{}.{id}", self.node),
+            call_id_at: self.node_at,
             replies,
             id,
             slots: self.slots.clone(),
