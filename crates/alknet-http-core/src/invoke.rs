@@ -448,7 +448,16 @@ pub(crate) fn invoke_stream(
     let Some(observed) = Observed::start(seed.facts(&op, name)) else {
         return dispatch_stream(op, name, input, seed);
     };
-    let items = dispatch_stream(op, name, input, seed);
+    // The handler's stream runs whenever its reader polls it (an SSE body, a session's pump),
+    // outside any span of its own: each poll enters the call's span, so that what the handler
+    // does meanwhile (a composed call, an upstream's `traceparent`) is the call's child.
+    let items = match observed.span_to_enter().cloned() {
+        Some(span) => {
+            let mut items = span.in_scope(|| dispatch_stream(op, name, input, seed));
+            stream::poll_fn(move |cx| span.in_scope(|| items.poll_next_unpin(cx))).boxed()
+        }
+        None => dispatch_stream(op, name, input, seed),
+    };
     stream::unfold(
         (items, Some(observed)),
         |(mut items, mut observed)| async move {

@@ -58,6 +58,8 @@ const IMPORT_TRACE: &str = "3af7651916cd43dd8448eb211c80319f";
 const IMPORT_SPAN: &str = "e7ad6b7169203334";
 const MUTATION_TRACE: &str = "5af7651916cd43dd8448eb211c8031a0";
 const MUTATION_SPAN: &str = "f7ad6b7169203335";
+const SSE_TRACE: &str = "6af7651916cd43dd8448eb211c8031a1";
+const SSE_SPAN: &str = "07ad6b7169203336";
 
 /// One JSON-RPC message to `/mcp` (the SSE or JSON answer's message, and the session id).
 async fn mcp(
@@ -377,7 +379,22 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
             Capabilities::new(),
         );
     }
-    let registry = registry.build().unwrap();
+    // A subscription's handler works while its stream is read (here: the SSE body, after the
+    // request's span has ended): its composed call must be a child of the subscription's span.
+    let registry = registry
+        .with_local(
+            OperationSpec::subscription("chain/watch"),
+            HandlerKind::stream(|input: Value, ctx| {
+                futures::stream::once(
+                    async move { ctx.call("up/echo", json!({ "body": input })).await },
+                )
+            }),
+            None,
+            Some(ScopedPeerEnv::allowing(["up/echo"])),
+            Capabilities::new(),
+        )
+        .build()
+        .unwrap();
     // The spoke: a node of its own (same process, same exporter) that the hub dials over QUIC
     // and imports `spoke/echo` from, as `s/spoke/echo`.
     let (hub_cert, spoke_cert) = (
@@ -449,6 +466,17 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+
+    let response = alknet_http::core::client::reqwest::Client::new()
+        .post(format!("{base}/subscribe"))
+        .header("traceparent", format!("00-{SSE_TRACE}-{SSE_SPAN}-01"))
+        .body(r#"{"operation":"/chain/watch","input":{"n":5}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = response.text().await.unwrap();
+    assert!(events.contains(r#""n":5"#), "{events}");
 
     // from_mcp: the import's tools/call carries the context in `_meta` and in its headers.
     let response = alknet_http::core::client::reqwest::Client::new()
@@ -540,6 +568,9 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         (IMPORT_TRACE, "tools/call call"),
         (MUTATION_TRACE, "chain/write"),
         (MUTATION_TRACE, "up/echo"),
+        (SSE_TRACE, "POST"),
+        (SSE_TRACE, "chain/watch"),
+        (SSE_TRACE, "up/echo"),
     ];
     let all_there = until(Duration::from_secs(20), || {
         let (export, received) = (&export, &received);
@@ -626,6 +657,16 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
 
     // The detached Mutation: its task runs in the request's span.
     composing(MUTATION_TRACE, "chain/write", MUTATION_SPAN);
+
+    // SSE: the subscription's span is a child of its request's, and its composed call (made
+    // while the stream was read) a child of the subscription's.
+    let sse_trace = in_trace(SSE_TRACE);
+    let sse_request = sse_trace
+        .iter()
+        .find(|s| s.name == "POST")
+        .unwrap_or_else(|| panic!("{sse_trace:#?}"));
+    assert_eq!(hex(&sse_request.parent_span_id), SSE_SPAN);
+    composing(SSE_TRACE, "chain/watch", &hex(&sse_request.span_id));
 
     // WebSocket: the caller's context in `meta` parents the session call's server span.
     let ws_call = composing(WS_TRACE, "chain/run", WS_SPAN);
