@@ -117,6 +117,11 @@ pub(crate) fn package() -> Result {
     let mut cmd = cargo();
     cmd.args(["package", "--workspace", "--locked", "--target-dir"]);
     cmd.arg(&verify_dir);
+    // The verifying builds are thrown away: debug info and incremental state would only cost
+    // time (a packaged crate is built without the workspace's profile, so with full debug
+    // info). Measured on 2 cores: 575 s with them, 415 s without.
+    cmd.env("CARGO_PROFILE_DEV_DEBUG", "false")
+        .env("CARGO_INCREMENTAL", "0");
     for krate in UNPUBLISHED {
         cmd.args(["--exclude", krate]);
     }
