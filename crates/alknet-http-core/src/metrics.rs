@@ -27,7 +27,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -122,42 +122,81 @@ fn histogram() -> Histogram {
 }
 
 /// Interns label values up to a limit, so that a label costs an `Arc` clone per call and the
-/// set of values stays bounded.
+/// set of values stays bounded; with each value, what was made for it once (`V`).
 #[derive(Debug)]
-struct Interner {
-    values: RwLock<HashMap<String, Label>>,
+struct Interner<V = Label> {
+    values: RwLock<HashMap<String, V>>,
     max: usize,
-    overflow: Label,
+    overflow: V,
 }
 
-impl Interner {
-    fn new(max: usize, overflow: &str) -> Self {
+impl<V: Clone> Interner<V> {
+    fn new(max: usize, overflow: V) -> Self {
         Interner {
             values: RwLock::new(HashMap::new()),
             max,
-            overflow: Arc::new(overflow.to_owned()),
+            overflow,
         }
     }
 
-    fn get(&self, value: &str) -> Label {
-        if let Some(label) = self
+    /// What `value` was interned as, made from its label by `make` the first time.
+    fn get_with(&self, value: &str, make: impl FnOnce(Label) -> V) -> V {
+        if let Some(interned) = self
             .values
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(value)
         {
-            return label.clone();
+            return interned.clone();
         }
         let mut values = self.values.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(label) = values.get(value) {
-            return label.clone();
+        if let Some(interned) = values.get(value) {
+            return interned.clone();
         }
         if values.len() >= self.max {
             return self.overflow.clone();
         }
-        let label = Arc::new(value.to_owned());
-        values.insert(value.to_owned(), label.clone());
-        label
+        let interned = make(Arc::new(value.to_owned()));
+        values.insert(value.to_owned(), interned.clone());
+        interned
+    }
+}
+
+impl Interner {
+    fn labels(max: usize, overflow: &str) -> Self {
+        Interner::new(max, Arc::new(overflow.to_owned()))
+    }
+
+    fn get(&self, value: &str) -> Label {
+        self.get_with(value, |label| label)
+    }
+}
+
+/// An operation's label and its series that every call of it touches, looked up in their
+/// families once rather than at every call (each lookup hashes the label values and takes the
+/// family's lock).
+#[derive(Debug)]
+struct OperationMetrics {
+    label: Label,
+    in_flight: Gauge,
+    /// Made at the first call that succeeds (an operation that never did has no such series).
+    ok: OnceLock<Histogram>,
+    /// Made at the first item.
+    items: OnceLock<Counter>,
+}
+
+impl OperationMetrics {
+    fn new(label: Label, in_flight: &Family<OperationLabel, Gauge>) -> Arc<Self> {
+        Arc::new(OperationMetrics {
+            in_flight: in_flight
+                .get_or_create(&OperationLabel {
+                    operation: label.clone(),
+                })
+                .clone(),
+            label,
+            ok: OnceLock::new(),
+            items: OnceLock::new(),
+        })
     }
 }
 
@@ -171,11 +210,12 @@ pub struct CallMetrics {
     sessions: Family<SurfaceLabel, Gauge>,
     upstream: Histograms<ImportLabel>,
     upstream_errors: Family<ImportErrorLabels, Counter>,
-    operations: Interner,
+    operations: Interner<Arc<OperationMetrics>>,
+    imports: Interner,
     codes: Interner,
     ok: Label,
     abandoned: Label,
-    unknown: Label,
+    unknown: Arc<OperationMetrics>,
 }
 
 impl Default for CallMetrics {
@@ -231,6 +271,8 @@ impl CallMetrics {
             "Failed requests to imported upstreams, by import and error code",
             upstream_errors.clone(),
         );
+        let other = OperationMetrics::new(Arc::new(OTHER_OPERATION.to_owned()), &in_flight);
+        let unknown = OperationMetrics::new(Arc::new(UNKNOWN_OPERATION.to_owned()), &in_flight);
         CallMetrics {
             registry,
             calls,
@@ -239,11 +281,12 @@ impl CallMetrics {
             sessions,
             upstream,
             upstream_errors,
-            operations: Interner::new(limits.max_operations, OTHER_OPERATION),
-            codes: Interner::new(limits.max_codes, "OTHER"),
+            operations: Interner::new(limits.max_operations, other),
+            imports: Interner::labels(limits.max_operations, OTHER_OPERATION),
+            codes: Interner::labels(limits.max_codes, "OTHER"),
             ok: Arc::new("OK".to_owned()),
             abandoned: Arc::new(ABANDONED.to_owned()),
-            unknown: Arc::new(UNKNOWN_OPERATION.to_owned()),
+            unknown,
         }
     }
 
@@ -251,15 +294,12 @@ impl CallMetrics {
     /// timer records it when [`CallTimer::finish`]ed, or as abandoned when dropped.
     pub(crate) fn call_started(self: &Arc<Self>, name: &str, known: bool) -> CallTimer {
         let operation = if known {
-            self.operations.get(name)
+            self.operations
+                .get_with(name, |label| OperationMetrics::new(label, &self.in_flight))
         } else {
             self.unknown.clone()
         };
-        self.in_flight
-            .get_or_create(&OperationLabel {
-                operation: operation.clone(),
-            })
-            .inc();
+        operation.in_flight.inc();
         CallTimer {
             metrics: self.clone(),
             operation,
@@ -280,7 +320,7 @@ impl CallMetrics {
     /// A request to the upstream of `import` took `elapsed`; `error` is its error code when
     /// it failed.
     pub fn upstream_request(&self, import: &str, elapsed: Duration, error: Option<&str>) {
-        let import = self.operations.get(import);
+        let import = self.imports.get(import);
         self.upstream
             .get_or_create(&ImportLabel {
                 import: import.clone(),
@@ -316,7 +356,7 @@ impl CallMetrics {
 #[derive(Debug)]
 pub(crate) struct CallTimer {
     metrics: Arc<CallMetrics>,
-    operation: Label,
+    operation: Arc<OperationMetrics>,
     started: Instant,
     done: bool,
 }
@@ -333,10 +373,15 @@ impl CallTimer {
 
     /// Counts one subscription item.
     pub(crate) fn item(&self) {
-        self.metrics
+        self.operation
             .items
-            .get_or_create(&OperationLabel {
-                operation: self.operation.clone(),
+            .get_or_init(|| {
+                self.metrics
+                    .items
+                    .get_or_create(&OperationLabel {
+                        operation: self.operation.label.clone(),
+                    })
+                    .clone()
             })
             .inc();
     }
@@ -349,18 +394,22 @@ impl CallTimer {
 
     fn record(&mut self, code: Label) {
         self.done = true;
-        let metrics = &self.metrics;
-        let operation = self.operation.clone();
-        metrics
-            .in_flight
-            .get_or_create(&OperationLabel {
-                operation: operation.clone(),
-            })
-            .dec();
-        metrics
-            .calls
-            .get_or_create(&CallLabels { operation, code })
-            .observe(self.started.elapsed().as_secs_f64());
+        let operation = &self.operation;
+        operation.in_flight.dec();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let calls = &self.metrics.calls;
+        let labels = |code| CallLabels {
+            operation: operation.label.clone(),
+            code,
+        };
+        if Arc::ptr_eq(&code, &self.metrics.ok) {
+            operation
+                .ok
+                .get_or_init(|| calls.get_or_create(&labels(code)).clone())
+                .observe(elapsed);
+        } else {
+            calls.get_or_create(&labels(code)).observe(elapsed);
+        }
     }
 }
 
