@@ -55,7 +55,8 @@ pub const ABANDONED: &str = "ABANDONED";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MetricsLimits {
-    /// Distinct operation names; later ones are counted as `other`. Default 512.
+    /// Distinct operation names; later ones are counted as `other`. Import names (the
+    /// upstream series) are bounded by it too, on their own. Default 512.
     pub max_operations: usize,
     /// Distinct error codes; later ones are counted as `OTHER`. Default 128.
     pub max_codes: usize,
