@@ -594,17 +594,18 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     let in_trace = |trace: &str| -> Vec<&Span> {
         spans.iter().filter(|s| hex(&s.trace_id) == trace).collect()
     };
+    // The span `name` of `trace`.
+    let span_in = |trace: &str, name: &str| -> &Span {
+        spans
+            .iter()
+            .find(|s| hex(&s.trace_id) == trace && s.name == name)
+            .unwrap_or_else(|| panic!("no `{name}` span in {:#?}", in_trace(trace)))
+    };
 
     // HTTP: caller → the server span (the request's, with its call on it) → the composed call →
     // the upstream.
     let http_trace = in_trace(CALLER_TRACE);
-    let by_name = |name: &str| {
-        *http_trace
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no `{name}` span in {http_trace:#?}"))
-    };
-    let call = by_name("chain/run");
+    let call = span_in(CALLER_TRACE, "chain/run");
     assert_eq!(hex(&call.parent_span_id), CALLER_SPAN);
     assert_eq!(call.kind, 2, "SERVER");
     assert_eq!(
@@ -627,7 +628,7 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         !http_trace.iter().any(|s| s.name == "POST"),
         "one server span per request: {http_trace:#?}"
     );
-    let composed = by_name("up/echo");
+    let composed = span_in(CALLER_TRACE, "up/echo");
     assert_eq!(composed.parent_span_id, call.span_id);
     assert_eq!(composed.kind, 1, "INTERNAL");
     let upstream_saw = seen.lock().unwrap().clone();
@@ -640,11 +641,7 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     // The call `name` of `trace`, child of the caller's span `parent`, whose composed call to
     // the upstream is its child.
     let composing = |trace: &str, name: &str, parent: &str| -> &Span {
-        let spans = in_trace(trace);
-        let call = *spans
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no `{name}` span in {spans:#?}"));
+        let (spans, call) = (in_trace(trace), span_in(trace, name));
         assert_eq!(hex(&call.parent_span_id), parent, "{spans:#?}");
         assert!(
             spans
@@ -660,11 +657,7 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
 
     // SSE: the subscription's span is a child of its request's, and its composed call (made
     // while the stream was read) a child of the subscription's.
-    let sse_trace = in_trace(SSE_TRACE);
-    let sse_request = sse_trace
-        .iter()
-        .find(|s| s.name == "POST")
-        .unwrap_or_else(|| panic!("{sse_trace:#?}"));
+    let sse_request = span_in(SSE_TRACE, "POST");
     assert_eq!(hex(&sse_request.parent_span_id), SSE_SPAN);
     composing(SSE_TRACE, "chain/watch", &hex(&sse_request.span_id));
 
@@ -675,10 +668,7 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     // MCP: the `_meta` context parents the tool call's span (the MCP conventions), on which
     // the `call` tool's call records itself.
     let mcp_trace = in_trace(MCP_TRACE);
-    let mcp_call = mcp_trace
-        .iter()
-        .find(|s| s.name == "tools/call call")
-        .unwrap_or_else(|| panic!("{mcp_trace:#?}"));
+    let mcp_call = span_in(MCP_TRACE, "tools/call call");
     assert_eq!(hex(&mcp_call.parent_span_id), MCP_SPAN);
     assert_eq!(mcp_call.kind, 2, "SERVER");
     for (key, value) in [
@@ -700,17 +690,10 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     );
 
     // Hub → spoke: the spoke's server span is a child of the hub's, in the caller's trace.
-    let hub_trace = in_trace(HUB_TRACE);
-    let hub_call = hub_trace
-        .iter()
-        .find(|s| s.name == "s/spoke/echo")
-        .unwrap_or_else(|| panic!("{hub_trace:#?}"));
+    let hub_call = span_in(HUB_TRACE, "s/spoke/echo");
     assert_eq!(hex(&hub_call.parent_span_id), HUB_SPAN);
     assert_eq!(attribute(hub_call, "enduser.id").as_deref(), Some("tracer"));
-    let spoke_call = hub_trace
-        .iter()
-        .find(|s| s.name == "spoke/echo")
-        .unwrap_or_else(|| panic!("{hub_trace:#?}"));
+    let spoke_call = span_in(HUB_TRACE, "spoke/echo");
     assert_eq!(spoke_call.parent_span_id, hub_call.span_id);
     assert_eq!(spoke_call.kind, 2, "SERVER");
     assert_eq!(
@@ -721,16 +704,9 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
 
     // from_mcp: the upstream's MCP span continues the importing call's span (from `_meta`),
     // and its HTTP layer got the same context as a header.
-    let import_trace = in_trace(IMPORT_TRACE);
-    let importing = import_trace
-        .iter()
-        .find(|s| s.name == "mcpup/call")
-        .unwrap_or_else(|| panic!("{import_trace:#?}"));
+    let importing = span_in(IMPORT_TRACE, "mcpup/call");
     assert_eq!(hex(&importing.parent_span_id), IMPORT_SPAN);
-    let upstream_span = import_trace
-        .iter()
-        .find(|s| s.name == "tools/call call")
-        .unwrap_or_else(|| panic!("{import_trace:#?}"));
+    let upstream_span = span_in(IMPORT_TRACE, "tools/call call");
     assert_eq!(upstream_span.parent_span_id, importing.span_id);
     assert_eq!(
         seen_mcp.lock().unwrap().clone(),
