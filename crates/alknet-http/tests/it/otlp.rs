@@ -445,32 +445,34 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         ));
     let (node, base) = crate::on_loopback(node).await;
 
-    let caller = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
-    let response = alknet_http::core::client::reqwest::Client::new()
-        .post(format!("{base}/call"))
-        .header("traceparent", &caller)
-        .body(r#"{"operation":"/chain/run","input":{"n":1}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    // A POST to `path` from a caller whose span `span` is in trace `trace`.
+    let http = alknet_http::core::client::reqwest::Client::new();
+    let traced_post = |path: &str, trace: &str, span: &str, body: &'static str| {
+        http.post(format!("{base}{path}"))
+            .header("traceparent", format!("00-{trace}-{span}-01"))
+            .body(body)
+    };
+    for (trace, span, body) in [
+        (
+            CALLER_TRACE,
+            CALLER_SPAN,
+            r#"{"operation":"/chain/run","input":{"n":1}}"#,
+        ),
+        (
+            MUTATION_TRACE,
+            MUTATION_SPAN,
+            r#"{"operation":"/chain/write","input":{"n":4}}"#,
+        ),
+    ] {
+        let response = traced_post("/call", trace, span, body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
 
-    let response = alknet_http::core::client::reqwest::Client::new()
-        .post(format!("{base}/call"))
-        .header(
-            "traceparent",
-            format!("00-{MUTATION_TRACE}-{MUTATION_SPAN}-01"),
-        )
-        .body(r#"{"operation":"/chain/write","input":{"n":4}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-
-    let response = alknet_http::core::client::reqwest::Client::new()
-        .post(format!("{base}/subscribe"))
-        .header("traceparent", format!("00-{SSE_TRACE}-{SSE_SPAN}-01"))
-        .body(r#"{"operation":"/chain/watch","input":{"n":5}}"#)
+    let chain_watch = r#"{"operation":"/chain/watch","input":{"n":5}}"#;
+    let response = traced_post("/subscribe", SSE_TRACE, SSE_SPAN, chain_watch)
         .send()
         .await
         .unwrap();
@@ -479,11 +481,10 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     assert!(events.contains(r#""n":5"#), "{events}");
 
     // from_mcp: the import's tools/call carries the context in `_meta` and in its headers.
-    let response = alknet_http::core::client::reqwest::Client::new()
-        .post(format!("{base}/call"))
+    let far_echo =
+        r#"{"operation":"/mcpup/call","input":{"operation":"/far/echo","input":{"far":1}}}"#;
+    let response = traced_post("/call", IMPORT_TRACE, IMPORT_SPAN, far_echo)
         .bearer_auth(TOKEN)
-        .header("traceparent", format!("00-{IMPORT_TRACE}-{IMPORT_SPAN}-01"))
-        .body(r#"{"operation":"/mcpup/call","input":{"operation":"/far/echo","input":{"far":1}}}"#)
         .send()
         .await
         .unwrap();
@@ -497,11 +498,9 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
     })
     .await;
     assert!(connected.is_some(), "{:?}", peers.snapshot());
-    let response = alknet_http::core::client::reqwest::Client::new()
-        .post(format!("{base}/call"))
+    let spoke_echo = r#"{"operation":"/s/spoke/echo","input":{"hop":1}}"#;
+    let response = traced_post("/call", HUB_TRACE, HUB_SPAN, spoke_echo)
         .bearer_auth(TOKEN)
-        .header("traceparent", format!("00-{HUB_TRACE}-{HUB_SPAN}-01"))
-        .body(r#"{"operation":"/s/spoke/echo","input":{"hop":1}}"#)
         .send()
         .await
         .unwrap();
@@ -523,7 +522,6 @@ async fn one_trace_from_the_caller_through_a_composed_call_to_the_upstream() {
         .unwrap();
 
     // MCP: `_meta.traceparent` of a tools/call parents the call's span.
-    let http = alknet_http::core::client::reqwest::Client::new();
     let (_, session) = mcp(
         &http,
         &base,
