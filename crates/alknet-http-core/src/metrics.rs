@@ -179,7 +179,9 @@ impl Interner {
 #[derive(Debug)]
 struct OperationMetrics {
     label: Label,
-    in_flight: Gauge,
+    /// Made at the first call (so `other` and `unknown` have no series until a call is
+    /// counted as one).
+    in_flight: OnceLock<Gauge>,
     /// Made at the first call that succeeds (an operation that never did has no such series).
     ok: OnceLock<Histogram>,
     /// Made at the first item.
@@ -187,16 +189,23 @@ struct OperationMetrics {
 }
 
 impl OperationMetrics {
-    fn new(label: Label, in_flight: &Family<OperationLabel, Gauge>) -> Arc<Self> {
+    fn new(label: Label) -> Arc<Self> {
         Arc::new(OperationMetrics {
-            in_flight: in_flight
-                .get_or_create(&OperationLabel {
-                    operation: label.clone(),
-                })
-                .clone(),
             label,
+            in_flight: OnceLock::new(),
             ok: OnceLock::new(),
             items: OnceLock::new(),
+        })
+    }
+
+    /// Its in-flight gauge in `family`, made the first time.
+    fn in_flight(&self, family: &Family<OperationLabel, Gauge>) -> &Gauge {
+        self.in_flight.get_or_init(|| {
+            family
+                .get_or_create(&OperationLabel {
+                    operation: self.label.clone(),
+                })
+                .clone()
         })
     }
 }
@@ -272,8 +281,8 @@ impl CallMetrics {
             "Failed requests to imported upstreams, by import and error code",
             upstream_errors.clone(),
         );
-        let other = OperationMetrics::new(Arc::new(OTHER_OPERATION.to_owned()), &in_flight);
-        let unknown = OperationMetrics::new(Arc::new(UNKNOWN_OPERATION.to_owned()), &in_flight);
+        let other = OperationMetrics::new(Arc::new(OTHER_OPERATION.to_owned()));
+        let unknown = OperationMetrics::new(Arc::new(UNKNOWN_OPERATION.to_owned()));
         CallMetrics {
             registry,
             calls,
@@ -295,12 +304,11 @@ impl CallMetrics {
     /// timer records it when [`CallTimer::finish`]ed, or as abandoned when dropped.
     pub(crate) fn call_started(self: &Arc<Self>, name: &str, known: bool) -> CallTimer {
         let operation = if known {
-            self.operations
-                .get_with(name, |label| OperationMetrics::new(label, &self.in_flight))
+            self.operations.get_with(name, OperationMetrics::new)
         } else {
             self.unknown.clone()
         };
-        operation.in_flight.inc();
+        operation.in_flight(&self.in_flight).inc();
         CallTimer {
             metrics: self.clone(),
             operation,
@@ -396,7 +404,7 @@ impl CallTimer {
     fn record(&mut self, code: Label) {
         self.done = true;
         let operation = &self.operation;
-        operation.in_flight.dec();
+        operation.in_flight(&self.metrics.in_flight).dec();
         let elapsed = self.started.elapsed().as_secs_f64();
         let calls = &self.metrics.calls;
         let labels = |code| CallLabels {

@@ -119,6 +119,12 @@ async fn label_values_are_bounded() {
         MetricsLimits::default().with_max_operations(2),
     ));
     let dispatch = GatewayDispatch::new(registry(&metrics), Arc::new(AnonymousOnly));
+    // The collapsed values have no series until a call is counted as one.
+    let before = metrics.encode();
+    assert!(
+        !before.contains(r#"operation="other""#) && !before.contains(r#"operation="unknown""#),
+        "{before}"
+    );
     for i in 0..4 {
         dispatch
             .invoke(None, &format!("many/op{i}"), json!(i))
@@ -137,6 +143,7 @@ async fn label_values_are_bounded() {
         ),
         Some(2.0)
     );
+    assert!(!text.contains(r#"operation="unknown""#), "{text}");
 }
 
 #[tokio::test]
