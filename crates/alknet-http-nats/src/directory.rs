@@ -45,8 +45,8 @@ impl Drop for Membership {
 /// every `announce_interval` and when it leaves), `probe` (a joining node asks every node to
 /// announce itself), `list` (a listing, answered by every node with its sessions, filtered
 /// by identity) and `node.<id>.call` (a call to a session of node `<id>`, answered like an
-/// operation call on the bus: `Alknet-Kind` `result` or `error`, `Alknet-Deadline-Ms` on the
-/// request).
+/// operation call on the bus: a plain reply or `Alknet-Kind` `error`, `Alknet-Deadline-Ms` on
+/// the request).
 ///
 /// Trust is the NATS account's, as for exported operations: any client on it may list
 /// sessions and call the operations browsers registered, as the hub-side code of any node

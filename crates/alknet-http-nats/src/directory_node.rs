@@ -252,24 +252,24 @@ impl Inner {
     }
 
     async fn answer(&self, reply: async_nats::Subject, result: Result<Value, CallError>) {
-        let (headers, body) = match result {
-            Ok(output) => {
-                let body: Bytes = serde_json::to_vec(&output).unwrap_or_default().into();
-                if body.len() > self.room() {
-                    let error = wire::output_too_large(body.len(), self.room());
-                    wire::error_reply(&error, 500)
-                } else {
-                    (wire::kind("result"), body)
-                }
+        let answer = result.and_then(|output| {
+            let body: Bytes = serde_json::to_vec(&output).unwrap_or_default().into();
+            if body.len() > self.room() {
+                Err(wire::output_too_large(body.len(), self.room()))
+            } else {
+                Ok(body)
             }
-            Err(error) => wire::error_reply(&error, wire::status_of(&error)),
+        });
+        let client = self.bus.client();
+        // A result is a plain reply, as an operation's on the bus.
+        let published = match answer {
+            Ok(body) => client.publish(reply, body).await,
+            Err(error) => {
+                let (headers, body) = wire::error_reply(&error, wire::status_of(&error));
+                client.publish_with_headers(reply, headers, body).await
+            }
         };
-        if let Err(e) = self
-            .bus
-            .client()
-            .publish_with_headers(reply, headers, body)
-            .await
-        {
+        if let Err(e) = published {
             tracing::debug!(error = %e, "answering a session call");
         }
     }

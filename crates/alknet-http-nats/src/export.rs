@@ -23,7 +23,7 @@ use crate::error::NatsError;
 use crate::export_config::{NatsExport, OPERATION_KEY, SPEC_KEY, selected};
 use crate::subject::operation_subject;
 use crate::wire::{
-    self, CONTROL, DEADLINE_MS, FORWARDED_FOR, ID, SEQ, TRACEPARENT, TRACESTATE, WINDOW, header,
+    self, CONTROL, DEADLINE_MS, FORWARDED_FOR, SEQ, TRACEPARENT, TRACESTATE, WINDOW, header,
 };
 
 /// A running export: stops taking calls when stopped or dropped (calls already running
@@ -385,9 +385,7 @@ async fn handle(worker: Arc<Worker>, name: Arc<str>, request: async_nats::servic
         worker.fail(&reply, &error).await;
         return;
     };
-    let id = header(message, ID)
-        .and_then(RequestId::from_header)
-        .unwrap_or_default();
+    let id = RequestId::from_header(wire::call_id(&reply)).unwrap_or_default();
     let deadline = header(message, DEADLINE_MS)
         .and_then(|ms| ms.parse::<u64>().ok())
         .map(Duration::from_millis);
@@ -478,15 +476,19 @@ async fn once(
             }
         }
     };
-    let (headers, body) = match result.map_err(|failure| (failure.status.as_u16(), failure.error)) {
-        Ok(output) => match worker.body(&output) {
-            Ok(body) => (wire::kind("result"), body),
-            Err(error) => wire::error_reply(&error, 500),
-        },
-        Err((status, error)) => wire::error_reply(&error, status),
+    let answer = result
+        .map_err(|failure| (failure.error, failure.status.as_u16()))
+        .and_then(|output| worker.body(&output).map_err(|error| (error, 500)));
+    // Through the service, which counts the call in its stats. A result is a plain reply,
+    // without headers.
+    let replied = match answer {
+        Ok(body) => request.respond(Ok(body)).await,
+        Err((error, status)) => {
+            let (headers, body) = wire::error_reply(&error, status);
+            request.respond_with_headers(Ok(body), headers).await
+        }
     };
-    // Through the service, which counts the call in its stats.
-    if let Err(e) = request.respond_with_headers(Ok(body), headers).await {
+    if let Err(e) = replied {
         tracing::debug!(error = %e, "a reply could not be published");
     }
 }

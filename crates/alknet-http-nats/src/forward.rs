@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::connect::Bus;
 use crate::mux::{Mux, Slot};
-use crate::wire::{self, DEADLINE_MS, FORWARDED_FOR, ID, Reply, TRACEPARENT, TRACESTATE, WINDOW};
+use crate::wire::{self, DEADLINE_MS, FORWARDED_FOR, Reply, TRACEPARENT, TRACESTATE, WINDOW};
 
 /// How a gateway calls over the bus.
 pub(crate) struct Forwarder {
@@ -90,14 +90,8 @@ fn is_overloaded(error: &CallError) -> bool {
 }
 
 impl Forwarder {
-    /// The headers of the request `slot` answers (what is left of the deadline now), or why
-    /// it cannot be sent.
-    fn request(
-        &self,
-        ctx: &OperationContext,
-        payload: usize,
-        slot: &Slot,
-    ) -> Result<HeaderMap, CallError> {
+    /// The headers of a request (what is left of the deadline now), or why it cannot be sent.
+    fn request(&self, ctx: &OperationContext, payload: usize) -> Result<HeaderMap, CallError> {
         if !self.bus.is_connected() {
             return Err(wire::unavailable("the message bus is not connected"));
         }
@@ -106,7 +100,6 @@ impl Forwarder {
             return Err(wire::too_large("the input", payload, max));
         }
         let mut headers = HeaderMap::new();
-        headers.insert(ID, slot.call_id());
         if let Some(deadline) = ctx.deadline() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -171,7 +164,7 @@ impl Forwarder {
         loop {
             // Each attempt its own id and what is left of the deadline.
             let mut slot = self.mux.slot(8);
-            let headers = self.request(ctx, payload.len(), &slot)?;
+            let headers = self.request(ctx, payload.len())?;
             self.publish(subject, &slot, headers, payload.clone())
                 .await?;
             let mut abort = AbortOnDrop {
@@ -298,7 +291,7 @@ impl Forwarder {
         let slot = self
             .mux
             .slot(usize::try_from(self.window).unwrap_or(1024) + 16);
-        let mut headers = self.request(ctx, payload.len(), &slot)?;
+        let mut headers = self.request(ctx, payload.len())?;
         headers.insert(WINDOW, self.window.to_string());
         self.publish(subject, &slot, headers, payload).await?;
         let id = slot.call_id().to_owned();

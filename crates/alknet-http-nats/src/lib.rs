@@ -32,17 +32,19 @@
 //! ## A call on the bus
 //!
 //! The gateway publishes the input JSON to the operation's subject with a reply subject of
-//! its own and these headers: `Alknet-Id` (this attempt's id, unique on the bus: the
-//! gateway's inbox token and a counter, never a caller's own request id, which two callers may
-//! share), `Alknet-Deadline-Ms` (what is left
-//! of its deadline; a worker answers `TIMEOUT` without running work already expired),
-//! `Alknet-Forwarded-For` (the original caller, for audit: the worker runs the call as its own
-//! bus identity, the NATS account being the trust boundary) and `traceparent`/`tracestate`.
-//! The worker answers with `Alknet-Kind`:
+//! its own, `<inbox prefix>.<node>.<n>`, whose last two tokens are the call's id (unique on
+//! the bus: the gateway's inbox token and a counter, never a caller's own request id, which
+//! two callers may share; aborts and control messages name it), and these headers:
+//! `Alknet-Deadline-Ms` (what is left of its deadline; a worker answers `TIMEOUT` without
+//! running work already expired), `Alknet-Forwarded-For` (the original caller, for audit: the
+//! worker runs the call as its own bus identity, the NATS account being the trust boundary)
+//! and `traceparent`/`tracestate`. The worker answers a Query or Mutation with a plain reply,
+//! the output JSON without headers, as any NATS service does; every other reply says what it
+//! is in `Alknet-Kind`:
 //!
 //! | kind | when | body |
 //! |---|---|---|
-//! | `result` | a Query or Mutation answered | the output JSON |
+//! | *(no headers)* | a Query or Mutation answered | the output JSON |
 //! | `error` | the call failed | the `CallError` JSON (with `Nats-Service-Error` headers) |
 //! | `beat` | every heartbeat while a call runs, or while a stream is idle; names the worker's control subject (`Alknet-Control`) | empty |
 //! | `item` | an item of a subscription, numbered by `Alknet-Seq` from 1 | the item JSON |

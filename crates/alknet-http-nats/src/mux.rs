@@ -21,8 +21,6 @@ pub(crate) struct Mux {
     /// `<inbox prefix>.<node>`: the node's token is unique to it, and makes call ids unique
     /// on the bus.
     prefix: String,
-    /// Where the node's token starts in `prefix`.
-    node_at: usize,
     slots: Arc<Slots>,
     next: AtomicU64,
     stop: CancellationToken,
@@ -31,19 +29,17 @@ pub(crate) struct Mux {
 /// One call's reply subject and what arrives on it; freed when dropped.
 pub(crate) struct Slot {
     pub(crate) subject: async_nats::Subject,
-    /// Where the call's id starts in `subject`.
-    call_id_at: usize,
     pub(crate) replies: mpsc::Receiver<Message>,
     id: u64,
     slots: Arc<Slots>,
 }
 
 impl Slot {
-    /// The id of the call this slot answers, unique on the bus (what `Alknet-Id` carries; a
-    /// caller's own request id is not: two clients may well both say `c1`): the subject's
-    /// last two tokens, `<node>.<n>`.
+    /// The id of the call this slot answers, unique on the bus (a caller's own request id is
+    /// not: two clients may well both say `c1`): `<node>.<n>`, as the worker reads it from
+    /// the reply subject ([`wire::call_id`]).
     pub(crate) fn call_id(&self) -> &str {
-        &self.subject[self.call_id_at..]
+        wire::call_id(&self.subject)
     }
 }
 
@@ -63,13 +59,12 @@ impl Drop for Mux {
 /// abort was lost on the way: NATS delivers at most once): the worker is told again, on the
 /// control subject its beat names, so that it does not run (or hold a stream open) for
 /// nobody.
-async fn orphaned(client: &async_nats::Client, node: &str, id: u64, message: &Message) {
+async fn orphaned(client: &async_nats::Client, message: &Message) {
     if wire::header(message, wire::KIND) != Some("beat") {
         return;
     }
     if let Some(control) = wire::header(message, wire::CONTROL) {
-        let call_id = format!("{node}.{id}");
-        let abort = wire::control(&call_id, None, true);
+        let abort = wire::control(wire::call_id(&message.subject), None, true);
         let _ = client.publish(control.to_owned(), abort).await;
     }
 }
@@ -91,8 +86,7 @@ impl Mux {
         let stop = CancellationToken::new();
         let routed = slots.clone();
         let stopped = stop.clone();
-        let node_at = prefix.rfind('.').map_or(0, |dot| dot + 1);
-        let (client, call_ids) = (bus.client().clone(), prefix[node_at..].to_owned());
+        let client = bus.client().clone();
         tokio::spawn(async move {
             loop {
                 let message = tokio::select! {
@@ -112,13 +106,12 @@ impl Mux {
                     Some(sender) => {
                         let _ = sender.try_send(message);
                     }
-                    None => orphaned(&client, &call_ids, id, &message).await,
+                    None => orphaned(&client, &message).await,
                 }
             }
         });
         Ok(Mux {
             prefix,
-            node_at,
             slots,
             next: AtomicU64::new(1),
             stop,
@@ -132,7 +125,6 @@ impl Mux {
         lock(&self.slots).insert(id, sender);
         Slot {
             subject: format!("{}.{id}", self.prefix).into(),
-            call_id_at: self.node_at,
             replies,
             id,
             slots: self.slots.clone(),

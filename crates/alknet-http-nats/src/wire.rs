@@ -9,15 +9,15 @@ use serde_json::{Value, json};
 // Header names are `HeaderName`s built once: a `&str` name is checked, matched against the
 // standard names and copied into a new buffer at every insert and lookup.
 
-/// The call's id (the gateway's request id): aborts name it, the worker's access log shows it.
-pub(crate) const ID: HeaderName = HeaderName::from_static("Alknet-Id");
 /// The caller's remaining deadline in milliseconds; the worker drops work already expired.
 pub(crate) const DEADLINE_MS: HeaderName = HeaderName::from_static("Alknet-Deadline-Ms");
 /// The original caller, as JSON (`{"id":…,"scopes":[…]}`), for the worker's audit only.
 pub(crate) const FORWARDED_FOR: HeaderName = HeaderName::from_static("Alknet-Forwarded-For");
 /// On a request: a subscription, with how many items may be unacknowledged at once.
 pub(crate) const WINDOW: HeaderName = HeaderName::from_static("Alknet-Window");
-/// On a reply: what it is (see [`Reply`]).
+/// On a reply other than a result: what it is (see [`Reply`]). A result has no headers at
+/// all, as a NATS service's plain reply: the common answer costs no header block on either
+/// side, and any NATS client reads it as the answer.
 pub(crate) const KIND: HeaderName = HeaderName::from_static("Alknet-Kind");
 /// On an item: its number, from 1.
 pub(crate) const SEQ: HeaderName = HeaderName::from_static("Alknet-Seq");
@@ -51,6 +51,17 @@ pub(crate) enum Reply {
     NoResponders,
 }
 
+/// The id of the call that `reply` (its reply subject) answers: the subject's last two
+/// tokens. A gateway's reply subject is `<inbox prefix>.<node>.<n>`, so the id is unique on
+/// the bus without travelling in a header of its own; aborts and control messages name it,
+/// and the worker's access log shows it.
+pub(crate) fn call_id(reply: &str) -> &str {
+    let last = reply.rfind('.').unwrap_or(0);
+    reply[..last]
+        .rfind('.')
+        .map_or(reply, |dot| &reply[dot + 1..])
+}
+
 pub(crate) fn header(message: &Message, name: HeaderName) -> Option<&str> {
     message
         .headers
@@ -66,11 +77,19 @@ pub(crate) fn trailing_number(subject: &str) -> Option<u64> {
 
 /// Reads a reply; an unreadable one is a worker speaking another protocol.
 pub(crate) fn reply_of(message: Message) -> Reply {
-    if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-        return Reply::NoResponders;
+    match message.status {
+        None => {}
+        Some(async_nats::StatusCode::NO_RESPONDERS) => return Reply::NoResponders,
+        // Not a worker's reply (whose only headers are ours): the server's word, which for a
+        // request can only be a failure.
+        Some(status) => {
+            return Reply::Error(CallError::internal(format!(
+                "the message bus answered with status {status}"
+            )));
+        }
     }
     match header(&message, KIND) {
-        Some("result") => Reply::Result(message.payload),
+        None | Some("result") => Reply::Result(message.payload),
         Some("beat") => Reply::Beat,
         Some("done") => Reply::Done,
         Some("item") => match header(&message, SEQ).and_then(|s| s.parse().ok()) {
@@ -158,4 +177,17 @@ pub(crate) fn output_too_large(len: usize, max: usize) -> CallError {
 /// The subject aborts of `service`'s calls are broadcast on (every worker listens).
 pub(crate) fn abort_subject(service: &str) -> String {
     format!("_ALKNET.{service}.abort")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::call_id;
+
+    #[test]
+    fn a_call_id_is_the_reply_subjects_last_two_tokens() {
+        assert_eq!(call_id("_INBOX.Nn0de.42"), "Nn0de.42");
+        assert_eq!(call_id("_INBOX.a.b.c.7"), "c.7");
+        assert_eq!(call_id("node.7"), "node.7");
+        assert_eq!(call_id("single"), "single");
+    }
 }

@@ -38,6 +38,18 @@ async fn queries_mutations_and_errors_cross_the_bus() {
             .as_deref(),
         Some("alice")
     );
+    // Any NATS client may call it as a service: a result is a plain reply, no headers.
+    let plain = bus(&server.url)
+        .await
+        .client()
+        .request("alknet.demo.echo", br#"{"plain":true}"#.as_slice().into())
+        .await
+        .unwrap();
+    assert_eq!(plain.headers, None);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&plain.payload).unwrap(),
+        json!({"plain": true})
+    );
     assert_eq!(
         gateway.call("demo/write", json!({})).await.unwrap(),
         json!({"write": 1})
