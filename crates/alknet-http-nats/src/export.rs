@@ -542,7 +542,7 @@ async fn stream(
                 Some(Ok(value)) => match worker.body(&value) {
                     Ok(body) => {
                         seq += 1;
-                        let mut headers = wire::kind("item");
+                        let mut headers = HeaderMap::new();
                         headers.insert(SEQ, seq.to_string());
                         send(&mut last_sent, headers, body).await;
                     }

@@ -39,15 +39,15 @@
 //! running work already expired), `Alknet-Forwarded-For` (the original caller, for audit: the
 //! worker runs the call as its own bus identity, the NATS account being the trust boundary)
 //! and `traceparent`/`tracestate`. The worker answers a Query or Mutation with a plain reply,
-//! the output JSON without headers, as any NATS service does; every other reply says what it
-//! is in `Alknet-Kind`:
+//! the output JSON without headers, as any NATS service does; an item of a subscription
+//! carries only its number; every other reply says what it is in `Alknet-Kind`:
 //!
 //! | kind | when | body |
 //! |---|---|---|
 //! | *(no headers)* | a Query or Mutation answered | the output JSON |
 //! | `error` | the call failed | the `CallError` JSON (with `Nats-Service-Error` headers) |
 //! | `beat` | every heartbeat while a call runs, or while a stream is idle; names the worker's control subject (`Alknet-Control`) | empty |
-//! | `item` | an item of a subscription, numbered by `Alknet-Seq` from 1 | the item JSON |
+//! | *(only `Alknet-Seq`)* | an item of a subscription, numbered from 1 | the item JSON |
 //! | `done` | a subscription ended | empty |
 //!
 //! A subscription's request carries `Alknet-Window`: the worker sends at most that many items

@@ -15,11 +15,12 @@ pub(crate) const DEADLINE_MS: HeaderName = HeaderName::from_static("Alknet-Deadl
 pub(crate) const FORWARDED_FOR: HeaderName = HeaderName::from_static("Alknet-Forwarded-For");
 /// On a request: a subscription, with how many items may be unacknowledged at once.
 pub(crate) const WINDOW: HeaderName = HeaderName::from_static("Alknet-Window");
-/// On a reply other than a result: what it is (see [`Reply`]). A result has no headers at
-/// all, as a NATS service's plain reply: the common answer costs no header block on either
-/// side, and any NATS client reads it as the answer.
+/// On a reply other than a result or an item: what it is (see [`Reply`]). A result has no
+/// headers at all, as a NATS service's plain reply: the common answer costs no header block on
+/// either side, and any NATS client reads it as the answer. An item carries only its
+/// [`SEQ`].
 pub(crate) const KIND: HeaderName = HeaderName::from_static("Alknet-Kind");
-/// On an item: its number, from 1.
+/// On an item: its number, from 1 (the header that makes a reply an item).
 pub(crate) const SEQ: HeaderName = HeaderName::from_static("Alknet-Seq");
 /// On the first reply of a subscription: the worker's control subject (acknowledgements and
 /// aborts of this stream go there).
@@ -88,20 +89,26 @@ pub(crate) fn reply_of(message: Message) -> Reply {
             )));
         }
     }
-    match header(&message, KIND) {
-        None | Some("result") => Reply::Result(message.payload),
-        Some("beat") => Reply::Beat,
-        Some("done") => Reply::Done,
-        Some("item") => match header(&message, SEQ).and_then(|s| s.parse().ok()) {
-            Some(seq) => Reply::Item(seq, message.payload),
-            None => Reply::Error(CallError::internal(
-                "a worker sent an item without its number",
+    match (header(&message, KIND), header(&message, SEQ)) {
+        // An item is a numbered reply: its number is all the header it needs.
+        (None | Some("item"), Some(seq)) => match seq.parse() {
+            Ok(seq) => Reply::Item(seq, message.payload),
+            Err(_) => Reply::Error(CallError::internal(
+                "a worker sent an item with a malformed number",
             )),
         },
-        Some("error") => Reply::Error(serde_json::from_slice(&message.payload).unwrap_or_else(
-            |_| CallError::internal("a worker sent an error that is not a CallError"),
+        (Some("item"), None) => Reply::Error(CallError::internal(
+            "a worker sent an item without its number",
         )),
-        other => Reply::Error(CallError::internal(format!(
+        (None | Some("result"), _) => Reply::Result(message.payload),
+        (Some("beat"), _) => Reply::Beat,
+        (Some("done"), _) => Reply::Done,
+        (Some("error"), _) => Reply::Error(
+            serde_json::from_slice(&message.payload).unwrap_or_else(|_| {
+                CallError::internal("a worker sent an error that is not a CallError")
+            }),
+        ),
+        (Some(other), _) => Reply::Error(CallError::internal(format!(
             "a worker sent a reply of unknown kind {other:?}"
         ))),
     }
@@ -181,7 +188,52 @@ pub(crate) fn abort_subject(service: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::call_id;
+    use async_nats::{HeaderMap, Message, StatusCode};
+
+    use super::{KIND, Reply, SEQ, call_id, reply_of};
+
+    fn reply(headers: &[(async_nats::HeaderName, &str)], status: Option<StatusCode>) -> Reply {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(name.clone(), *value);
+        }
+        reply_of(Message {
+            subject: "_INBOX.node.1".into(),
+            reply: None,
+            payload: "7".into(),
+            headers: (!headers.is_empty()).then_some(map),
+            status,
+            description: None,
+            length: 0,
+        })
+    }
+
+    #[test]
+    fn replies_are_told_apart_by_their_headers() {
+        assert!(matches!(reply(&[], None), Reply::Result(body) if body == "7"));
+        assert!(matches!(reply(&[(SEQ, "3")], None), Reply::Item(3, _)));
+        assert!(matches!(
+            reply(&[(KIND, "item"), (SEQ, "4")], None),
+            Reply::Item(4, _)
+        ));
+        assert!(matches!(reply(&[(KIND, "beat")], None), Reply::Beat));
+        assert!(matches!(reply(&[(KIND, "done")], None), Reply::Done));
+        for bad in [
+            reply(&[(KIND, "item")], None),
+            reply(&[(SEQ, "x")], None),
+            reply(&[(KIND, "what")], None),
+            reply(&[], Some(StatusCode::TIMEOUT)),
+        ] {
+            assert!(
+                matches!(&bad, Reply::Error(e) if e.code == "INTERNAL"),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            reply(&[], Some(StatusCode::NO_RESPONDERS)),
+            Reply::NoResponders
+        ));
+    }
 
     #[test]
     fn a_call_id_is_the_reply_subjects_last_two_tokens() {
